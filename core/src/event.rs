@@ -1,0 +1,99 @@
+//! What the journal records: an `Event` is one thing that happened to an app, with its
+//! `Cause`. Records are versioned envelopes that only ever gain fields.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+use crate::spec::AppSpec;
+use crate::state::{Exit, Transition};
+
+/// Version of the event envelope written today. Readers accept every older version.
+pub const EVENT_VERSION: u32 = 1;
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(default = "one")]
+    pub v: u32,
+    /// Position in the journal; strictly increasing.
+    pub seq: u64,
+    /// Wall-clock time it was recorded.
+    pub at: Millis,
+    pub app: String,
+    /// The instance's pm_id, when the event concerns one instance.
+    #[serde(default)]
+    pub instance: Option<u32>,
+    pub kind: EventKind,
+    pub cause: Cause,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// An event before the journal gives it a sequence number and time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub app: String,
+    pub instance: Option<u32>,
+    pub kind: EventKind,
+    pub cause: Cause,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum EventKind {
+    /// An app was registered with this spec and these instance ids.
+    AppCreated { spec: Box<AppSpec>, ids: Vec<u32> },
+    /// The app was removed from the registry.
+    AppDeleted,
+    /// A command was accepted for the app (before it is carried out).
+    Command { verb: String },
+    /// An instance changed status.
+    Transition(Transition),
+    /// A process was started for an instance.
+    Spawned { pid: u32 },
+    /// An instance's process ended.
+    Exited {
+        pid: u32,
+        exit: Exit,
+        uptime_ms: u64,
+    },
+    /// A signal was sent to an instance's processes.
+    Signalled {
+        pid: u32,
+        signal: i32,
+        processes: u32,
+    },
+    /// The restart counters were set to zero.
+    CountersReset,
+    /// The daemon started (app is empty).
+    DaemonStarted { pid: u32, version: String },
+}
+
+/// Why it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "by")]
+pub enum Cause {
+    /// A CLI command, with the uid of the user who ran it.
+    User { command: String, uid: u32 },
+    /// The app's own process (it exited, it was spawned).
+    Process,
+    /// A timer of the restart policy (restart delay, kill timeout).
+    Policy,
+    /// The daemon started and brought the app back.
+    Boot,
+    /// The daemon is shutting down (`pmx kill`, SIGTERM): desired state is unchanged.
+    Shutdown,
+}
+
+impl EventKind {
+    /// The verb of a command event, if it is one.
+    pub fn command_verb(&self) -> Option<&str> {
+        match self {
+            EventKind::Command { verb } => Some(verb),
+            _ => None,
+        }
+    }
+}

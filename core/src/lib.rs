@@ -1,0 +1,17 @@
+//! pmx-core: the language of the system. What a user can say about an app (`spec`), the pure
+//! instance state machine (`state`), what the journal records (`event`), what travels over the
+//! socket (`protocol`, `frame`), what `list`/`describe`/`jlist` show (`view`), and where files
+//! live (`paths`). No I/O and no async here: everything is data and pure functions.
+
+pub mod event;
+pub mod frame;
+pub mod paths;
+pub mod protocol;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod units;
+pub mod view;
+
+/// Milliseconds since the Unix epoch: the one clock unit across the system.
+pub type Millis = u64;

@@ -1,0 +1,73 @@
+//! `Paths`: every file pmx uses, rooted at `PMX_HOME` (default `~/.pmx`). Nothing else
+//! decides where files live.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    home: PathBuf,
+}
+
+impl Paths {
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        Self { home: home.into() }
+    }
+
+    /// `$PMX_HOME`, else `$HOME/.pmx`, else `/tmp/.pmx-<uid>` supplied by the caller.
+    pub fn from_env(fallback_home: impl FnOnce() -> PathBuf) -> Self {
+        if let Some(home) = std::env::var_os("PMX_HOME").filter(|h| !h.is_empty()) {
+            return Self::new(PathBuf::from(home));
+        }
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => Self::new(PathBuf::from(home).join(".pmx")),
+            None => Self::new(fallback_home()),
+        }
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The daemon's Unix socket (mode 0600).
+    pub fn socket(&self) -> PathBuf {
+        self.home.join("pmx.sock")
+    }
+
+    /// The sled journal directory.
+    pub fn journal(&self) -> PathBuf {
+        self.home.join("journal")
+    }
+
+    /// The daemon's own log (stdout/stderr of a background daemon).
+    pub fn daemon_log(&self) -> PathBuf {
+        self.home.join("pmx.log")
+    }
+
+    /// Held (flock) by the running daemon; holds its pid.
+    pub fn pid_file(&self) -> PathBuf {
+        self.home.join("pmx.pid")
+    }
+
+    /// Directory of app logs.
+    pub fn logs(&self) -> PathBuf {
+        self.home.join("logs")
+    }
+
+    /// Default stdout log of an instance: `NAME-out.log`, or `NAME-out-ID.log` when the app
+    /// has several instances (PM2's names).
+    pub fn out_log(&self, app: &str, id: Option<u32>) -> PathBuf {
+        self.app_log(app, "out", id)
+    }
+
+    /// Default stderr log of an instance: `NAME-error.log` or `NAME-error-ID.log`.
+    pub fn error_log(&self, app: &str, id: Option<u32>) -> PathBuf {
+        self.app_log(app, "error", id)
+    }
+
+    fn app_log(&self, app: &str, stream: &str, id: Option<u32>) -> PathBuf {
+        match id {
+            Some(id) => self.logs().join(format!("{app}-{stream}-{id}.log")),
+            None => self.logs().join(format!("{app}-{stream}.log")),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The CLI-daemon protocol: after a `Hello`/`Welcome` handshake, the client sends `Request`
+//! frames and reads one `Response` frame for each.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+use crate::event::Event;
+use crate::spec::AppSpec;
+use crate::view::ProcessView;
+
+/// Bumped whenever a change to these types would confuse the other side.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The client's first frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u32,
+}
+
+/// The daemon's answer to a compatible `Hello`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Welcome {
+    pub version: u32,
+    pub daemon_pid: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "request")]
+pub enum Request {
+    Start(StartRequest),
+    Stop(Targets),
+    Restart(Targets),
+    Delete(Targets),
+    Reset(Targets),
+    Describe(Targets),
+    SendSignal(SignalRequest),
+    List,
+    History(HistoryRequest),
+    Ping,
+    Kill,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartRequest {
+    pub spec: AppSpec,
+}
+
+/// Names, ids, or `all`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Targets {
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignalRequest {
+    pub signal: i32,
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryRequest {
+    /// An app name or `all`.
+    pub target: String,
+    /// Only the last `limit` events.
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "response")]
+pub enum Response {
+    Processes(ProcessList),
+    History(HistoryList),
+    Pong(Pong),
+    /// The daemon stopped every app and is exiting.
+    Killed,
+    Error(Failure),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessList {
+    pub processes: Vec<ProcessView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryList {
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pong {
+    pub daemon_pid: u32,
+    pub version: String,
+    pub started_at: Millis,
+}
+
+/// A request that failed, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The request is wrong (bad spec, unknown signal): exit code 2.
+    Invalid,
+    /// A target names no app.
+    NotFound,
+    /// The name is taken.
+    Conflict,
+    /// Client and daemon speak different protocol versions.
+    VersionMismatch,
+    /// The daemon could not carry out the request (journal, OS).
+    Internal,
+}
+
+impl Response {
+    pub fn failure(kind: FailureKind, message: impl Into<String>) -> Self {
+        Response::Error(Failure {
+            kind,
+            message: message.into(),
+        })
+    }
+}

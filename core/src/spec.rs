@@ -1,0 +1,343 @@
+//! `AppSpec`: everything a user can say about an app, with PM2's names and defaults, and its
+//! pure validation. Checks that need the file system (does the script exist?) happen in the
+//! daemon when it resolves the spec into a command line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::signal::parse_signal;
+
+/// What the user asked for. Journal records embed it, so fields are only ever added, with a
+/// default, never renamed or removed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSpec {
+    pub name: String,
+    /// The script path (absolute once the CLI resolved it) or a shell command line.
+    pub script: String,
+    pub args: Vec<String>,
+    pub interpreter: Interpreter,
+    pub interpreter_args: Vec<String>,
+    /// Working directory of the app; absolute.
+    pub cwd: String,
+    /// Variables the user set explicitly (`--env K=V`); shown by key in `describe`.
+    pub env: BTreeMap<String, String>,
+    /// The environment of the CLI that started the app, as PM2 captures it.
+    pub base_env: BTreeMap<String, String>,
+    pub instances: u32,
+    pub restart: RestartPolicy,
+    pub kill_timeout_ms: u64,
+    /// Signal number sent to stop the app gracefully.
+    pub kill_signal: i32,
+}
+
+impl Default for AppSpec {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            script: String::new(),
+            args: Vec::new(),
+            interpreter: Interpreter::Auto,
+            interpreter_args: Vec::new(),
+            cwd: String::from("/"),
+            env: BTreeMap::new(),
+            base_env: BTreeMap::new(),
+            instances: 1,
+            restart: RestartPolicy::default(),
+            kill_timeout_ms: 1600,
+            kill_signal: 2,
+        }
+    }
+}
+
+/// Environment values can hold secrets: `Debug` shows keys only.
+impl fmt::Debug for AppSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppSpec")
+            .field("name", &self.name)
+            .field("script", &self.script)
+            .field("args", &self.args)
+            .field("interpreter", &self.interpreter)
+            .field("interpreter_args", &self.interpreter_args)
+            .field("cwd", &self.cwd)
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("base_env_keys", &self.base_env.len())
+            .field("instances", &self.instances)
+            .field("restart", &self.restart)
+            .field("kill_timeout_ms", &self.kill_timeout_ms)
+            .field("kill_signal", &self.kill_signal)
+            .finish()
+    }
+}
+
+/// How the script is run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "program")]
+pub enum Interpreter {
+    /// By extension (`.js` → node, `.py` → python3, ...), else executed directly.
+    #[default]
+    Auto,
+    /// `--interpreter none`: the file is executed directly.
+    None,
+    /// An explicit program (`node`, `/usr/bin/python3.11`).
+    Program(String),
+}
+
+impl Interpreter {
+    /// `--interpreter X` as typed: `none` means execute directly.
+    pub fn from_flag(value: &str) -> Self {
+        match value {
+            "none" => Interpreter::None,
+            other => Interpreter::Program(other.to_string()),
+        }
+    }
+
+    /// The interpreter PM2 users expect for a script's extension.
+    pub fn for_extension(script: &str) -> Option<&'static str> {
+        let ext = script.rsplit_once('.')?.1;
+        Some(match ext {
+            "js" | "mjs" | "cjs" => "node",
+            "py" => "python3",
+            "sh" => "bash",
+            "rb" => "ruby",
+            "php" => "php",
+            "pl" => "perl",
+            _ => return None,
+        })
+    }
+}
+
+/// When and how an instance is restarted after it exits on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RestartPolicy {
+    pub autorestart: bool,
+    /// Unstable restarts in a row allowed before the instance goes `errored`.
+    pub max_restarts: u32,
+    /// A run shorter than this is unstable.
+    pub min_uptime_ms: u64,
+    pub restart_delay_ms: u64,
+    /// Starting delay of the exponential backoff; `None` disables it.
+    pub exp_backoff_restart_delay_ms: Option<u64>,
+    /// Exit codes that mean "done": no restart.
+    pub stop_exit_codes: Vec<i32>,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            autorestart: true,
+            max_restarts: 16,
+            min_uptime_ms: 1000,
+            restart_delay_ms: 0,
+            exp_backoff_restart_delay_ms: None,
+            stop_exit_codes: Vec::new(),
+        }
+    }
+}
+
+/// Why a spec is refused; the message is what the user reads.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("app name must not be empty")]
+    EmptyName,
+    #[error(
+        "invalid app name `{0}`: use letters, digits, `-`, `_`, `.`, `@`, `:` (not only digits, not `all`)"
+    )]
+    BadName(String),
+    #[error("script must not be empty")]
+    EmptyScript,
+    #[error("instances must be at least 1 (got {0})")]
+    NoInstances(u32),
+    #[error("instances must be at most {max} (got {got})")]
+    TooManyInstances { got: u32, max: u32 },
+    #[error("unknown kill signal {0}")]
+    BadSignal(i32),
+    #[error("cwd must be an absolute path (got `{0}`)")]
+    RelativeCwd(String),
+    #[error("invalid environment variable name `{0}`")]
+    BadEnvKey(String),
+}
+
+/// Upper bound on instances of one app, to refuse typos like `-i 10000`.
+pub const MAX_INSTANCES: u32 = 256;
+
+impl AppSpec {
+    /// Checks what can be checked without the file system.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        validate_name(&self.name)?;
+        if self.script.trim().is_empty() {
+            return Err(SpecError::EmptyScript);
+        }
+        if self.instances == 0 {
+            return Err(SpecError::NoInstances(0));
+        }
+        if self.instances > MAX_INSTANCES {
+            return Err(SpecError::TooManyInstances {
+                got: self.instances,
+                max: MAX_INSTANCES,
+            });
+        }
+        if parse_signal(&self.kill_signal.to_string()).is_none() {
+            return Err(SpecError::BadSignal(self.kill_signal));
+        }
+        if !self.cwd.starts_with('/') {
+            return Err(SpecError::RelativeCwd(self.cwd.clone()));
+        }
+        if let Some(key) = self
+            .env
+            .keys()
+            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+        {
+            return Err(SpecError::BadEnvKey(key.clone()));
+        }
+        Ok(())
+    }
+
+    /// A script with whitespace that is not a file runs through `sh -c`, as in PM2.
+    pub fn is_shell_command(&self) -> bool {
+        self.script.trim().contains(char::is_whitespace)
+    }
+}
+
+/// Names are targets on the command line: they must not look like ids or `all`.
+pub fn validate_name(name: &str) -> Result<(), SpecError> {
+    if name.is_empty() {
+        return Err(SpecError::EmptyName);
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.@:".contains(c);
+    if name == "all"
+        || name.len() > 128
+        || !name.chars().all(allowed)
+        || name.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(SpecError::BadName(name.to_string()));
+    }
+    Ok(())
+}
+
+/// The default name PM2 gives: the script's file name without its extension.
+pub fn default_name(script: &str) -> String {
+    let first = script.split_whitespace().next().unwrap_or(script);
+    let base = first.rsplit('/').next().unwrap_or(first);
+    let stem = match base.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => base,
+    };
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@:".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if validate_name(&cleaned).is_ok() {
+        cleaned
+    } else {
+        format!("app-{cleaned}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> AppSpec {
+        AppSpec {
+            name: "api".into(),
+            script: "/srv/app.js".into(),
+            ..AppSpec::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_pm2s() {
+        let s = AppSpec::default();
+        assert!(s.restart.autorestart);
+        assert_eq!(s.restart.max_restarts, 16);
+        assert_eq!(s.restart.min_uptime_ms, 1000);
+        assert_eq!(s.restart.restart_delay_ms, 0);
+        assert_eq!(s.kill_timeout_ms, 1600);
+        assert_eq!(s.kill_signal, 2);
+        assert_eq!(s.instances, 1);
+    }
+
+    #[test]
+    fn validation_refuses_bad_specs() {
+        assert_eq!(spec().validate(), Ok(()));
+        let bad = [
+            AppSpec {
+                name: "".into(),
+                ..spec()
+            },
+            AppSpec {
+                name: "12".into(),
+                ..spec()
+            },
+            AppSpec {
+                name: "all".into(),
+                ..spec()
+            },
+            AppSpec {
+                name: "a b".into(),
+                ..spec()
+            },
+            AppSpec {
+                script: " ".into(),
+                ..spec()
+            },
+            AppSpec {
+                instances: 0,
+                ..spec()
+            },
+            AppSpec {
+                instances: 100_000,
+                ..spec()
+            },
+            AppSpec {
+                kill_signal: 77,
+                ..spec()
+            },
+            AppSpec {
+                cwd: "rel".into(),
+                ..spec()
+            },
+        ];
+        for s in bad {
+            assert!(s.validate().is_err(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn interpreter_by_extension() {
+        assert_eq!(Interpreter::for_extension("a/app.js"), Some("node"));
+        assert_eq!(Interpreter::for_extension("w.mjs"), Some("node"));
+        assert_eq!(Interpreter::for_extension("w.py"), Some("python3"));
+        assert_eq!(Interpreter::for_extension("w.sh"), Some("bash"));
+        assert_eq!(Interpreter::for_extension("w.rb"), Some("ruby"));
+        assert_eq!(Interpreter::for_extension("w.php"), Some("php"));
+        assert_eq!(Interpreter::for_extension("w.pl"), Some("perl"));
+        assert_eq!(Interpreter::for_extension("./server"), None);
+    }
+
+    #[test]
+    fn default_names() {
+        assert_eq!(default_name("/srv/app.js"), "app");
+        assert_eq!(default_name("worker.py"), "worker");
+        assert_eq!(default_name("python3 -m http.server"), "python3");
+        assert_eq!(default_name("./server"), "server");
+        assert_eq!(default_name("/x/123.sh"), "app-123");
+    }
+
+    #[test]
+    fn old_records_without_new_fields_still_load() {
+        let s: AppSpec = serde_json::from_str(r#"{"name":"api","script":"/a.js"}"#).unwrap();
+        assert_eq!(s.restart.max_restarts, 16);
+    }
+}

@@ -1,0 +1,469 @@
+//! The instance state machine: `step(instance, policy, input, now) -> Step`. Pure: no clock,
+//! no I/O. The app actor feeds it commands, process facts and timer expiries and carries out
+//! the effects it returns. Every status change comes back as exactly one `Transition`, which
+//! the actor journals.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+use crate::spec::RestartPolicy;
+
+/// PM2's words for an instance's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Launching,
+    Online,
+    Stopping,
+    Stopped,
+    WaitingRestart,
+    Errored,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Launching => "launching",
+            Status::Online => "online",
+            Status::Stopping => "stopping",
+            Status::Stopped => "stopped",
+            Status::WaitingRestart => "waiting restart",
+            Status::Errored => "errored",
+        }
+    }
+
+    /// Whether a command waiting on this instance can be answered.
+    pub fn is_settled(self) -> bool {
+        !matches!(self, Status::Launching | Status::Stopping)
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// What a stop in progress leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    Stop,
+    Restart,
+}
+
+/// The commands a user (or later a policy) gives an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    Start,
+    Stop,
+    Restart,
+    /// Restart counters to zero.
+    Reset,
+}
+
+/// Which timer fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// Escalate a graceful stop to SIGKILL.
+    KillTimeout,
+    /// The restart delay (or backoff) after a crash is over.
+    RestartDelay,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Command(Command),
+    Spawned { pid: u32 },
+    SpawnFailed { error: String },
+    Exited { pid: u32, exit: Exit },
+    Timer { kind: TimerKind, token: u64 },
+}
+
+/// What the actor must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Start a process for the instance; answer with `Spawned` or `SpawnFailed`.
+    Spawn,
+    /// Send this signal to the instance's process and everything it spawned.
+    Signal(i32),
+    /// SIGKILL the instance's process and everything it spawned.
+    Kill,
+    /// Feed back `Timer { kind, token }` after `after_ms`.
+    ArmTimer {
+        kind: TimerKind,
+        token: u64,
+        after_ms: u64,
+    },
+}
+
+/// Why a status changed; rendered by `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum Reason {
+    Command {
+        command: Command,
+    },
+    Spawned {
+        pid: u32,
+    },
+    SpawnFailed {
+        error: String,
+    },
+    /// The process exited while a stop was in progress.
+    StopCompleted {
+        exit: Exit,
+    },
+    /// The process exited on its own with a code listed in `stop_exit_codes`.
+    StopExitCode {
+        exit: Exit,
+        uptime_ms: u64,
+    },
+    /// The process exited on its own and `autorestart` is off.
+    NoAutorestart {
+        exit: Exit,
+        uptime_ms: u64,
+    },
+    /// The process exited on its own; a restart follows after `delay_ms`.
+    Crashed {
+        exit: Exit,
+        uptime_ms: u64,
+        unstable: bool,
+        /// Unstable restarts in a row including this one.
+        unstable_restarts: u32,
+        max_restarts: u32,
+        delay_ms: u64,
+    },
+    /// Too many unstable restarts in a row: the policy gives up.
+    GaveUp {
+        exit: Exit,
+        uptime_ms: u64,
+        unstable_restarts: u32,
+        min_uptime_ms: u64,
+    },
+    RestartDelayElapsed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from: Status,
+    pub to: Status,
+    pub reason: Reason,
+}
+
+/// Backoff is capped here, and reset after a run this long (PM2's figures).
+pub const BACKOFF_CAP_MS: u64 = 15_000;
+pub const BACKOFF_RESET_AFTER_MS: u64 = 30_000;
+
+/// One instance's supervision state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub status: Status,
+    /// The live process, if any: present only while `online` or `stopping`.
+    pub pid: Option<u32>,
+    /// When the current process was spawned.
+    pub started_at: Option<Millis>,
+    /// PM2's `restart_time`: every restart, by crash or by command.
+    pub restarts: u32,
+    /// Unstable restarts in a row (runs shorter than `min_uptime`).
+    pub unstable_restarts: u32,
+    /// The next exponential backoff delay, when backoff is on.
+    pub backoff_ms: Option<u64>,
+    /// What the stop in progress leads to.
+    pub intent: Intent,
+    /// Token of the one armed timer; a timer with another token is stale.
+    pub timer: u64,
+    pub last_exit: Option<Exit>,
+    /// Why the instance is `errored`.
+    pub error: Option<String>,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub next: Instance,
+    pub transition: Option<Transition>,
+    pub effects: Vec<Effect>,
+}
+
+impl Instance {
+    /// A new instance is stopped until a `Start` command.
+    pub fn new() -> Self {
+        Self {
+            status: Status::Stopped,
+            pid: None,
+            started_at: None,
+            restarts: 0,
+            unstable_restarts: 0,
+            backoff_ms: None,
+            intent: Intent::Stop,
+            timer: 0,
+            last_exit: None,
+            error: None,
+        }
+    }
+}
+
+/// The transition function. See the module docs.
+pub fn step(
+    current: &Instance,
+    policy: &RestartPolicy,
+    kill: KillPolicy,
+    input: Input,
+    now: Millis,
+) -> Step {
+    let mut m = Machine {
+        next: current.clone(),
+        transition: None,
+        effects: Vec::new(),
+    };
+    m.apply(policy, kill, input, now);
+    Step {
+        next: m.next,
+        transition: m.transition,
+        effects: m.effects,
+    }
+}
+
+/// How to stop a process: the graceful signal and how long to wait before SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KillPolicy {
+    pub signal: i32,
+    pub timeout_ms: u64,
+}
+
+struct Machine {
+    next: Instance,
+    transition: Option<Transition>,
+    effects: Vec<Effect>,
+}
+
+impl Machine {
+    fn go(&mut self, to: Status, reason: Reason) {
+        let from = self.next.status;
+        self.next.status = to;
+        self.transition = Some(Transition { from, to, reason });
+    }
+
+    fn arm(&mut self, kind: TimerKind, after_ms: u64) {
+        self.next.timer += 1;
+        self.effects.push(Effect::ArmTimer {
+            kind,
+            token: self.next.timer,
+            after_ms,
+        });
+    }
+
+    fn launch(&mut self, reason: Reason) {
+        self.go(Status::Launching, reason);
+        self.effects.push(Effect::Spawn);
+    }
+
+    fn begin_stop(&mut self, kill: KillPolicy, intent: Intent, reason: Reason) {
+        self.next.intent = intent;
+        self.go(Status::Stopping, reason);
+        if self.next.pid.is_some() {
+            self.effects.push(Effect::Signal(kill.signal));
+            self.arm(TimerKind::KillTimeout, kill.timeout_ms);
+        }
+    }
+
+    fn apply(&mut self, policy: &RestartPolicy, kill: KillPolicy, input: Input, now: Millis) {
+        use Status::*;
+        let status = self.next.status;
+        match input {
+            Input::Command(command) => self.command(kill, command),
+            Input::Spawned { pid } => match status {
+                Launching => {
+                    self.next.pid = Some(pid);
+                    self.next.started_at = Some(now);
+                    self.next.error = None;
+                    self.go(Online, Reason::Spawned { pid });
+                }
+                // A stop arrived while launching: stop the new process right away.
+                Stopping if self.next.pid.is_none() => {
+                    self.next.pid = Some(pid);
+                    self.next.started_at = Some(now);
+                    self.effects.push(Effect::Signal(kill.signal));
+                    self.arm(TimerKind::KillTimeout, kill.timeout_ms);
+                }
+                // No spawn was asked for: the actor never feeds this.
+                _ => {}
+            },
+            Input::SpawnFailed { error } => match status {
+                Launching => {
+                    self.next.error = Some(error.clone());
+                    self.go(Errored, Reason::SpawnFailed { error });
+                }
+                Stopping if self.next.pid.is_none() => {
+                    self.go(Stopped, Reason::SpawnFailed { error })
+                }
+                _ => {}
+            },
+            Input::Exited { pid, exit } => {
+                if self.next.pid != Some(pid) {
+                    return; // a stale or foreign exit
+                }
+                let uptime_ms = now.saturating_sub(self.next.started_at.unwrap_or(now));
+                self.next.pid = None;
+                self.next.last_exit = Some(exit);
+                if status == Stopping {
+                    self.next.timer += 1; // disarm the kill timeout
+                    match self.next.intent {
+                        Intent::Restart => self.launch(Reason::StopCompleted { exit }),
+                        Intent::Stop => self.go(Stopped, Reason::StopCompleted { exit }),
+                    }
+                } else {
+                    self.exited_on_its_own(policy, exit, uptime_ms);
+                }
+            }
+            Input::Timer { kind, token } => {
+                if token != self.next.timer {
+                    return;
+                }
+                match (kind, status) {
+                    (TimerKind::KillTimeout, Stopping) if self.next.pid.is_some() => {
+                        self.effects.push(Effect::Kill)
+                    }
+                    (TimerKind::RestartDelay, WaitingRestart) => {
+                        self.launch(Reason::RestartDelayElapsed)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, kill: KillPolicy, command: Command) {
+        use Status::*;
+        let reason = Reason::Command { command };
+        let status = self.next.status;
+        match command {
+            Command::Start => match status {
+                Stopped | Errored => {
+                    self.next.unstable_restarts = 0;
+                    self.next.backoff_ms = None;
+                    self.launch(reason);
+                }
+                // A pending restart is brought forward.
+                WaitingRestart => {
+                    self.next.timer += 1;
+                    self.launch(reason);
+                }
+                Stopping => self.next.intent = Intent::Restart,
+                Launching | Online => {}
+            },
+            Command::Stop => match status {
+                Online | Launching => self.begin_stop(kill, Intent::Stop, reason),
+                Stopping => self.next.intent = Intent::Stop,
+                WaitingRestart => {
+                    self.next.timer += 1;
+                    self.go(Stopped, reason);
+                }
+                Stopped | Errored => {}
+            },
+            Command::Restart => {
+                self.next.restarts += 1;
+                self.next.unstable_restarts = 0;
+                self.next.backoff_ms = None;
+                match status {
+                    Online => self.begin_stop(kill, Intent::Restart, reason),
+                    Stopping => self.next.intent = Intent::Restart,
+                    WaitingRestart => {
+                        self.next.timer += 1;
+                        self.launch(reason);
+                    }
+                    Stopped | Errored => self.launch(reason),
+                    // Already starting: the restart is the start in progress.
+                    Launching => self.next.restarts -= 1,
+                }
+            }
+            Command::Reset => {
+                self.next.restarts = 0;
+                self.next.unstable_restarts = 0;
+                self.next.backoff_ms = None;
+            }
+        }
+    }
+
+    fn exited_on_its_own(&mut self, policy: &RestartPolicy, exit: Exit, uptime_ms: u64) {
+        use Status::*;
+        let code_means_done = exit
+            .code
+            .is_some_and(|code| policy.stop_exit_codes.contains(&code));
+        if code_means_done {
+            return self.go(Stopped, Reason::StopExitCode { exit, uptime_ms });
+        }
+        if !policy.autorestart {
+            return self.go(Stopped, Reason::NoAutorestart { exit, uptime_ms });
+        }
+        let unstable = uptime_ms < policy.min_uptime_ms;
+        if unstable && self.next.unstable_restarts >= policy.max_restarts {
+            let unstable_restarts = self.next.unstable_restarts;
+            self.next.error = Some(format!(
+                "{unstable_restarts} unstable restarts (each < min_uptime {} ms)",
+                policy.min_uptime_ms
+            ));
+            return self.go(
+                Errored,
+                Reason::GaveUp {
+                    exit,
+                    uptime_ms,
+                    unstable_restarts,
+                    min_uptime_ms: policy.min_uptime_ms,
+                },
+            );
+        }
+        self.next.unstable_restarts = if unstable {
+            self.next.unstable_restarts + 1
+        } else {
+            0
+        };
+        self.next.restarts += 1;
+        let delay_ms = self.restart_delay(policy, unstable, uptime_ms);
+        self.go(
+            WaitingRestart,
+            Reason::Crashed {
+                exit,
+                uptime_ms,
+                unstable,
+                unstable_restarts: self.next.unstable_restarts,
+                max_restarts: policy.max_restarts,
+                delay_ms,
+            },
+        );
+        self.arm(TimerKind::RestartDelay, delay_ms);
+    }
+
+    /// `restart_delay`, or the exponential backoff: starts at the given delay, grows ×1.5 per
+    /// unstable restart up to 15 s, and starts over after 30 s of stable run.
+    fn restart_delay(&mut self, policy: &RestartPolicy, unstable: bool, uptime_ms: u64) -> u64 {
+        let Some(base) = policy.exp_backoff_restart_delay_ms else {
+            return policy.restart_delay_ms;
+        };
+        let current = match self.next.backoff_ms {
+            Some(b) if uptime_ms < BACKOFF_RESET_AFTER_MS => b,
+            _ => base,
+        };
+        let grown = if unstable {
+            current.saturating_mul(3) / 2
+        } else {
+            current
+        };
+        self.next.backoff_ms = Some(grown.min(BACKOFF_CAP_MS).max(base.min(BACKOFF_CAP_MS)));
+        current.min(BACKOFF_CAP_MS)
+    }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,497 @@
+//! Exhaustive unit tests and property tests of the instance state machine.
+
+use super::*;
+use proptest::prelude::*;
+
+const KILL: KillPolicy = KillPolicy {
+    signal: 2,
+    timeout_ms: 1600,
+};
+
+fn policy() -> RestartPolicy {
+    RestartPolicy::default()
+}
+
+fn run(inst: &Instance, input: Input, now: Millis) -> Step {
+    step(inst, &policy(), KILL, input, now)
+}
+
+fn crash(code: i32) -> Exit {
+    Exit {
+        code: Some(code),
+        signal: None,
+    }
+}
+
+/// A started instance with process `pid`, spawned at `now`.
+fn online(pid: u32, now: Millis) -> Instance {
+    let s = run(&Instance::new(), Input::Command(Command::Start), now);
+    assert_eq!(s.effects, vec![Effect::Spawn]);
+    run(&s.next, Input::Spawned { pid }, now).next
+}
+
+#[test]
+fn start_spawns_then_goes_online() {
+    let s = run(&Instance::new(), Input::Command(Command::Start), 0);
+    assert_eq!(s.next.status, Status::Launching);
+    assert_eq!(s.effects, vec![Effect::Spawn]);
+    let s = run(&s.next, Input::Spawned { pid: 7 }, 5);
+    assert_eq!(s.next.status, Status::Online);
+    assert_eq!(s.next.pid, Some(7));
+    assert_eq!(s.next.started_at, Some(5));
+}
+
+#[test]
+fn spawn_failure_is_errored_with_the_reason() {
+    let s = run(&Instance::new(), Input::Command(Command::Start), 0);
+    let s = run(
+        &s.next,
+        Input::SpawnFailed {
+            error: "permission denied".into(),
+        },
+        0,
+    );
+    assert_eq!(s.next.status, Status::Errored);
+    assert_eq!(s.next.error.as_deref(), Some("permission denied"));
+    assert!(s.effects.is_empty(), "no retry loop");
+}
+
+#[test]
+fn crash_waits_then_restarts_and_counts() {
+    let inst = online(7, 0);
+    let s = run(
+        &inst,
+        Input::Exited {
+            pid: 7,
+            exit: crash(1),
+        },
+        5000,
+    );
+    assert_eq!(s.next.status, Status::WaitingRestart);
+    assert_eq!(s.next.restarts, 1);
+    assert_eq!(s.next.unstable_restarts, 0, "a 5 s run is stable");
+    assert_eq!(s.next.pid, None);
+    let Effect::ArmTimer {
+        kind,
+        token,
+        after_ms,
+    } = s.effects[0]
+    else {
+        panic!()
+    };
+    assert_eq!((kind, after_ms), (TimerKind::RestartDelay, 0));
+    let s = run(&s.next, Input::Timer { kind, token }, 5000);
+    assert_eq!(s.next.status, Status::Launching);
+    assert_eq!(s.effects, vec![Effect::Spawn]);
+}
+
+#[test]
+fn crash_loop_goes_errored_after_max_restarts() {
+    let p = RestartPolicy {
+        max_restarts: 3,
+        ..policy()
+    };
+    let mut inst = online(1, 0);
+    let mut pid = 1;
+    let mut now = 0;
+    for round in 1..=3 {
+        now += 10;
+        let s = step(
+            &inst,
+            &p,
+            KILL,
+            Input::Exited {
+                pid,
+                exit: crash(1),
+            },
+            now,
+        );
+        assert_eq!(s.next.status, Status::WaitingRestart, "round {round}");
+        assert_eq!(s.next.unstable_restarts, round);
+        let token = s.next.timer;
+        let s = step(
+            &s.next,
+            &p,
+            KILL,
+            Input::Timer {
+                kind: TimerKind::RestartDelay,
+                token,
+            },
+            now,
+        );
+        pid += 1;
+        inst = step(&s.next, &p, KILL, Input::Spawned { pid }, now).next;
+    }
+    let s = step(
+        &inst,
+        &p,
+        KILL,
+        Input::Exited {
+            pid,
+            exit: crash(1),
+        },
+        now + 10,
+    );
+    assert_eq!(s.next.status, Status::Errored);
+    assert_eq!(s.next.restarts, 3);
+    assert!(matches!(
+        s.transition.unwrap().reason,
+        Reason::GaveUp {
+            unstable_restarts: 3,
+            ..
+        }
+    ));
+    assert!(s.effects.is_empty());
+}
+
+#[test]
+fn a_stable_run_resets_the_unstable_count() {
+    let mut inst = online(1, 0);
+    inst.unstable_restarts = 10;
+    let s = run(
+        &inst,
+        Input::Exited {
+            pid: 1,
+            exit: crash(1),
+        },
+        1000,
+    );
+    assert_eq!(s.next.unstable_restarts, 0);
+}
+
+#[test]
+fn stop_exit_codes_and_no_autorestart_stop_for_good() {
+    let inst = online(1, 0);
+    let p = RestartPolicy {
+        stop_exit_codes: vec![0, 3],
+        ..policy()
+    };
+    let s = step(
+        &inst,
+        &p,
+        KILL,
+        Input::Exited {
+            pid: 1,
+            exit: crash(3),
+        },
+        10,
+    );
+    assert_eq!(s.next.status, Status::Stopped);
+    assert!(s.effects.is_empty());
+    let s = step(
+        &inst,
+        &p,
+        KILL,
+        Input::Exited {
+            pid: 1,
+            exit: crash(4),
+        },
+        10,
+    );
+    assert_eq!(s.next.status, Status::WaitingRestart);
+
+    let p = RestartPolicy {
+        autorestart: false,
+        ..policy()
+    };
+    let s = step(
+        &inst,
+        &p,
+        KILL,
+        Input::Exited {
+            pid: 1,
+            exit: crash(1),
+        },
+        10,
+    );
+    assert_eq!(s.next.status, Status::Stopped);
+    assert!(matches!(
+        s.transition.unwrap().reason,
+        Reason::NoAutorestart { .. }
+    ));
+}
+
+#[test]
+fn stop_signals_then_kills_after_timeout() {
+    let inst = online(9, 0);
+    let s = run(&inst, Input::Command(Command::Stop), 10);
+    assert_eq!(s.next.status, Status::Stopping);
+    assert_eq!(s.effects[0], Effect::Signal(2));
+    let Effect::ArmTimer {
+        kind,
+        token,
+        after_ms,
+    } = s.effects[1]
+    else {
+        panic!()
+    };
+    assert_eq!((kind, after_ms), (TimerKind::KillTimeout, 1600));
+    let k = run(&s.next, Input::Timer { kind, token }, 1610);
+    assert_eq!(k.effects, vec![Effect::Kill]);
+    assert_eq!(k.transition, None);
+    let s = run(
+        &k.next,
+        Input::Exited {
+            pid: 9,
+            exit: Exit {
+                code: None,
+                signal: Some(9),
+            },
+        },
+        1611,
+    );
+    assert_eq!(s.next.status, Status::Stopped);
+    assert_eq!(s.next.restarts, 0, "a stop is not a restart");
+    // The old kill timer is stale now.
+    let late = run(&s.next, Input::Timer { kind, token }, 2000);
+    assert!(late.effects.is_empty() && late.transition.is_none());
+}
+
+#[test]
+fn restart_stops_then_spawns_once() {
+    let inst = online(9, 0);
+    let s = run(&inst, Input::Command(Command::Restart), 10);
+    assert_eq!(s.next.status, Status::Stopping);
+    assert_eq!(s.next.restarts, 1);
+    let s = run(
+        &s.next,
+        Input::Exited {
+            pid: 9,
+            exit: crash(0),
+        },
+        20,
+    );
+    assert_eq!(s.next.status, Status::Launching);
+    assert_eq!(s.effects, vec![Effect::Spawn]);
+}
+
+#[test]
+fn restart_of_errored_starts_afresh() {
+    let mut inst = Instance::new();
+    inst.status = Status::Errored;
+    inst.unstable_restarts = 16;
+    let s = run(&inst, Input::Command(Command::Restart), 0);
+    assert_eq!(s.next.status, Status::Launching);
+    assert_eq!(s.next.unstable_restarts, 0);
+}
+
+#[test]
+fn stop_while_waiting_cancels_the_restart() {
+    let inst = online(1, 0);
+    let s = run(
+        &inst,
+        Input::Exited {
+            pid: 1,
+            exit: crash(1),
+        },
+        10,
+    );
+    let token = s.next.timer;
+    let s = run(&s.next, Input::Command(Command::Stop), 11);
+    assert_eq!(s.next.status, Status::Stopped);
+    let late = run(
+        &s.next,
+        Input::Timer {
+            kind: TimerKind::RestartDelay,
+            token,
+        },
+        12,
+    );
+    assert!(late.effects.is_empty());
+}
+
+#[test]
+fn foreign_exits_are_ignored() {
+    let inst = online(1, 0);
+    let s = run(
+        &inst,
+        Input::Exited {
+            pid: 2,
+            exit: crash(1),
+        },
+        10,
+    );
+    assert_eq!(s.next, inst);
+    assert!(s.transition.is_none());
+}
+
+#[test]
+fn reset_zeroes_counters() {
+    let mut inst = online(1, 0);
+    inst.restarts = 5;
+    inst.unstable_restarts = 2;
+    let s = run(&inst, Input::Command(Command::Reset), 0);
+    assert_eq!((s.next.restarts, s.next.unstable_restarts), (0, 0));
+    assert_eq!(s.next.status, Status::Online);
+}
+
+#[test]
+fn exponential_backoff_grows_caps_and_resets() {
+    let p = RestartPolicy {
+        exp_backoff_restart_delay_ms: Some(100),
+        max_restarts: 1000,
+        ..policy()
+    };
+    let mut inst = online(1, 0);
+    let mut delays = vec![];
+    let mut now = 0;
+    for pid in 1..=15 {
+        now += 10;
+        let s = step(
+            &inst,
+            &p,
+            KILL,
+            Input::Exited {
+                pid,
+                exit: crash(1),
+            },
+            now,
+        );
+        let Some(Transition {
+            reason: Reason::Crashed { delay_ms, .. },
+            ..
+        }) = s.transition
+        else {
+            panic!()
+        };
+        delays.push(delay_ms);
+        let s = step(
+            &s.next,
+            &p,
+            KILL,
+            Input::Timer {
+                kind: TimerKind::RestartDelay,
+                token: s.next.timer,
+            },
+            now,
+        );
+        inst = step(&s.next, &p, KILL, Input::Spawned { pid: pid + 1 }, now).next;
+    }
+    assert_eq!(&delays[..4], &[100, 150, 225, 337]);
+    assert_eq!(*delays.last().unwrap(), BACKOFF_CAP_MS);
+    // A 30 s stable run starts over.
+    let s = step(
+        &inst,
+        &p,
+        KILL,
+        Input::Exited {
+            pid: 16,
+            exit: crash(1),
+        },
+        now + 31_000,
+    );
+    assert!(matches!(
+        s.transition.unwrap().reason,
+        Reason::Crashed { delay_ms: 100, .. }
+    ));
+}
+
+fn any_input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        prop_oneof![
+            Just(Command::Start),
+            Just(Command::Stop),
+            Just(Command::Restart),
+            Just(Command::Reset)
+        ]
+        .prop_map(Input::Command),
+        (1u32..4).prop_map(|pid| Input::Spawned { pid }),
+        Just(Input::SpawnFailed {
+            error: "boom".into()
+        }),
+        (
+            1u32..4,
+            prop::option::of(0i32..4),
+            prop::option::of(1i32..16)
+        )
+            .prop_map(|(pid, code, signal)| Input::Exited {
+                pid,
+                exit: Exit { code, signal }
+            }),
+        (
+            prop_oneof![Just(TimerKind::KillTimeout), Just(TimerKind::RestartDelay)],
+            0u64..40
+        )
+            .prop_map(|(kind, token)| Input::Timer { kind, token }),
+    ]
+}
+
+fn any_policy() -> impl Strategy<Value = RestartPolicy> {
+    (
+        any::<bool>(),
+        0u32..4,
+        0u64..50,
+        prop::option::of(1u64..200),
+        prop::collection::vec(0i32..4, 0..2),
+    )
+        .prop_map(
+            |(autorestart, max_restarts, min_uptime_ms, backoff, stop_exit_codes)| RestartPolicy {
+                autorestart,
+                max_restarts,
+                min_uptime_ms,
+                restart_delay_ms: 0,
+                exp_backoff_restart_delay_ms: backoff,
+                stop_exit_codes,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Invariants over any sequence of inputs:
+    /// - a transition is reported exactly when the status changes (one event per transition);
+    /// - a spawn is only asked for when no process is live (never two per instance);
+    /// - a live process exists only while online or stopping;
+    /// - `errored` only when the spawn failed or the policy gave up.
+    #[test]
+    fn invariants_hold(policy in any_policy(), inputs in prop::collection::vec((any_input(), 0u64..30), 1..60)) {
+        let mut inst = Instance::new();
+        let mut now = 0;
+        for (input, dt) in inputs {
+            // Feed only inputs the actor could produce: spawn results answer a spawn request.
+            now += dt;
+            let s = step(&inst, &policy, KILL, input, now);
+            prop_assert_eq!(s.transition.is_some(), s.next.status != inst.status);
+            if let Some(t) = &s.transition {
+                prop_assert_eq!(t.from, inst.status);
+                prop_assert_eq!(t.to, s.next.status);
+                if t.to == Status::Errored {
+                    let gave_up = matches!(t.reason, Reason::GaveUp { .. } | Reason::SpawnFailed { .. });
+                    prop_assert!(gave_up, "errored without giving up: {:?}", t.reason);
+                }
+            }
+            if s.effects.contains(&Effect::Spawn) {
+                prop_assert!(s.next.pid.is_none());
+                prop_assert_eq!(s.next.status, Status::Launching);
+            }
+            if s.next.pid.is_some() {
+                prop_assert!(matches!(s.next.status, Status::Online | Status::Stopping));
+            }
+            if s.next.status == Status::Errored && inst.status != Status::Errored {
+                prop_assert!(s.next.error.is_some());
+            }
+            let timers = s.effects.iter().filter(|e| matches!(e, Effect::ArmTimer { .. })).count();
+            prop_assert!(timers <= 1);
+            inst = s.next;
+        }
+    }
+
+    /// `errored` by giving up comes only after exactly `max_restarts` unstable restarts.
+    #[test]
+    fn gives_up_only_after_max_restarts(max in 0u32..6) {
+        let p = RestartPolicy { max_restarts: max, ..RestartPolicy::default() };
+        let mut inst = step(&Instance::new(), &p, KILL, Input::Command(Command::Start), 0).next;
+        let mut restarts = 0;
+        for pid in 1..100u32 {
+            inst = step(&inst, &p, KILL, Input::Spawned { pid }, 0).next;
+            let s = step(&inst, &p, KILL, Input::Exited { pid, exit: crash(1) }, 1);
+            if s.next.status == Status::Errored {
+                break;
+            }
+            restarts += 1;
+            inst = step(&s.next, &p, KILL, Input::Timer { kind: TimerKind::RestartDelay, token: s.next.timer }, 1).next;
+        }
+        prop_assert_eq!(restarts, max);
+    }
+}

@@ -1,0 +1,130 @@
+//! Parsing of the human units users type: durations (`1500`, `1.5s`, `2m`) and sizes (`512M`).
+//! A bare number is milliseconds for a duration and bytes for a size, as in PM2.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("invalid {what} `{input}`: expected {expected}")]
+pub struct UnitError {
+    what: &'static str,
+    input: String,
+    expected: &'static str,
+}
+
+/// Splits `"1.5s"` into `(1.5, "s")`.
+fn split_number(input: &str) -> Option<(f64, &str)> {
+    let s = input.trim();
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let number: f64 = s[..end].parse().ok()?;
+    (number.is_finite() && number >= 0.0).then_some((number, s[end..].trim()))
+}
+
+/// Parses a duration into milliseconds: `1500`, `250ms`, `1.5s`, `2m`, `1h`, `1d`.
+pub fn parse_duration_ms(input: &str) -> Result<u64, UnitError> {
+    let err = || UnitError {
+        what: "duration",
+        input: input.to_string(),
+        expected: "a number of milliseconds or a number with ms, s, m, h or d (e.g. 1500, 1.5s, 2m)",
+    };
+    let (number, unit) = split_number(input).ok_or_else(err)?;
+    let factor = match unit {
+        "" | "ms" => 1.0,
+        "s" => 1_000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return Err(err()),
+    };
+    let ms = number * factor;
+    if ms > u64::MAX as f64 / 2.0 {
+        return Err(err());
+    }
+    Ok(ms.round() as u64)
+}
+
+/// Parses a size into bytes: `1024`, `10K`, `512M`, `1.5G` (powers of 1024, `B` suffix optional).
+pub fn parse_size_bytes(input: &str) -> Result<u64, UnitError> {
+    let err = || UnitError {
+        what: "size",
+        input: input.to_string(),
+        expected: "a number of bytes or a number with K, M or G (e.g. 512M)",
+    };
+    let (number, unit) = split_number(input).ok_or_else(err)?;
+    let factor = match unit.to_ascii_uppercase().trim_end_matches('B') {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(err()),
+    };
+    let bytes = number * factor;
+    if bytes > u64::MAX as f64 / 2.0 {
+        return Err(err());
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// Renders a duration the way PM2's `uptime` column does: `45s`, `12m`, `3h`, `2D`.
+pub fn format_uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}D", s / 86400),
+    }
+}
+
+/// Renders a byte count the way PM2's `mem` column does: `12.3mb`.
+pub fn format_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}b")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.1}kb", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1}mb", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.1}gb", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units() {
+        assert_eq!(parse_duration_ms("1500"), Ok(1500));
+        assert_eq!(parse_duration_ms("1.5s"), Ok(1500));
+        assert_eq!(parse_duration_ms("2m"), Ok(120_000));
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert_eq!(parse_duration_ms(" 1h "), Ok(3_600_000));
+    }
+
+    #[test]
+    fn durations_reject_garbage() {
+        for bad in ["", "s", "-1", "1x", "1.2.3s", "nan", "1e400"] {
+            assert!(parse_duration_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_accept_units() {
+        assert_eq!(parse_size_bytes("1024"), Ok(1024));
+        assert_eq!(parse_size_bytes("512M"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_size_bytes("1.5k"), Ok(1536));
+        assert_eq!(parse_size_bytes("1GB"), Ok(1 << 30));
+        assert!(parse_size_bytes("12Q").is_err());
+    }
+
+    #[test]
+    fn uptime_is_rendered_like_pm2() {
+        assert_eq!(format_uptime(59_000), "59s");
+        assert_eq!(format_uptime(120_000), "2m");
+        assert_eq!(format_uptime(7_200_000), "2h");
+        assert_eq!(format_uptime(2 * 86_400_000), "2D");
+    }
+}

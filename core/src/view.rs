@@ -1,0 +1,91 @@
+//! What `list`, `describe` and `jlist` show: one `ProcessView` per instance, and the PM2
+//! `jlist` shape built from it so tools written for `pm2 jlist` work unchanged.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Millis;
+use crate::spec::AppSpec;
+use crate::state::{Exit, Status};
+
+/// One instance, as the daemon sees it now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessView {
+    /// PM2's `pm_id`: stable across restarts.
+    pub id: u32,
+    pub name: String,
+    /// Index among the app's instances (`NODE_APP_INSTANCE`).
+    pub index: u32,
+    pub status: Status,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub unstable_restarts: u32,
+    /// When the current process started (PM2's `pm_uptime`).
+    pub started_at: Option<Millis>,
+    pub created_at: Millis,
+    /// CPU % since the previous look at this process.
+    pub cpu: f32,
+    /// Resident memory in bytes.
+    pub memory: u64,
+    pub user: String,
+    pub last_exit: Option<Exit>,
+    /// Why the instance is errored.
+    pub error: Option<String>,
+    /// The command line the daemon runs.
+    pub command: Vec<String>,
+    pub out_log: String,
+    pub error_log: String,
+    /// The spec, without the captured environment values.
+    pub spec: AppSpec,
+}
+
+/// PM2's `jlist` object for one process.
+pub fn pm2_json(p: &ProcessView, now: Millis) -> Value {
+    let s = &p.spec;
+    let interpreter = match &s.interpreter {
+        crate::spec::Interpreter::Auto => p.command.first().cloned().unwrap_or_default(),
+        crate::spec::Interpreter::None => "none".to_string(),
+        crate::spec::Interpreter::Program(prog) => prog.clone(),
+    };
+    let status = match p.status {
+        Status::WaitingRestart => "waiting restart",
+        other => other.as_str(),
+    };
+    json!({
+        "pid": p.pid.unwrap_or(0),
+        "name": p.name,
+        "pm_id": p.id,
+        "monit": { "memory": p.memory, "cpu": p.cpu },
+        "pm2_env": {
+            "name": p.name,
+            "pm_id": p.id,
+            "status": status,
+            "restart_time": p.restarts,
+            "unstable_restarts": p.unstable_restarts,
+            "pm_uptime": p.started_at.unwrap_or(p.created_at),
+            "created_at": p.created_at,
+            "exec_mode": "fork_mode",
+            "instances": s.instances,
+            "NODE_APP_INSTANCE": p.index,
+            "pm_exec_path": s.script,
+            "pm_cwd": s.cwd,
+            "args": s.args,
+            "exec_interpreter": interpreter,
+            "node_args": s.interpreter_args,
+            "autorestart": s.restart.autorestart,
+            "max_restarts": s.restart.max_restarts,
+            "min_uptime": s.restart.min_uptime_ms,
+            "restart_delay": s.restart.restart_delay_ms,
+            "exp_backoff_restart_delay": s.restart.exp_backoff_restart_delay_ms,
+            "stop_exit_codes": s.restart.stop_exit_codes,
+            "kill_timeout": s.kill_timeout_ms,
+            "kill_signal": crate::signal::signal_name(s.kill_signal),
+            "pm_out_log_path": p.out_log,
+            "pm_err_log_path": p.error_log,
+            "username": p.user,
+            "env": s.env,
+            "exit_code": p.last_exit.and_then(|e| e.code),
+            "uptime_ms": p.started_at.map(|t| now.saturating_sub(t)),
+        }
+    })
+}
