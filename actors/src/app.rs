@@ -1,0 +1,422 @@
+//! `AppActor`: owns one app — its spec, its instances' state machines and their processes.
+//! It feeds `core::state::step` with commands, exits and timer expiries, journals every
+//! transition, and carries out the effects (spawn, signal, arm a timer). Nothing else touches
+//! an app's processes.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use pmx_core::Millis;
+use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::paths::Paths;
+use pmx_core::spec::AppSpec;
+use pmx_core::state::{self, Command, Effect, Exit, Input, Instance, KillPolicy, Status};
+use pmx_core::view::ProcessView;
+use pmx_storage::Journal;
+use rustix::process::{Signal, pidfd_send_signal};
+use tokio::sync::oneshot;
+
+use crate::clock::now_ms;
+use crate::process::reaper::Managed;
+use crate::process::{family, spawn, stats};
+
+/// What every app actor shares with the daemon.
+#[derive(Clone)]
+pub struct Shared {
+    pub paths: Arc<Paths>,
+    pub journal: Arc<dyn Journal>,
+    pub managed: Managed,
+    /// The user the daemon (and so every app) runs as, for the `user` column.
+    pub user: Arc<str>,
+}
+
+pub struct AppActor {
+    spec: AppSpec,
+    created_at: Millis,
+    shared: Shared,
+    slots: Vec<Slot>,
+    waiters: Vec<Waiter>,
+    /// The command line, resolved once for display.
+    command: Vec<String>,
+    /// Counts spawns, to give each run a unique token.
+    runs: u64,
+}
+
+/// One instance.
+struct Slot {
+    id: u32,
+    index: u32,
+    machine: Instance,
+    run: Option<Run>,
+    cpu: Option<stats::CpuSample>,
+}
+
+/// The live process of an instance.
+struct Run {
+    pid: u32,
+    pidfd: Option<OwnedFd>,
+    token: String,
+}
+
+/// A command waiting for its instances to settle.
+struct Waiter {
+    ids: Vec<u32>,
+    tx: oneshot::Sender<Vec<ProcessView>>,
+}
+
+impl AppActor {
+    pub fn new(spec: AppSpec, ids: &[u32], created_at: Millis, shared: Shared) -> Self {
+        let command = spawn::resolve(&spec).unwrap_or_default();
+        let slots = ids
+            .iter()
+            .enumerate()
+            .map(|(index, &id)| Slot {
+                id,
+                index: index as u32,
+                machine: Instance::new(),
+                run: None,
+                cpu: None,
+            })
+            .collect();
+        Self {
+            spec,
+            created_at,
+            shared,
+            slots,
+            waiters: Vec::new(),
+            command,
+            runs: 0,
+        }
+    }
+
+    fn kill_policy(&self) -> KillPolicy {
+        KillPolicy {
+            signal: self.spec.kill_signal,
+            timeout_ms: self.spec.kill_timeout_ms,
+        }
+    }
+
+    fn journal(&self, instance: Option<u32>, kind: EventKind, cause: Cause) {
+        let event = NewEvent {
+            app: self.spec.name.clone(),
+            instance,
+            kind,
+            cause,
+        };
+        if let Err(e) = self.shared.journal.append(vec![event]) {
+            eprintln!("pmx: journal append failed for {}: {e}", self.spec.name);
+        }
+    }
+
+    /// Feeds one input to instance `i` and carries out what the machine decides.
+    fn feed(&mut self, i: usize, input: Input, cause: Cause, ctx: &mut Context<Self>) {
+        let kill = self.kill_policy();
+        let slot = &mut self.slots[i];
+        let step = state::step(&slot.machine, &self.spec.restart, kill, input, now_ms());
+        slot.machine = step.next;
+        let id = slot.id;
+        if let Some(t) = step.transition {
+            self.journal(Some(id), EventKind::Transition(t), cause.clone());
+        }
+        for effect in step.effects {
+            self.execute(i, effect, cause.clone(), ctx);
+        }
+    }
+
+    fn execute(&mut self, i: usize, effect: Effect, cause: Cause, ctx: &mut Context<Self>) {
+        match effect {
+            Effect::Spawn => self.spawn(i, ctx),
+            Effect::Signal(signal) => self.signal(i, signal, cause),
+            Effect::Kill => self.signal(i, 9, Cause::Policy),
+            Effect::ArmTimer {
+                kind,
+                token,
+                after_ms,
+            } => {
+                let input = Input::Timer { kind, token };
+                if after_ms == 0 {
+                    self.feed(i, input, Cause::Policy, ctx);
+                } else {
+                    ctx.run_later(Duration::from_millis(after_ms), move |act, ctx| {
+                        act.feed(i, input, Cause::Policy, ctx);
+                        act.answer_waiters();
+                    });
+                }
+            }
+        }
+    }
+
+    fn log_paths(&self, id: u32) -> (std::path::PathBuf, std::path::PathBuf) {
+        let per_instance = (self.spec.instances > 1).then_some(id);
+        let paths = &self.shared.paths;
+        (
+            paths.out_log(&self.spec.name, per_instance),
+            paths.error_log(&self.spec.name, per_instance),
+        )
+    }
+
+    fn spawn(&mut self, i: usize, ctx: &mut Context<Self>) {
+        self.runs += 1;
+        let (id, index) = (self.slots[i].id, self.slots[i].index);
+        let token = format!("{}-{}-{}", std::process::id(), id, self.runs);
+        let (out_log, error_log) = self.log_paths(id);
+        let request = spawn::SpawnRequest {
+            spec: &self.spec,
+            id,
+            index,
+            token: &token,
+            out_log: &out_log,
+            error_log: &error_log,
+        };
+        match spawn::spawn(&request) {
+            Ok(spawned) => {
+                let pid = spawned.pid;
+                self.shared.managed.insert(pid);
+                self.journal(Some(id), EventKind::Spawned { pid }, Cause::Process);
+                self.slots[i].run = Some(Run {
+                    pid,
+                    pidfd: spawned.pidfd,
+                    token,
+                });
+                let mut child = spawned.child;
+                let wait = async move { child.wait().await };
+                ctx.spawn(wait.into_actor(self).map(move |status, act, ctx| {
+                    let exit = match status {
+                        Ok(s) => Exit {
+                            code: s.code(),
+                            signal: s.signal(),
+                        },
+                        Err(_) => Exit {
+                            code: None,
+                            signal: None,
+                        },
+                    };
+                    act.exited(i, pid, exit, ctx);
+                    act.answer_waiters();
+                }));
+                self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
+            }
+            Err(error) => self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx),
+        }
+    }
+
+    /// Signals the instance's whole family: the process through its pidfd, the rest by pid.
+    fn signal(&mut self, i: usize, signal: i32, cause: Cause) {
+        let slot = &self.slots[i];
+        let Some(run) = &slot.run else { return };
+        let mut count = 0;
+        let main_signalled = match (&run.pidfd, Signal::from_named_raw(signal)) {
+            (Some(fd), Some(sig)) => pidfd_send_signal(fd, sig).is_ok(),
+            _ => false,
+        };
+        count += main_signalled as u32;
+        let others: Vec<u32> = family::members(Some(run.pid), run.pid, &run.token)
+            .into_iter()
+            .filter(|&p| p != run.pid || !main_signalled)
+            .collect();
+        count += family::signal_all(&others, signal);
+        let kind = EventKind::Signalled {
+            pid: run.pid,
+            signal,
+            processes: count,
+        };
+        self.journal(Some(slot.id), kind, cause);
+    }
+
+    fn exited(&mut self, i: usize, pid: u32, exit: Exit, ctx: &mut Context<Self>) {
+        self.shared.managed.remove(pid);
+        let slot = &mut self.slots[i];
+        let uptime_ms = now_ms().saturating_sub(slot.machine.started_at.unwrap_or(0));
+        let id = slot.id;
+        let stopping = slot.machine.status == Status::Stopping;
+        let run = slot.run.take_if(|r| r.pid == pid);
+        self.journal(
+            Some(id),
+            EventKind::Exited {
+                pid,
+                exit,
+                uptime_ms,
+            },
+            Cause::Process,
+        );
+        if let Some(run) = run {
+            self.clean_up_after(run, stopping);
+        }
+        self.feed(i, Input::Exited { pid, exit }, Cause::Process, ctx);
+    }
+
+    /// Whatever a finished run left behind gets the stop signal (unless a stop already sent
+    /// it) and SIGKILL after `kill_timeout`. Detached from the actor, so it also completes
+    /// after a delete.
+    fn clean_up_after(&self, run: Run, already_signalled: bool) {
+        let left = family::members(None, run.pid, &run.token);
+        if left.is_empty() {
+            return;
+        }
+        if !already_signalled {
+            family::signal_all(&left, self.spec.kill_signal);
+        }
+        let timeout = Duration::from_millis(self.spec.kill_timeout_ms);
+        actix::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let left = family::members(None, run.pid, &run.token);
+            family::signal_all(&left, 9);
+        });
+    }
+
+    fn selected(&self, ids: &Option<Vec<u32>>) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&i| {
+                ids.as_ref()
+                    .is_none_or(|ids| ids.contains(&self.slots[i].id))
+            })
+            .collect()
+    }
+
+    fn views(&mut self, ids: &Option<Vec<u32>>) -> Vec<ProcessView> {
+        self.selected(ids)
+            .into_iter()
+            .map(|i| self.view(i))
+            .collect()
+    }
+
+    fn view(&mut self, i: usize) -> ProcessView {
+        let slot = &mut self.slots[i];
+        let m = &slot.machine;
+        let usage = match m.pid {
+            Some(pid) => stats::read(pid, &mut slot.cpu),
+            None => stats::Usage {
+                cpu: 0.0,
+                memory: 0,
+            },
+        };
+        let (id, index) = (slot.id, slot.index);
+        let (out_log, error_log) = self.log_paths(id);
+        let m = &self.slots[i].machine;
+        let mut spec = self.spec.clone();
+        spec.base_env.clear();
+        ProcessView {
+            id,
+            name: self.spec.name.clone(),
+            index,
+            status: m.status,
+            pid: m.pid,
+            restarts: m.restarts,
+            unstable_restarts: m.unstable_restarts,
+            started_at: m.started_at.filter(|_| m.pid.is_some()),
+            created_at: self.created_at,
+            cpu: usage.cpu,
+            memory: usage.memory,
+            user: self.shared.user.to_string(),
+            last_exit: m.last_exit,
+            error: m.error.clone(),
+            command: self.command.clone(),
+            out_log: out_log.to_string_lossy().into_owned(),
+            error_log: error_log.to_string_lossy().into_owned(),
+            spec,
+        }
+    }
+
+    /// Answers every waiter whose instances have all settled.
+    fn answer_waiters(&mut self) {
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let ids = Some(self.waiters[i].ids.clone());
+            let settled = self
+                .selected(&ids)
+                .iter()
+                .all(|&s| self.slots[s].machine.status.is_settled());
+            if settled {
+                let waiter = self.waiters.swap_remove(i);
+                let views = self.views(&ids);
+                let _ = waiter.tx.send(views);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+impl Actor for AppActor {
+    type Context = Context<Self>;
+}
+
+/// Carry out a command on some instances (all when `ids` is `None`); answers with their
+/// views once none is launching or stopping.
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessView>")]
+pub struct Control {
+    pub command: Command,
+    pub ids: Option<Vec<u32>>,
+    pub cause: Cause,
+}
+
+impl Handler<Control> for AppActor {
+    type Result = ResponseFuture<Vec<ProcessView>>;
+
+    fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) -> Self::Result {
+        let selected = self.selected(&msg.ids);
+        for &i in &selected {
+            self.feed(i, Input::Command(msg.command), msg.cause.clone(), ctx);
+        }
+        if msg.command == Command::Reset {
+            self.journal(None, EventKind::CountersReset, msg.cause);
+        }
+        let (tx, rx) = oneshot::channel();
+        let ids = selected.iter().map(|&i| self.slots[i].id).collect();
+        self.waiters.push(Waiter { ids, tx });
+        self.answer_waiters();
+        Box::pin(async move { rx.await.unwrap_or_default() })
+    }
+}
+
+/// The current views of some instances.
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessView>")]
+pub struct Views {
+    pub ids: Option<Vec<u32>>,
+}
+
+impl Handler<Views> for AppActor {
+    type Result = Vec<ProcessView>;
+
+    fn handle(&mut self, msg: Views, _: &mut Context<Self>) -> Self::Result {
+        self.views(&msg.ids)
+    }
+}
+
+/// `pmx sendSignal`: a signal to the instances' families, outside the state machine.
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessView>")]
+pub struct SendSignal {
+    pub signal: i32,
+    pub ids: Option<Vec<u32>>,
+    pub cause: Cause,
+}
+
+impl Handler<SendSignal> for AppActor {
+    type Result = Vec<ProcessView>;
+
+    fn handle(&mut self, msg: SendSignal, _: &mut Context<Self>) -> Self::Result {
+        for i in self.selected(&msg.ids) {
+            self.signal(i, msg.signal, msg.cause.clone());
+        }
+        self.views(&msg.ids)
+    }
+}
+
+/// Ends the actor once its app was deleted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+impl Handler<Retire> for AppActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

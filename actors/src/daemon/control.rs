@@ -1,0 +1,187 @@
+//! `stop`, `restart`, `reset`, `delete`, `sendSignal`, `kill`: journal the command (flushed),
+//! fan it out to the app actors in parallel, and answer once every instance has settled.
+
+use actix::prelude::*;
+use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::protocol::{FailureKind, ProcessList, Response, SignalRequest};
+use pmx_core::signal::parse_signal;
+use pmx_core::state::Command;
+use pmx_core::view::ProcessView;
+
+use super::targets::Picks;
+use super::{Daemon, Reply, internal, ready};
+use crate::app::{Control, Retire, SendSignal};
+
+fn verb_of(command: Command) -> &'static str {
+    match command {
+        Command::Start => "start",
+        Command::Stop => "stop",
+        Command::Restart => "restart",
+        Command::Reset => "reset",
+    }
+}
+
+impl Daemon {
+    /// Sends `Control` to every picked app at once and gathers their views.
+    fn fan_out(
+        &self,
+        picks: &Picks,
+        command: Command,
+        cause: &Cause,
+    ) -> impl Future<Output = Vec<ProcessView>> + 'static {
+        let pending: Vec<_> = picks
+            .iter()
+            .filter_map(|(name, ids)| {
+                let entry = self.apps.get(name)?;
+                Some(entry.addr.send(Control {
+                    command,
+                    ids: ids.clone(),
+                    cause: cause.clone(),
+                }))
+            })
+            .collect();
+        async move {
+            let mut views = Vec::new();
+            for request in pending {
+                views.extend(request.await.unwrap_or_default());
+            }
+            views.sort_by_key(|v| v.id);
+            views
+        }
+    }
+
+    fn answer_after(&self, work: impl Future<Output = Vec<ProcessView>> + 'static) -> Reply {
+        let journal = self.shared.journal.clone();
+        Box::pin(
+            async move {
+                let processes = work.await;
+                match journal.flush() {
+                    Ok(()) => Response::Processes(ProcessList { processes }),
+                    Err(e) => internal(e),
+                }
+            }
+            .into_actor(self),
+        )
+    }
+
+    pub(super) fn control(&mut self, targets: &[String], command: Command, cause: Cause) -> Reply {
+        let picks = match self.resolve_targets(targets) {
+            Ok(p) => p,
+            Err(r) => return ready(r),
+        };
+        let events = picks
+            .iter()
+            .map(|(name, _)| Self::command_event(name, verb_of(command), &cause))
+            .collect();
+        if let Err(e) = self.record(events) {
+            return ready(internal(e));
+        }
+        let work = self.fan_out(&picks, command, &cause);
+        self.answer_after(work)
+    }
+
+    pub(super) fn delete(&mut self, targets: &[String], cause: Cause) -> Reply {
+        let picks = match self.resolve_targets(targets) {
+            Ok(p) => p,
+            Err(r) => return ready(r),
+        };
+        for (name, ids) in &picks {
+            let all = &self.apps[name].ids;
+            if ids.as_ref().is_some_and(|ids| ids.len() < all.len()) {
+                return ready(Response::failure(
+                    FailureKind::Invalid,
+                    format!(
+                        "`{name}` has {} instances (ids {all:?}): delete removes a whole app, use `pmx delete {name}`",
+                        all.len()
+                    ),
+                ));
+            }
+        }
+        let events = picks
+            .iter()
+            .map(|(name, _)| Self::command_event(name, "delete", &cause))
+            .collect();
+        if let Err(e) = self.record(events) {
+            return ready(internal(e));
+        }
+        let stopped = self.fan_out(&picks, Command::Stop, &cause);
+        // Gone from the registry now: no other request can reach a deleted app.
+        let retired: Vec<_> = picks
+            .iter()
+            .filter_map(|(name, _)| self.apps.remove(name).map(|e| (name.clone(), e.addr)))
+            .collect();
+        let journal = self.shared.journal.clone();
+        let work = async move {
+            let views = stopped.await;
+            let events = retired
+                .iter()
+                .map(|(name, _)| NewEvent {
+                    app: name.clone(),
+                    instance: None,
+                    kind: EventKind::AppDeleted,
+                    cause: cause.clone(),
+                })
+                .collect();
+            if let Err(e) = journal.append(events) {
+                eprintln!("pmx: journal append failed on delete: {e}");
+            }
+            for (_, addr) in retired {
+                addr.do_send(Retire);
+            }
+            views
+        };
+        self.answer_after(work)
+    }
+
+    pub(super) fn send_signal(&mut self, req: SignalRequest, cause: Cause) -> Reply {
+        if parse_signal(&req.signal.to_string()).is_none() {
+            return ready(Response::failure(
+                FailureKind::Invalid,
+                format!("unknown signal {}", req.signal),
+            ));
+        }
+        let picks = match self.resolve_targets(&req.targets) {
+            Ok(p) => p,
+            Err(r) => return ready(r),
+        };
+        let pending: Vec<_> = picks
+            .iter()
+            .filter_map(|(name, ids)| {
+                Some(self.apps.get(name)?.addr.send(SendSignal {
+                    signal: req.signal,
+                    ids: ids.clone(),
+                    cause: cause.clone(),
+                }))
+            })
+            .collect();
+        self.answer_after(async move {
+            let mut views = Vec::new();
+            for p in pending {
+                views.extend(p.await.unwrap_or_default());
+            }
+            views
+        })
+    }
+
+    /// Stops every app without changing what should run (the next daemon brings them back).
+    pub(super) fn kill(&mut self, cause: Cause) -> Reply {
+        let picks: Picks = self.apps.keys().map(|n| (n.clone(), None)).collect();
+        let events = picks
+            .iter()
+            .map(|(name, _)| Self::command_event(name, "kill", &cause))
+            .collect();
+        if let Err(e) = self.record(events) {
+            eprintln!("pmx: journal write failed on kill: {e}");
+        }
+        let stopped = self.fan_out(&picks, Command::Stop, &cause);
+        let journal = self.shared.journal.clone();
+        Box::pin(
+            async move {
+                stopped.await;
+                let _ = journal.flush();
+                Response::Killed
+            }
+            .into_actor(self),
+        )
+    }
+}

@@ -1,0 +1,146 @@
+//! The `Daemon` actor: the registry of app actors by name, the router of requests (one file
+//! per verb family, dispatched by one `match`), and the journal writer for commands. On boot
+//! it folds the journal into the registry and brings back every app that should run.
+
+mod control;
+mod query;
+mod start;
+mod targets;
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+use pmx_core::Millis;
+use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::protocol::{FailureKind, Request, Response};
+use pmx_core::state::Command;
+use pmx_storage::{Desired, Registry};
+
+use crate::app::{AppActor, Control, Shared};
+use crate::clock::now_ms;
+
+pub struct Daemon {
+    apps: BTreeMap<String, AppEntry>,
+    /// Next free pm_id; ids are never reused.
+    next_id: u32,
+    shared: Shared,
+    started_at: Millis,
+}
+
+struct AppEntry {
+    addr: Addr<AppActor>,
+    ids: Vec<u32>,
+}
+
+/// A request from a client whose socket peer has this uid.
+#[derive(Message)]
+#[rtype(result = "Response")]
+pub struct Handle {
+    pub request: Request,
+    pub uid: u32,
+}
+
+/// Stop every app without changing what should run, then answer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+type Reply = ResponseActFuture<Daemon, Response>;
+
+fn ready(response: Response) -> Reply {
+    Box::pin(fut::ready(response))
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    Response::failure(FailureKind::Internal, e.to_string())
+}
+
+impl Daemon {
+    /// Builds the daemon from the journal: every registered app gets its actor back.
+    pub fn boot(shared: Shared) -> Result<Self, pmx_storage::JournalError> {
+        let events = shared.journal.all()?;
+        let registry = Registry::fold(&events);
+        let mut daemon = Daemon {
+            apps: BTreeMap::new(),
+            next_id: registry.next_id,
+            shared,
+            started_at: now_ms(),
+        };
+        daemon.record(vec![NewEvent {
+            app: String::new(),
+            instance: None,
+            kind: EventKind::DaemonStarted {
+                pid: std::process::id(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            cause: Cause::Boot,
+        }])?;
+        for (name, app) in registry.apps {
+            let actor = AppActor::new(app.spec, &app.ids, app.created_at, daemon.shared.clone());
+            let addr = actor.start();
+            if app.desired == Desired::Running {
+                addr.do_send(Control {
+                    command: Command::Start,
+                    ids: None,
+                    cause: Cause::Boot,
+                });
+            }
+            daemon.apps.insert(name, AppEntry { addr, ids: app.ids });
+        }
+        Ok(daemon)
+    }
+
+    /// Journals events and makes them durable before the command is acted on.
+    fn record(&self, events: Vec<NewEvent>) -> Result<(), pmx_storage::JournalError> {
+        self.shared.journal.append(events)?;
+        self.shared.journal.flush()
+    }
+
+    fn command_event(app: &str, verb: &str, cause: &Cause) -> NewEvent {
+        NewEvent {
+            app: app.to_string(),
+            instance: None,
+            kind: EventKind::Command {
+                verb: verb.to_string(),
+            },
+            cause: cause.clone(),
+        }
+    }
+}
+
+impl Actor for Daemon {
+    type Context = Context<Self>;
+}
+
+impl Handler<Handle> for Daemon {
+    type Result = Reply;
+
+    fn handle(&mut self, msg: Handle, _: &mut Context<Self>) -> Reply {
+        let uid = msg.uid;
+        let user = |command: &str| Cause::User {
+            command: command.to_string(),
+            uid,
+        };
+        match msg.request {
+            Request::Start(req) => self.start(req.spec, user("start")),
+            Request::Stop(t) => self.control(&t.targets, Command::Stop, user("stop")),
+            Request::Restart(t) => self.control(&t.targets, Command::Restart, user("restart")),
+            Request::Reset(t) => self.control(&t.targets, Command::Reset, user("reset")),
+            Request::Delete(t) => self.delete(&t.targets, user("delete")),
+            Request::SendSignal(req) => self.send_signal(req, user("sendSignal")),
+            Request::Kill => self.kill(user("kill")),
+            Request::List => self.list(None),
+            Request::Describe(t) => self.list(Some(&t.targets)),
+            Request::History(req) => ready(self.history(req)),
+            Request::Ping => ready(self.pong()),
+        }
+    }
+}
+
+impl Handler<Shutdown> for Daemon {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.kill(Cause::Shutdown).map(|_, _, _| ()))
+    }
+}

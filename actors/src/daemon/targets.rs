@@ -1,0 +1,61 @@
+//! Turning the targets a user typed (names, ids, `all`) into apps and instances.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pmx_core::protocol::{FailureKind, Response};
+
+use super::Daemon;
+
+/// Apps picked by a request: the app name, and which instances (`None`: all of them).
+pub type Picks = Vec<(String, Option<Vec<u32>>)>;
+
+impl Daemon {
+    /// Resolves every target or fails on the first unknown one, before anything is done.
+    pub(super) fn resolve_targets(&self, targets: &[String]) -> Result<Picks, Response> {
+        if targets.is_empty() {
+            return Err(Response::failure(
+                FailureKind::Invalid,
+                "no target given: name an app, an id, or `all`",
+            ));
+        }
+        let mut picked: BTreeMap<String, Option<BTreeSet<u32>>> = BTreeMap::new();
+        for target in targets {
+            if target == "all" {
+                for name in self.apps.keys() {
+                    picked.insert(name.clone(), None);
+                }
+                continue;
+            }
+            if let Ok(id) = target.parse::<u32>() {
+                let Some((name, _)) = self.apps.iter().find(|(_, a)| a.ids.contains(&id)) else {
+                    return Err(not_found(target));
+                };
+                match picked
+                    .entry(name.clone())
+                    .or_insert_with(|| Some(BTreeSet::new()))
+                {
+                    Some(ids) => {
+                        ids.insert(id);
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            if !self.apps.contains_key(target) {
+                return Err(not_found(target));
+            }
+            picked.insert(target.clone(), None);
+        }
+        Ok(picked
+            .into_iter()
+            .map(|(name, ids)| (name, ids.map(|s| s.into_iter().collect())))
+            .collect())
+    }
+}
+
+fn not_found(target: &str) -> Response {
+    Response::failure(
+        FailureKind::NotFound,
+        format!("no app or id `{target}` (see `pmx list`)"),
+    )
+}

@@ -1,0 +1,8 @@
+//! Everything that touches OS processes: resolving a spec into a command line and spawning it
+//! (`spawn`), finding and signalling everything an instance started (`family`), reaping
+//! orphaned descendants (`reaper`), and reading CPU and memory (`stats`).
+
+pub mod family;
+pub mod reaper;
+pub mod spawn;
+pub mod stats;

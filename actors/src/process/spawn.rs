@@ -1,0 +1,215 @@
+//! Turns an `AppSpec` into a command line (checking the file system, so bad input is refused
+//! before anything is registered) and spawns one instance's process.
+
+use std::fs::OpenOptions;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use pmx_core::spec::{AppSpec, Interpreter};
+use rustix::process::{Pid, PidfdFlags, pidfd_open};
+use tokio::process::{Child, Command};
+
+/// Resolves the argv the daemon runs for `spec`. Errors are one line for the user.
+pub fn resolve(spec: &AppSpec) -> Result<Vec<String>, String> {
+    let cwd = Path::new(&spec.cwd);
+    if !cwd.is_dir() {
+        return Err(format!("cwd `{}` is not a directory", spec.cwd));
+    }
+    let script = spec.script.trim();
+    let as_file = cwd.join(script);
+    if spec.is_shell_command() && !as_file.is_file() {
+        // `"$@"` passes the app's args through without re-splitting them.
+        let mut argv = vec![
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            format!("{script} \"$@\""),
+            "sh".to_string(),
+        ];
+        argv.extend(spec.args.iter().cloned());
+        return Ok(argv);
+    }
+    let path = find_script(script, cwd)?;
+    let path_str = path.to_string_lossy().into_owned();
+    let interpreter = match &spec.interpreter {
+        Interpreter::None => None,
+        Interpreter::Program(program) => Some(find_program(program).ok_or_else(|| {
+            format!("unknown interpreter `{program}`: not found in PATH")
+        })?),
+        Interpreter::Auto => match Interpreter::for_extension(&path_str) {
+            Some(program) => Some(find_program(program).ok_or_else(|| {
+                format!(
+                    "interpreter `{program}` for `{script}` not found in PATH; install it or pass --interpreter"
+                )
+            })?),
+            None => None,
+        },
+    };
+    let mut argv = Vec::new();
+    if let Some(interpreter) = interpreter {
+        argv.push(interpreter.to_string_lossy().into_owned());
+        argv.extend(spec.interpreter_args.iter().cloned());
+    }
+    argv.push(path_str);
+    argv.extend(spec.args.iter().cloned());
+    Ok(argv)
+}
+
+fn find_script(script: &str, cwd: &Path) -> Result<PathBuf, String> {
+    let candidate = cwd.join(script);
+    if candidate.is_dir() {
+        return Err(format!("script `{script}` is a directory, not a file"));
+    }
+    if candidate.exists() {
+        return Ok(candidate);
+    }
+    if !script.contains('/')
+        && let Some(found) = find_program(script)
+    {
+        return Ok(found);
+    }
+    Err(format!("script not found: `{}`", candidate.display()))
+}
+
+/// A program by absolute path, or searched in PATH.
+fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return p.is_file().then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// What the daemon needs to know about one instance to spawn it.
+pub struct SpawnRequest<'a> {
+    pub spec: &'a AppSpec,
+    pub id: u32,
+    pub index: u32,
+    /// Marks every process of this run (inherited env), to find descendants that escaped
+    /// the process group.
+    pub token: &'a str,
+    pub out_log: &'a Path,
+    pub error_log: &'a Path,
+}
+
+/// A live process and the handles to signal it safely.
+pub struct Spawned {
+    pub child: Child,
+    pub pid: u32,
+    /// Signals go through the pidfd, never a bare pid that may have been reused.
+    pub pidfd: Option<OwnedFd>,
+}
+
+/// The env var carrying the run token.
+pub const TOKEN_VAR: &str = "PMX_RUN_TOKEN";
+
+pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
+    let argv = resolve(req.spec)?;
+    let open_log = |path: &Path| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open log file {}: {e}", path.display()))
+    };
+    let out = open_log(req.out_log)?;
+    let err = open_log(req.error_log)?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(&req.spec.cwd)
+        .env_clear()
+        .envs(&req.spec.base_env)
+        .envs(&req.spec.env)
+        .env("PMX_ID", req.id.to_string())
+        .env("PMX_NAME", &req.spec.name)
+        .env("NODE_APP_INSTANCE", req.index.to_string())
+        .env(TOKEN_VAR, req.token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .process_group(0)
+        .kill_on_drop(false);
+    let child = cmd.spawn().map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => " (missing file or bad interpreter in its #! line)",
+            std::io::ErrorKind::PermissionDenied => " (is it executable? try --interpreter)",
+            _ => "",
+        };
+        format!("cannot execute `{}`: {e}{hint}", argv[0])
+    })?;
+    let pid = child
+        .id()
+        .ok_or_else(|| "the process exited before its pid was read".to_string())?;
+    let pidfd = Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
+    Ok(Spawned { child, pid, pidfd })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(script: &str) -> AppSpec {
+        AppSpec {
+            name: "t".into(),
+            script: script.into(),
+            cwd: "/".into(),
+            ..AppSpec::default()
+        }
+    }
+
+    #[test]
+    fn shell_commands_run_through_sh() {
+        let argv = resolve(&AppSpec {
+            args: vec!["a b".into()],
+            ..spec("python3 -m http.server")
+        })
+        .unwrap();
+        assert_eq!(
+            argv[..3],
+            ["/bin/sh", "-c", "python3 -m http.server \"$@\""]
+        );
+        assert_eq!(argv[4], "a b");
+    }
+
+    #[test]
+    fn interpreter_by_extension_and_refusals() {
+        let dir = tempfile_dir();
+        let py = dir.join("w.py");
+        std::fs::write(&py, "print(1)").unwrap();
+        let argv = resolve(&spec(py.to_str().unwrap())).unwrap();
+        assert!(argv[0].ends_with("python3"), "{argv:?}");
+        assert!(
+            resolve(&spec("/nonexistent/x.js"))
+                .unwrap_err()
+                .contains("not found")
+        );
+        assert!(
+            resolve(&spec(dir.to_str().unwrap()))
+                .unwrap_err()
+                .contains("directory")
+        );
+        let bad = AppSpec {
+            interpreter: Interpreter::Program("no-such-interp".into()),
+            ..spec(py.to_str().unwrap())
+        };
+        assert!(resolve(&bad).unwrap_err().contains("unknown interpreter"));
+        let none = AppSpec {
+            interpreter: Interpreter::None,
+            ..spec(py.to_str().unwrap())
+        };
+        assert_eq!(
+            resolve(&none).unwrap(),
+            vec![py.to_str().unwrap().to_string()]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pmx-spawn-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,236 @@
+//! The `Journal` trait and its sled implementation. Events are keyed by a big-endian `u64`
+//! sequence in the `events` tree; the `by_app` tree indexes them by app name so reading one
+//! app's history does not scan the others.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pmx_core::Millis;
+use pmx_core::event::{EVENT_VERSION, Event, NewEvent};
+use sled::Transactional;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum JournalError {
+    #[error("cannot open the journal at {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("journal write failed: {0}")]
+    Write(String),
+    #[error("journal read failed: {0}")]
+    Read(#[from] sled::Error),
+    #[error("journal record {seq} is corrupt: {reason}")]
+    Corrupt { seq: u64, reason: String },
+}
+
+/// Durable, ordered storage of events. Kept small so the daemon does not depend on sled.
+pub trait Journal: Send + Sync {
+    /// Appends events in order, giving each its sequence number and time. Not yet durable.
+    fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, JournalError>;
+    /// Makes every appended event durable.
+    fn flush(&self) -> Result<(), JournalError>;
+    /// Every event, oldest first.
+    fn all(&self) -> Result<Vec<Event>, JournalError>;
+    /// The last `limit` events of one app (all of them without a limit), oldest first.
+    fn for_app(&self, app: &str, limit: Option<usize>) -> Result<Vec<Event>, JournalError>;
+}
+
+pub struct SledJournal {
+    db: sled::Db,
+    events: sled::Tree,
+    by_app: sled::Tree,
+    /// Next sequence number; appends are serialized by this lock so sequence order is
+    /// journal order.
+    next_seq: Mutex<u64>,
+}
+
+/// sled's default page cache is 1 GiB; a daemon needs a few MiB.
+const CACHE_BYTES: u64 = 2 * 1024 * 1024;
+/// Group commit of asynchronous events (exits, spawns).
+const FLUSH_EVERY_MS: u64 = 200;
+
+fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// `app name ++ 0 ++ seq`: all of an app's keys share a prefix, in sequence order.
+fn app_key(app: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(app.len() + 9);
+    key.extend_from_slice(app.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+impl SledJournal {
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let open_err = |source| JournalError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(open_err)?;
+        let events = db.open_tree("events").map_err(open_err)?;
+        let by_app = db.open_tree("by_app").map_err(open_err)?;
+        let next_seq = match events.last().map_err(open_err)? {
+            Some((key, _)) => seq_of(&key)? + 1,
+            None => 1,
+        };
+        Ok(Self {
+            db,
+            events,
+            by_app,
+            next_seq: Mutex::new(next_seq),
+        })
+    }
+
+    fn decode(&self, key: &[u8], value: &[u8]) -> Result<Event, JournalError> {
+        let seq = seq_of(key)?;
+        serde_json::from_slice(value).map_err(|e| JournalError::Corrupt {
+            seq,
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn seq_of(key: &[u8]) -> Result<u64, JournalError> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| JournalError::Corrupt {
+        seq: 0,
+        reason: format!("key of {} bytes", key.len()),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+impl Journal for SledJournal {
+    fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, JournalError> {
+        let mut next_seq = self
+            .next_seq
+            .lock()
+            .map_err(|_| JournalError::Write("journal lock poisoned".into()))?;
+        let at = now_ms();
+        let mut written = Vec::with_capacity(events.len());
+        let mut seq = *next_seq;
+        let mut records = Vec::with_capacity(events.len());
+        for e in events {
+            let event = Event {
+                v: EVENT_VERSION,
+                seq,
+                at,
+                app: e.app,
+                instance: e.instance,
+                kind: e.kind,
+                cause: e.cause,
+            };
+            let bytes =
+                serde_json::to_vec(&event).map_err(|e| JournalError::Write(e.to_string()))?;
+            records.push((seq, app_key(&event.app, seq), bytes));
+            written.push(event);
+            seq += 1;
+        }
+        (&self.events, &self.by_app)
+            .transaction(|(events, by_app)| {
+                for (seq, app_key, bytes) in &records {
+                    events.insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                    by_app.insert(app_key.as_slice(), &[])?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| JournalError::Write(format!("{e:?}")))?;
+        *next_seq = seq;
+        Ok(written)
+    }
+
+    fn flush(&self) -> Result<(), JournalError> {
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| JournalError::Write(e.to_string()))
+    }
+
+    fn all(&self) -> Result<Vec<Event>, JournalError> {
+        self.events
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                self.decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn for_app(&self, app: &str, limit: Option<usize>) -> Result<Vec<Event>, JournalError> {
+        let mut prefix = app.as_bytes().to_vec();
+        prefix.push(0);
+        let keys = self.by_app.scan_prefix(&prefix).keys().rev();
+        let mut out = Vec::new();
+        for key in keys.take(limit.unwrap_or(usize::MAX)) {
+            let key = key?;
+            let seq_bytes = &key[prefix.len()..];
+            if let Some(value) = self.events.get(seq_bytes)? {
+                out.push(self.decode(seq_bytes, &value)?);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pmx_core::event::{Cause, EventKind};
+
+    fn command(app: &str, verb: &str) -> NewEvent {
+        NewEvent {
+            app: app.into(),
+            instance: None,
+            kind: EventKind::Command { verb: verb.into() },
+            cause: Cause::User {
+                command: verb.into(),
+                uid: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn appends_in_order_and_indexes_by_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = SledJournal::open(&dir.path().join("j")).unwrap();
+        j.append(vec![command("api", "start"), command("web", "start")])
+            .unwrap();
+        j.append(vec![command("api", "stop"), command("ap", "start")])
+            .unwrap();
+        j.flush().unwrap();
+        let all = j.all().unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        let api = j.for_app("api", None).unwrap();
+        assert_eq!(api.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3]);
+        let last = j.for_app("api", Some(1)).unwrap();
+        assert_eq!(last[0].kind.command_verb(), Some("stop"));
+    }
+
+    #[test]
+    fn sequence_continues_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        {
+            let j = SledJournal::open(&path).unwrap();
+            j.append(vec![command("api", "start")]).unwrap();
+            j.flush().unwrap();
+        }
+        let j = SledJournal::open(&path).unwrap();
+        let e = j.append(vec![command("api", "stop")]).unwrap();
+        assert_eq!(e[0].seq, 2);
+        assert_eq!(j.all().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,160 @@
+//! The registry of desired state (which apps exist, their specs and ids, whether they should
+//! run) as a fold of the journal: replaying the same events always gives the same registry.
+
+use std::collections::BTreeMap;
+
+use pmx_core::Millis;
+use pmx_core::event::{Event, EventKind};
+use pmx_core::spec::AppSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Desired {
+    Running,
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredApp {
+    pub spec: AppSpec,
+    /// pm_ids of the instances, in instance order.
+    pub ids: Vec<u32>,
+    pub desired: Desired,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Registry {
+    pub apps: BTreeMap<String, RegisteredApp>,
+    /// Next free pm_id: ids are never reused, so history stays unambiguous.
+    pub next_id: u32,
+}
+
+impl Registry {
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let mut registry = Registry::default();
+        for event in events {
+            registry.apply(event);
+        }
+        registry
+    }
+
+    /// Applies one event. Events that do not concern desired state are ignored.
+    pub fn apply(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::AppCreated { spec, ids } => {
+                if let Some(max) = ids.iter().max() {
+                    self.next_id = self.next_id.max(max + 1);
+                }
+                self.apps.insert(
+                    event.app.clone(),
+                    RegisteredApp {
+                        spec: (**spec).clone(),
+                        ids: ids.clone(),
+                        desired: Desired::Stopped,
+                        created_at: event.at,
+                    },
+                );
+            }
+            EventKind::AppDeleted => {
+                self.apps.remove(&event.app);
+            }
+            EventKind::Command { verb } => {
+                let desired = match verb.as_str() {
+                    "start" | "restart" => Desired::Running,
+                    "stop" => Desired::Stopped,
+                    _ => return,
+                };
+                if let Some(app) = self.apps.get_mut(&event.app) {
+                    app.desired = desired;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pmx_core::event::Cause;
+    use proptest::prelude::*;
+
+    fn event(seq: u64, app: &str, kind: EventKind) -> Event {
+        Event {
+            v: 1,
+            seq,
+            at: seq,
+            app: app.into(),
+            instance: None,
+            kind,
+            cause: Cause::Boot,
+        }
+    }
+
+    fn created(seq: u64, app: &str, ids: Vec<u32>) -> Event {
+        let spec = AppSpec {
+            name: app.into(),
+            script: "/a.js".into(),
+            ..AppSpec::default()
+        };
+        event(
+            seq,
+            app,
+            EventKind::AppCreated {
+                spec: Box::new(spec),
+                ids,
+            },
+        )
+    }
+
+    fn verb(seq: u64, app: &str, verb: &str) -> Event {
+        event(seq, app, EventKind::Command { verb: verb.into() })
+    }
+
+    #[test]
+    fn fold_tracks_apps_ids_and_desired_state() {
+        let events = vec![
+            created(1, "api", vec![0, 1]),
+            verb(2, "api", "start"),
+            created(3, "web", vec![2]),
+            verb(4, "web", "start"),
+            verb(5, "web", "stop"),
+            verb(6, "api", "kill"),
+            created(7, "tmp", vec![3]),
+            event(8, "tmp", EventKind::AppDeleted),
+        ];
+        let r = Registry::fold(&events);
+        assert_eq!(r.apps.len(), 2);
+        assert_eq!(
+            r.apps["api"].desired,
+            Desired::Running,
+            "kill keeps desired state"
+        );
+        assert_eq!(r.apps["api"].ids, vec![0, 1]);
+        assert_eq!(r.apps["web"].desired, Desired::Stopped);
+        assert_eq!(r.next_id, 4, "ids of deleted apps are not reused");
+    }
+
+    proptest! {
+        /// Replaying a journal in two parts gives the same registry as replaying it whole.
+        #[test]
+        fn fold_is_incremental(ops in prop::collection::vec((0usize..3, 0usize..4), 0..40), cut in 0usize..40) {
+            let names = ["a", "b", "c"];
+            let verbs = ["create", "start", "stop", "delete"];
+            let mut next = 0u32;
+            let events: Vec<Event> = ops.iter().enumerate().map(|(i, &(n, v))| {
+                let seq = i as u64 + 1;
+                match verbs[v] {
+                    "create" => { next += 1; created(seq, names[n], vec![next]) }
+                    "delete" => event(seq, names[n], EventKind::AppDeleted),
+                    other => verb(seq, names[n], other),
+                }
+            }).collect();
+            let whole = Registry::fold(&events);
+            let cut = cut.min(events.len());
+            let mut parts = Registry::fold(&events[..cut]);
+            for e in &events[cut..] { parts.apply(e); }
+            prop_assert_eq!(whole, parts);
+        }
+    }
+}
