@@ -1,1 +1,60 @@
-fn main() {}
+//! `pmx`: the one binary. The CLI talks to the daemon over its socket; `pmx daemon` runs the
+//! daemon in the foreground. Exit codes: 0 ok, 1 the operation failed, 2 usage or config error.
+
+mod args;
+mod client;
+mod commands;
+mod output;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use pmx_core::paths::Paths;
+
+use crate::args::{Cli, Verb};
+
+/// What went wrong, and so which exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad input from the user: exit 2.
+    Usage(String),
+    /// The operation failed: exit 1.
+    Failed(String),
+}
+
+fn paths() -> Paths {
+    Paths::from_env(|| PathBuf::from(format!("/tmp/.pmx-{}", rustix::process::getuid().as_raw())))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let paths = paths();
+    let result = match cli.command {
+        Verb::Daemon => commands::daemon::run(paths),
+        Verb::Start(args) => commands::start::run(&paths, args),
+        Verb::Stop(t) => commands::control::stop(&paths, t),
+        Verb::Restart(t) => commands::control::restart(&paths, t),
+        Verb::Delete(t) => commands::control::delete(&paths, t),
+        Verb::Reset(t) => commands::control::reset(&paths, t),
+        Verb::SendSignal(s) => commands::control::send_signal(&paths, s),
+        Verb::List => commands::list::list(&paths),
+        Verb::Jlist => commands::list::jlist(&paths),
+        Verb::Describe(t) => commands::list::describe(&paths, t),
+        Verb::History(h) => commands::history::run(&paths, h),
+        Verb::Ping => commands::daemon::ping(&paths),
+        Verb::Kill => commands::daemon::kill(&paths),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(message)) => {
+            eprintln!("pmx: {message}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(message)) => {
+            eprintln!("pmx: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

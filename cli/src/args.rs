@@ -1,0 +1,142 @@
+//! The command line: PM2's verbs and flags, plus pmx's own.
+
+use clap::{Args, Parser, Subcommand};
+use pmx_core::units::parse_duration_ms;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pmx",
+    version,
+    about = "A production process manager: PM2's command line, one small binary"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Verb,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Start an app: a script, a binary, or a quoted shell command line
+    Start(StartArgs),
+    /// Stop apps (name, id, or all)
+    Stop(TargetArgs),
+    /// Restart apps
+    Restart(TargetArgs),
+    /// Stop and remove apps
+    #[command(alias = "del")]
+    Delete(TargetArgs),
+    /// Set restart counters to zero
+    Reset(TargetArgs),
+    /// Send a signal to apps and everything they spawned
+    #[command(name = "sendSignal", alias = "send-signal")]
+    SendSignal(SignalArgs),
+    /// List apps
+    #[command(visible_aliases = ["ls", "status"], alias = "l")]
+    List,
+    /// List apps as JSON, in PM2's `jlist` shape
+    Jlist,
+    /// Show everything about apps
+    #[command(visible_alias = "show", alias = "desc")]
+    Describe(TargetArgs),
+    /// What happened to an app, oldest first, with causes
+    History(HistoryArgs),
+    /// Check the daemon answers (starts it when none runs)
+    Ping,
+    /// Stop every app, then the daemon; the next daemon brings the same apps back
+    Kill,
+    /// Run the daemon in the foreground (also the container entrypoint)
+    Daemon,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Names, ids, or `all`
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// SIGUSR2, USR2 or 12
+    pub signal: String,
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// An app name, or `all`
+    pub target: String,
+    /// Only the last N events
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn duration(value: &str) -> Result<u64, String> {
+    parse_duration_ms(value).map_err(|e| e.to_string())
+}
+
+fn instances(value: &str) -> Result<u32, String> {
+    match value {
+        "max" | "0" | "-1" => {
+            Ok(std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+        }
+        n => n
+            .parse::<u32>()
+            .map_err(|_| format!("invalid instances `{n}`: a number or `max`")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Script path, binary, or a quoted command line ("python3 -m http.server")
+    pub script: String,
+    /// App name (default: the script's file name without extension)
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Working directory of the app (default: the current directory)
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Interpreter (node, python3, ...) or `none` to execute the file directly
+    #[arg(long)]
+    pub interpreter: Option<String>,
+    /// Arguments for the interpreter, as one string
+    #[arg(long, allow_hyphen_values = true)]
+    pub interpreter_args: Option<String>,
+    /// Environment variable for the app, K=V (repeatable)
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Number of instances (a number or `max`)
+    #[arg(short = 'i', long, value_parser = instances)]
+    pub instances: Option<u32>,
+    /// Do not restart the app when it exits
+    #[arg(long)]
+    pub no_autorestart: bool,
+    /// Unstable restarts in a row before the app is `errored` (default 16)
+    #[arg(long)]
+    pub max_restarts: Option<u32>,
+    /// A run shorter than this is unstable (default 1000 ms; 1500, 1.5s, 2m)
+    #[arg(long, value_parser = duration)]
+    pub min_uptime: Option<u64>,
+    /// Delay before a restart (default 0)
+    #[arg(long, value_parser = duration)]
+    pub restart_delay: Option<u64>,
+    /// Exponential backoff restart delay, starting at this value
+    #[arg(long, value_parser = duration)]
+    pub exp_backoff_restart_delay: Option<u64>,
+    /// Exit codes that mean "done, don't restart" (comma or space separated)
+    #[arg(long, value_delimiter = ',', num_args = 1.., allow_negative_numbers = true)]
+    pub stop_exit_codes: Vec<i32>,
+    /// Time between the stop signal and SIGKILL (default 1600 ms)
+    #[arg(long, value_parser = duration)]
+    pub kill_timeout: Option<u64>,
+    /// Signal sent to stop the app (default SIGINT)
+    #[arg(long)]
+    pub kill_signal: Option<String>,
+    /// Arguments passed to the app, after `--`
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}

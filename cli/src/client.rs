@@ -1,0 +1,141 @@
+//! The socket client: connects to the daemon (starting it in the background when none runs),
+//! does the handshake, and exchanges one request for one response.
+
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pmx_core::frame;
+use pmx_core::paths::Paths;
+use pmx_core::protocol::{Hello, PROTOCOL_VERSION, Request, Response, Welcome};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::CliError;
+
+pub struct Client {
+    stream: UnixStream,
+}
+
+/// How long a freshly started daemon has to open its socket.
+const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Client {
+    /// Connects, starting the daemon when none answers.
+    pub fn connect(paths: &Paths) -> Result<Self, CliError> {
+        match Self::try_connect(paths)? {
+            Some(client) => Ok(client),
+            None => {
+                spawn_daemon(paths)?;
+                let deadline = Instant::now() + DAEMON_START_TIMEOUT;
+                loop {
+                    if let Some(client) = Self::try_connect(paths)? {
+                        return Ok(client);
+                    }
+                    if Instant::now() > deadline {
+                        return Err(CliError::Failed(format!(
+                            "the daemon did not start within {}s; see {}",
+                            DAEMON_START_TIMEOUT.as_secs(),
+                            paths.daemon_log().display()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    /// Connects to a running daemon; `None` when none runs.
+    pub fn try_connect(paths: &Paths) -> Result<Option<Self>, CliError> {
+        let socket = paths.socket();
+        let stream = match UnixStream::connect(&socket) {
+            Ok(s) => s,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(CliError::Failed(format!(
+                    "cannot connect to {}: {e}",
+                    socket.display()
+                )));
+            }
+        };
+        let mut client = Client { stream };
+        client.send(&Hello {
+            version: PROTOCOL_VERSION,
+        })?;
+        let body = client.read_body()?;
+        if let Ok(Response::Error(failure)) = frame::decode::<Response>(&body) {
+            return Err(CliError::Failed(failure.message));
+        }
+        let _welcome: Welcome = decode(&body)?;
+        Ok(Some(client))
+    }
+
+    pub fn request(&mut self, request: &Request) -> Result<Response, CliError> {
+        self.send(request)?;
+        decode(&self.read_body()?)
+    }
+
+    fn send<T: Serialize>(&mut self, value: &T) -> Result<(), CliError> {
+        let bytes = frame::encode(value).map_err(|e| CliError::Failed(e.to_string()))?;
+        self.stream.write_all(&bytes).map_err(lost)
+    }
+
+    fn read_body(&mut self) -> Result<Vec<u8>, CliError> {
+        let mut header = [0u8; 4];
+        self.stream.read_exact(&mut header).map_err(lost)?;
+        let len = frame::body_len(header).map_err(|e| CliError::Failed(e.to_string()))?;
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body).map_err(lost)?;
+        Ok(body)
+    }
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CliError> {
+    frame::decode(body)
+        .map_err(|e| CliError::Failed(format!("unexpected answer from the daemon: {e}")))
+}
+
+fn lost(e: std::io::Error) -> CliError {
+    CliError::Failed(format!("lost the connection to the daemon: {e}"))
+}
+
+/// Starts `pmx daemon` detached (own session, stdio to `pmx.log`).
+fn spawn_daemon(paths: &Paths) -> Result<(), CliError> {
+    let home = paths.home();
+    let fail = |what: &str, e: std::io::Error| CliError::Failed(format!("cannot {what}: {e}"));
+    fs::create_dir_all(home).map_err(|e| fail(&format!("create {}", home.display()), e))?;
+    fs::set_permissions(home, fs::Permissions::from_mode(0o700))
+        .map_err(|e| fail("secure PMX_HOME", e))?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.daemon_log())
+        .map_err(|e| fail("open the daemon log", e))?;
+    let err_log = log
+        .try_clone()
+        .map_err(|e| fail("open the daemon log", e))?;
+    let exe = std::env::current_exe().map_err(|e| fail("find the pmx binary", e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("daemon")
+        .env("PMX_HOME", home)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err_log));
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.spawn().map_err(|e| fail("start the daemon", e))?;
+    Ok(())
+}

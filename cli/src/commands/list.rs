@@ -1,0 +1,37 @@
+//! `list`, `jlist`, `describe`.
+
+use pmx_core::paths::Paths;
+use pmx_core::protocol::{Request, Targets};
+use pmx_core::view::pm2_json;
+
+use super::{ask, processes};
+use crate::CliError;
+use crate::args::TargetArgs;
+use crate::output::println;
+use crate::render;
+
+pub fn list(paths: &Paths) -> Result<(), CliError> {
+    let all = processes(ask(paths, &Request::List)?)?;
+    println(&render::table(&all, render::now_ms()));
+    Ok(())
+}
+
+pub fn jlist(paths: &Paths) -> Result<(), CliError> {
+    let all = processes(ask(paths, &Request::List)?)?;
+    let now = render::now_ms();
+    let json: Vec<_> = all.iter().map(|p| pm2_json(p, now)).collect();
+    println(&serde_json::Value::Array(json).to_string());
+    Ok(())
+}
+
+pub fn describe(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
+    let picked = processes(ask(
+        paths,
+        &Request::Describe(Targets { targets: t.targets }),
+    )?)?;
+    let now = render::now_ms();
+    for p in &picked {
+        println(&render::describe(p, now));
+    }
+    Ok(())
+}

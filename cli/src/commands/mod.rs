@@ -1,0 +1,36 @@
+//! One module per verb family; each sends one request and renders the answer.
+
+pub mod control;
+pub mod daemon;
+pub mod history;
+pub mod list;
+pub mod start;
+
+use pmx_core::paths::Paths;
+use pmx_core::protocol::{FailureKind, Request, Response};
+use pmx_core::view::ProcessView;
+
+use crate::CliError;
+use crate::client::Client;
+
+/// Sends one request (starting the daemon if needed) and turns a failure into an exit code.
+pub fn ask(paths: &Paths, request: &Request) -> Result<Response, CliError> {
+    let response = Client::connect(paths)?.request(request)?;
+    match response {
+        Response::Error(f) => Err(match f.kind {
+            FailureKind::Invalid => CliError::Usage(f.message),
+            _ => CliError::Failed(f.message),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// The processes of a `Processes` answer.
+pub fn processes(response: Response) -> Result<Vec<ProcessView>, CliError> {
+    match response {
+        Response::Processes(list) => Ok(list.processes),
+        other => Err(CliError::Failed(format!(
+            "unexpected answer from the daemon: {other:?}"
+        ))),
+    }
+}

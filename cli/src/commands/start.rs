@@ -1,0 +1,93 @@
+//! `pmx start SCRIPT ...`: builds an `AppSpec` from the flags and the caller's environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pmx_core::paths::Paths;
+use pmx_core::protocol::{Request, StartRequest};
+use pmx_core::signal::parse_signal;
+use pmx_core::spec::{AppSpec, Interpreter, RestartPolicy, default_name};
+
+use super::{ask, processes};
+use crate::CliError;
+use crate::args::StartArgs;
+use crate::render;
+
+/// Variables pmx sets itself; an app started from inside another app must not inherit them.
+const OWN_VARS: &[&str] = &["PMX_ID", "PMX_NAME", "NODE_APP_INSTANCE", "PMX_RUN_TOKEN"];
+
+pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
+    let here = std::env::current_dir()
+        .map_err(|e| CliError::Failed(format!("cannot read the current directory: {e}")))?;
+    let cwd = match &args.cwd {
+        Some(dir) => here.join(dir),
+        None => here,
+    };
+    let script = absolute_script(&args.script, &cwd);
+    let mut env = BTreeMap::new();
+    for pair in &args.env {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(CliError::Usage(format!(
+                "invalid --env `{pair}`: expected K=V"
+            )));
+        };
+        env.insert(key.to_string(), value.to_string());
+    }
+    let kill_signal = match &args.kill_signal {
+        Some(s) => {
+            parse_signal(s).ok_or_else(|| CliError::Usage(format!("unknown signal `{s}`")))?
+        }
+        None => AppSpec::default().kill_signal,
+    };
+    let defaults = RestartPolicy::default();
+    let base_env = std::env::vars()
+        .filter(|(k, _)| !OWN_VARS.contains(&k.as_str()))
+        .collect();
+    Ok(AppSpec {
+        name: args.name.unwrap_or_else(|| default_name(&args.script)),
+        script,
+        args: args.args,
+        interpreter: args
+            .interpreter
+            .as_deref()
+            .map_or(Interpreter::Auto, Interpreter::from_flag),
+        interpreter_args: args
+            .interpreter_args
+            .map(|a| a.split_whitespace().map(String::from).collect())
+            .unwrap_or_default(),
+        cwd: cwd.to_string_lossy().into_owned(),
+        env,
+        base_env,
+        instances: args.instances.unwrap_or(1),
+        restart: RestartPolicy {
+            autorestart: !args.no_autorestart,
+            max_restarts: args.max_restarts.unwrap_or(defaults.max_restarts),
+            min_uptime_ms: args.min_uptime.unwrap_or(defaults.min_uptime_ms),
+            restart_delay_ms: args.restart_delay.unwrap_or(defaults.restart_delay_ms),
+            exp_backoff_restart_delay_ms: args.exp_backoff_restart_delay,
+            stop_exit_codes: args.stop_exit_codes,
+        },
+        kill_timeout_ms: args
+            .kill_timeout
+            .unwrap_or(AppSpec::default().kill_timeout_ms),
+        kill_signal,
+    })
+}
+
+/// A script that exists relative to `cwd` is recorded by its absolute path.
+fn absolute_script(script: &str, cwd: &Path) -> String {
+    let candidate: PathBuf = cwd.join(script);
+    if !script.starts_with('/') && candidate.exists() {
+        candidate.to_string_lossy().into_owned()
+    } else {
+        script.to_string()
+    }
+}
+
+pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
+    let spec = spec_from(args)?;
+    let name = spec.name.clone();
+    let started = processes(ask(paths, &Request::Start(StartRequest { spec }))?)?;
+    render::action("start", &name, &started);
+    super::list::list(paths)
+}

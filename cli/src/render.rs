@@ -1,0 +1,282 @@
+//! Human output: PM2's process table, `describe`, history lines, action lines.
+
+use std::io::IsTerminal;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pmx_core::Millis;
+use pmx_core::event::{Cause, Event, EventKind};
+use pmx_core::signal::signal_name;
+use pmx_core::state::{Exit, Reason, Status};
+use pmx_core::units::{format_bytes, format_uptime};
+use pmx_core::view::ProcessView;
+
+use crate::output::println;
+
+pub fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+fn color(status: Status, text: &str) -> String {
+    if !std::io::stdout().is_terminal() {
+        return text.to_string();
+    }
+    let code = match status {
+        Status::Online => "32",
+        Status::Stopped => "90",
+        Status::Errored => "31",
+        _ => "33",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// `[PMX] start api: 0 online (pid 1234)` for each affected process.
+pub fn action(verb: &str, what: &str, affected: &[ProcessView]) {
+    if affected.is_empty() {
+        println(&format!("[PMX] {verb} {what}: no process"));
+    }
+    for p in affected {
+        let pid = p.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        println(&format!(
+            "[PMX] {verb} {} [{}]: {}{pid}",
+            p.name,
+            p.id,
+            p.status.as_str()
+        ));
+    }
+}
+
+/// The process table, as PM2 draws it.
+pub fn table(processes: &[ProcessView], now: Millis) -> String {
+    let head = [
+        "id", "name", "mode", "pid", "status", "↺", "uptime", "cpu", "mem", "user",
+    ];
+    let rows: Vec<(Status, [String; 10])> = processes
+        .iter()
+        .map(|p| {
+            let uptime = match (p.status, p.started_at) {
+                (Status::Online, Some(t)) => format_uptime(now.saturating_sub(t)),
+                _ => "0".into(),
+            };
+            (
+                p.status,
+                [
+                    p.id.to_string(),
+                    p.name.clone(),
+                    "fork".into(),
+                    p.pid.map_or("0".into(), |x| x.to_string()),
+                    p.status.as_str().into(),
+                    p.restarts.to_string(),
+                    uptime,
+                    format!("{}%", p.cpu),
+                    format_bytes(p.memory),
+                    p.user.clone(),
+                ],
+            )
+        })
+        .collect();
+    let width = |c: usize| {
+        rows.iter()
+            .map(|(_, r)| r[c].chars().count())
+            .chain([head[c].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..head.len()).map(width).collect();
+    let line = |l: &str, m: &str, r: &str| {
+        let parts: Vec<String> = widths.iter().map(|w| "─".repeat(w + 2)).collect();
+        format!("{l}{}{r}", parts.join(m))
+    };
+    let cells = |cells: &[String], status: Option<Status>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(c, text)| {
+                let padded = format!(" {text:<w$} ", w = widths[c]);
+                match status {
+                    Some(s) if c == 4 => color(s, &padded),
+                    _ => padded,
+                }
+            })
+            .collect();
+        format!("│{}│", parts.join("│"))
+    };
+    let mut out = vec![line("┌", "┬", "┐")];
+    out.push(cells(&head.map(String::from), None));
+    out.push(line("├", "┼", "┤"));
+    for (status, row) in &rows {
+        out.push(cells(row, Some(*status)));
+    }
+    out.push(line("└", "┴", "┘"));
+    out.join("\n")
+}
+
+pub fn describe_exit(exit: &Exit) -> String {
+    match (exit.code, exit.signal) {
+        (Some(code), _) => format!("code {code}"),
+        (None, Some(signal)) => format!("signal {}", signal_name(signal)),
+        (None, None) => "unknown status".into(),
+    }
+}
+
+/// Every field of the spec and the runtime state of one process.
+pub fn describe(p: &ProcessView, now: Millis) -> String {
+    let s = &p.spec;
+    let r = &s.restart;
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let rows: Vec<(&str, String)> = vec![
+        ("status", p.status.as_str().into()),
+        ("name", p.name.clone()),
+        ("id", p.id.to_string()),
+        ("instance", format!("{} of {}", p.index, s.instances)),
+        ("pid", opt(p.pid.map(|x| x.to_string()))),
+        ("script path", s.script.clone()),
+        ("script args", s.args.join(" ")),
+        ("command", p.command.join(" ")),
+        ("interpreter", format!("{:?}", s.interpreter)),
+        ("interpreter args", s.interpreter_args.join(" ")),
+        ("exec cwd", s.cwd.clone()),
+        ("exec mode", "fork".into()),
+        (
+            "env keys",
+            s.env.keys().cloned().collect::<Vec<_>>().join(", "),
+        ),
+        ("restarts", p.restarts.to_string()),
+        ("unstable restarts", p.unstable_restarts.to_string()),
+        (
+            "uptime",
+            opt(p.started_at.map(|t| format_uptime(now.saturating_sub(t)))),
+        ),
+        ("created at", timestamp(p.created_at)),
+        ("autorestart", r.autorestart.to_string()),
+        ("max restarts", r.max_restarts.to_string()),
+        ("min uptime", format!("{} ms", r.min_uptime_ms)),
+        ("restart delay", format!("{} ms", r.restart_delay_ms)),
+        (
+            "exp backoff restart delay",
+            opt(r.exp_backoff_restart_delay_ms.map(|d| format!("{d} ms"))),
+        ),
+        ("stop exit codes", format!("{:?}", r.stop_exit_codes)),
+        ("kill signal", signal_name(s.kill_signal)),
+        ("kill timeout", format!("{} ms", s.kill_timeout_ms)),
+        ("last exit", opt(p.last_exit.as_ref().map(describe_exit))),
+        ("error", opt(p.error.clone())),
+        ("cpu", format!("{}%", p.cpu)),
+        ("memory", format_bytes(p.memory)),
+        ("user", p.user.clone()),
+        ("out log path", p.out_log.clone()),
+        ("error log path", p.error_log.clone()),
+    ];
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = format!("Describing process with id {} - name {}\n", p.id, p.name);
+    for (k, v) in rows {
+        out.push_str(&format!("  {k:<w$}  {v}\n"));
+    }
+    out
+}
+
+fn timestamp(ms: Millis) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+fn cause(c: &Cause) -> String {
+    match c {
+        Cause::User { command, uid } => format!("pmx {command} by uid {uid}"),
+        Cause::Process => "process".into(),
+        Cause::Policy => "restart policy".into(),
+        Cause::Boot => "daemon boot".into(),
+        Cause::Shutdown => "daemon shutdown".into(),
+    }
+}
+
+fn reason(r: &Reason) -> String {
+    match r {
+        Reason::Command { command } => format!("{command:?}").to_lowercase(),
+        Reason::Spawned { pid } => format!("spawned pid {pid}"),
+        Reason::SpawnFailed { error } => format!("spawn failed: {error}"),
+        Reason::StopCompleted { exit } => format!("exited with {}", describe_exit(exit)),
+        Reason::StopExitCode { exit, .. } => {
+            format!("exited with {} (in stop_exit_codes)", describe_exit(exit))
+        }
+        Reason::NoAutorestart { exit, .. } => {
+            format!("exited with {} (autorestart off)", describe_exit(exit))
+        }
+        Reason::Crashed {
+            exit,
+            uptime_ms,
+            unstable_restarts,
+            max_restarts,
+            delay_ms,
+            unstable,
+        } => {
+            let budget = if *unstable {
+                format!(", unstable restart {unstable_restarts} of {max_restarts}")
+            } else {
+                String::new()
+            };
+            format!(
+                "exited with {} after {uptime_ms} ms (crash){budget}, restart in {delay_ms} ms",
+                describe_exit(exit)
+            )
+        }
+        Reason::GaveUp {
+            unstable_restarts,
+            min_uptime_ms,
+            ..
+        } => {
+            format!("{unstable_restarts} unstable restarts (each < min_uptime {min_uptime_ms} ms)")
+        }
+        Reason::RestartDelayElapsed => "restart delay elapsed".into(),
+    }
+}
+
+/// One event in words: time, instance, what happened, why.
+pub fn history_line(e: &Event) -> String {
+    let what = match &e.kind {
+        EventKind::AppCreated { ids, .. } => format!("registered with ids {ids:?}"),
+        EventKind::AppDeleted => "deleted".into(),
+        EventKind::Command { verb } => format!("command {verb}"),
+        EventKind::Transition(t) => format!(
+            "{} → {}: {}",
+            t.from.as_str(),
+            t.to.as_str(),
+            reason(&t.reason)
+        ),
+        EventKind::Spawned { pid } => format!("spawned pid {pid}"),
+        EventKind::Exited {
+            pid,
+            exit,
+            uptime_ms,
+        } => format!(
+            "pid {pid} exited with {} after {uptime_ms} ms",
+            describe_exit(exit)
+        ),
+        EventKind::Signalled {
+            pid,
+            signal,
+            processes,
+        } => {
+            format!(
+                "sent {} to pid {pid} and its family ({processes} processes)",
+                signal_name(*signal)
+            )
+        }
+        EventKind::CountersReset => "restart counters reset".into(),
+        EventKind::DaemonStarted { pid, version } => format!("daemon {version} started, pid {pid}"),
+    };
+    let instance = e
+        .instance
+        .map(|i| format!("#{i}"))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{}  {:<10} {:<4} {what}  ← {}",
+        timestamp(e.at),
+        e.app,
+        instance,
+        cause(&e.cause)
+    )
+}
