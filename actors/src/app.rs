@@ -23,6 +23,9 @@ use crate::clock::now_ms;
 use crate::process::reaper::Managed;
 use crate::process::{family, spawn, stats};
 
+/// How often a stopping instance checks whether its descendants are gone.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
 /// What every app actor shares with the daemon.
 #[derive(Clone)]
 pub struct Shared {
@@ -242,23 +245,51 @@ impl AppActor {
             },
             Cause::Process,
         );
-        if let Some(run) = run {
-            self.clean_up_after(run, stopping);
+        match run {
+            // A stop is complete only when everything the run started is gone too.
+            Some(run) if stopping => {
+                let deadline = now_ms() + self.spec.kill_timeout_ms;
+                self.drain(i, run, exit, deadline, ctx);
+            }
+            Some(run) => {
+                self.clean_up_after_crash(run);
+                self.feed(i, Input::Exited { pid, exit }, Cause::Process, ctx);
+            }
+            None => self.feed(i, Input::Exited { pid, exit }, Cause::Process, ctx),
         }
-        self.feed(i, Input::Exited { pid, exit }, Cause::Process, ctx);
     }
 
-    /// Whatever a finished run left behind gets the stop signal (unless a stop already sent
-    /// it) and SIGKILL after `kill_timeout`. Detached from the actor, so it also completes
-    /// after a delete.
-    fn clean_up_after(&self, run: Run, already_signalled: bool) {
+    /// Waits for the rest of a stopped run's family (it already has the stop signal), SIGKILLs
+    /// what is left at `deadline`, then lets the machine see the exit.
+    fn drain(&mut self, i: usize, run: Run, exit: Exit, deadline: Millis, ctx: &mut Context<Self>) {
+        let left = family::members(None, run.pid, &run.token);
+        if !left.is_empty() && now_ms() < deadline {
+            ctx.run_later(DRAIN_POLL, move |act, ctx| {
+                act.drain(i, run, exit, deadline, ctx)
+            });
+            return;
+        }
+        if !left.is_empty() {
+            let processes = family::signal_all(&left, 9);
+            let kind = EventKind::Signalled {
+                pid: run.pid,
+                signal: 9,
+                processes,
+            };
+            self.journal(Some(self.slots[i].id), kind, Cause::Policy);
+        }
+        self.feed(i, Input::Exited { pid: run.pid, exit }, Cause::Process, ctx);
+        self.answer_waiters();
+    }
+
+    /// What a crashed run left behind gets the stop signal now and SIGKILL after
+    /// `kill_timeout`, while the next run starts.
+    fn clean_up_after_crash(&self, run: Run) {
         let left = family::members(None, run.pid, &run.token);
         if left.is_empty() {
             return;
         }
-        if !already_signalled {
-            family::signal_all(&left, self.spec.kill_signal);
-        }
+        family::signal_all(&left, self.spec.kill_signal);
         let timeout = Duration::from_millis(self.spec.kill_timeout_ms);
         actix::spawn(async move {
             tokio::time::sleep(timeout).await;

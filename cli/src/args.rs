@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Verb {
     /// Start an app: a script, a binary, or a quoted shell command line
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Stop apps (name, id, or all)
     Stop(TargetArgs),
     /// Restart apps

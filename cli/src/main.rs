@@ -28,12 +28,36 @@ fn paths() -> Paths {
     Paths::from_env(|| PathBuf::from(format!("/tmp/.pmx-{}", rustix::process::getuid().as_raw())))
 }
 
+/// Parses the command line; a usage error is one line on stderr and exit code 2.
+fn parse() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid usage");
+            eprintln!(
+                "pmx: {} (see `pmx --help`)",
+                first.trim_start_matches("error: ")
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let paths = paths();
     let result = match cli.command {
         Verb::Daemon => commands::daemon::run(paths),
-        Verb::Start(args) => commands::start::run(&paths, args),
+        Verb::Start(args) => commands::start::run(&paths, *args),
         Verb::Stop(t) => commands::control::stop(&paths, t),
         Verb::Restart(t) => commands::control::restart(&paths, t),
         Verb::Delete(t) => commands::control::delete(&paths, t),

@@ -27,7 +27,7 @@ pub struct Welcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "request")]
 pub enum Request {
-    Start(StartRequest),
+    Start(Box<StartRequest>),
     Stop(Targets),
     Restart(Targets),
     Delete(Targets),

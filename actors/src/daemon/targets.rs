@@ -30,14 +30,12 @@ impl Daemon {
                 let Some((name, _)) = self.apps.iter().find(|(_, a)| a.ids.contains(&id)) else {
                     return Err(not_found(target));
                 };
-                match picked
+                // An app already picked whole stays whole.
+                if let Some(ids) = picked
                     .entry(name.clone())
                     .or_insert_with(|| Some(BTreeSet::new()))
                 {
-                    Some(ids) => {
-                        ids.insert(id);
-                    }
-                    None => {}
+                    ids.insert(id);
                 }
                 continue;
             }

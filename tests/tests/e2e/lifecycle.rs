@@ -1,0 +1,288 @@
+//! start, list, stop, restart, delete, targets, env, interpreters, journal, kill and boot.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use pmx_tests::{Home, alive, fixture, wait_for, wait_gone};
+
+#[test]
+fn start_stop_restart_delete_lifecycle() {
+    let home = Home::new();
+    let out = home.ok(&["start", &fixture("forever.sh"), "--name", "api"]);
+    assert!(out.contains("api"), "{out}");
+    let pid = home.wait_online("api");
+    let p = home.proc("api");
+    assert_eq!(p["pm_id"], 0);
+    assert_eq!(p["pm2_env"]["restart_time"], 0);
+    assert_eq!(p["pm2_env"]["exec_mode"], "fork_mode");
+    assert!(p["pm2_env"]["pm_uptime"].as_u64().unwrap() > 0);
+    assert!(p["monit"]["memory"].as_u64().unwrap() > 0, "{p}");
+
+    home.ok(&["stop", "api"]);
+    assert!(!alive(pid), "stop returns once the process is gone");
+    assert_eq!(home.status("api"), "stopped");
+    assert_eq!(home.pid("api"), 0);
+
+    home.ok(&["restart", "api"]);
+    let pid2 = home.wait_online("api");
+    assert_ne!(pid, pid2);
+    assert_eq!(home.proc("api")["pm2_env"]["restart_time"], 1);
+    assert_eq!(
+        home.proc("api")["pm_id"],
+        0,
+        "ids are stable across restarts"
+    );
+
+    home.ok(&["restart", "api"]);
+    let pid3 = home.wait_online("api");
+    assert!(!alive(pid2) && pid3 != pid2);
+    assert_eq!(home.proc("api")["pm2_env"]["restart_time"], 2);
+
+    home.ok(&["delete", "api"]);
+    assert!(!alive(pid3));
+    assert!(home.jlist().is_empty());
+}
+
+#[test]
+fn targets_by_id_name_all_and_several() {
+    let home = Home::new();
+    for name in ["a", "b", "c"] {
+        home.ok(&["start", &fixture("forever.sh"), "--name", name]);
+    }
+    let pids: Vec<u32> = ["a", "b", "c"]
+        .iter()
+        .map(|n| home.wait_online(n))
+        .collect();
+    home.ok(&["stop", "0", "c"]);
+    assert_eq!(home.status("a"), "stopped");
+    assert_eq!(home.status("b"), "online");
+    assert_eq!(home.status("c"), "stopped");
+    assert!(!alive(pids[0]) && alive(pids[1]) && !alive(pids[2]));
+    home.ok(&["restart", "all"]);
+    for n in ["a", "b", "c"] {
+        home.wait_online(n);
+    }
+    assert!(!alive(pids[1]), "restart all replaced b's process");
+    home.ok(&["delete", "all"]);
+    assert!(home.jlist().is_empty());
+}
+
+#[test]
+fn env_args_and_instance_ids_reach_the_app() {
+    let home = Home::new();
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "envy",
+        "--env",
+        "FOO=bar",
+        "--",
+        "--port",
+        "8080",
+    ]);
+    home.wait_online("envy");
+    let log = home.path().join("logs/envy-out.log");
+    let line = wait_for("app output", Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|s| s.contains('\n'))
+    });
+    assert_eq!(
+        line.trim(),
+        "started id=0 name=envy instance=0 foo=bar args=--port 8080"
+    );
+    let describe = home.ok(&["describe", "envy"]);
+    for field in [
+        "script path",
+        "interpreter",
+        "exec cwd",
+        "env keys",
+        "FOO",
+        "restart delay",
+        "created at",
+        "last exit",
+    ] {
+        assert!(
+            describe.contains(field),
+            "describe lacks {field}: {describe}"
+        );
+    }
+    assert!(
+        !describe.contains("bar"),
+        "describe shows env keys, not values"
+    );
+}
+
+fn http_get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn node_script_by_extension_serves_http() {
+    let home = Home::new();
+    let port = free_port();
+    home.ok(&[
+        "start",
+        &fixture("server.js"),
+        "--name",
+        "web",
+        "--env",
+        &format!("PORT={port}"),
+    ]);
+    home.wait_online("web");
+    let body = wait_for("HTTP answer", Duration::from_secs(10), || http_get(port));
+    assert!(body.ends_with("ok web"), "{body}");
+    assert!(
+        home.proc("web")["pm2_env"]["exec_interpreter"]
+            .as_str()
+            .unwrap()
+            .ends_with("node")
+    );
+}
+
+#[test]
+fn quoted_command_line_runs_through_sh() {
+    let home = Home::new();
+    let port = free_port();
+    let command = format!("python3 -m http.server {port} --bind 127.0.0.1");
+    home.ok(&["start", &command, "--name", "files"]);
+    let pid = home.wait_online("files");
+    let body = wait_for("HTTP answer", Duration::from_secs(10), || http_get(port));
+    assert!(body.starts_with("HTTP/1.0 200"), "{body}");
+    home.ok(&["stop", "files"]);
+    wait_gone(pid);
+    assert!(
+        http_get(port).is_none(),
+        "the server (a child of sh) stopped too"
+    );
+}
+
+#[test]
+fn journal_records_every_transition_and_survives_delete() {
+    let home = Home::new();
+    home.ok(&[
+        "start",
+        &fixture("crash.sh"),
+        "--name",
+        "j",
+        "--no-autorestart",
+        "--",
+        "4",
+    ]);
+    home.wait_status("j", "stopped");
+    home.ok(&["delete", "j"]);
+    let events = home.history("j");
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["kind"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"app_created"));
+    assert!(kinds.contains(&"spawned") && kinds.contains(&"exited"));
+    assert_eq!(kinds.last(), Some(&"app_deleted"));
+    let transitions: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["kind"]["type"] == "transition")
+        .map(|e| (e["kind"]["from"].to_string(), e["kind"]["to"].to_string()))
+        .collect();
+    assert_eq!(
+        transitions,
+        [
+            ("stopped", "launching"),
+            ("launching", "online"),
+            ("online", "stopped")
+        ]
+        .map(|(a, b)| (format!("\"{a}\""), format!("\"{b}\"")))
+    );
+    let exited = events
+        .iter()
+        .find(|e| e["kind"]["type"] == "exited")
+        .unwrap();
+    assert_eq!(exited["kind"]["exit"]["code"], 4);
+    let start = events
+        .iter()
+        .find(|e| e["kind"]["type"] == "command")
+        .unwrap();
+    assert_eq!(start["cause"]["by"], "user");
+    // Sequence numbers are strictly increasing.
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let text = home.ok(&["history", "j"]);
+    assert!(
+        text.contains("exited with code 4 (autorestart off)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn kill_stops_apps_and_the_next_daemon_brings_them_back() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "keep"]);
+    home.ok(&["start", &fixture("forever.sh"), "--name", "idle"]);
+    let keep = home.wait_online("keep");
+    let idle = home.wait_online("idle");
+    home.ok(&["stop", "idle"]);
+    wait_gone(idle);
+    let daemon = home.daemon_pid().unwrap();
+    home.ok(&["kill"]);
+    assert!(!alive(keep), "kill stops every app");
+    assert!(!alive(daemon), "kill ends the daemon");
+    assert!(!home.path().join("pmx.sock").exists());
+    // The next command starts a daemon that folds the journal back into the registry.
+    home.ok(&["ping"]);
+    let keep2 = home.wait_online("keep");
+    assert_ne!(keep, keep2);
+    assert_eq!(
+        home.status("idle"),
+        "stopped",
+        "stop changed what should run"
+    );
+    assert_eq!(
+        home.proc("keep")["pm_id"],
+        0,
+        "same ids after the daemon restarts"
+    );
+    home.ok(&["start", &fixture("forever.sh"), "--name", "new"]);
+    assert_eq!(home.proc("new")["pm_id"], 2, "ids are not reused");
+}
+
+#[test]
+fn send_signal_and_reset() {
+    let home = Home::new();
+    let out = home.file("usr2");
+    home.ok(&[
+        "start",
+        &fixture("on_usr2.py"),
+        "--name",
+        "sig",
+        "--env",
+        &format!("OUT_FILE={out}"),
+    ]);
+    home.wait_online("sig");
+    std::thread::sleep(Duration::from_millis(300)); // let python install its handler
+    home.ok(&["sendSignal", "SIGUSR2", "sig"]);
+    let got = wait_for("USR2 handled", Duration::from_secs(5), || {
+        std::fs::read_to_string(&out).ok()
+    });
+    assert_eq!(got, "got USR2");
+    home.ok(&["restart", "sig"]);
+    home.wait_online("sig");
+    assert_eq!(home.proc("sig")["pm2_env"]["restart_time"], 1);
+    home.ok(&["reset", "sig"]);
+    assert_eq!(home.proc("sig")["pm2_env"]["restart_time"], 0);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: each test starts its own daemon in a temporary `PMX_HOME` and asserts
+//! what the OS shows.
+
+mod bad_input;
+mod lifecycle;
+mod restart_policy;
+mod socket;
+mod stopping;

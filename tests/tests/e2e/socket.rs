@@ -1,0 +1,142 @@
+//! The socket: permissions, garbage, truncated and huge frames, and many clients at once.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use pmx_tests::{Home, alive, fixture};
+
+#[test]
+fn socket_is_0600_in_a_0700_home() {
+    let home = Home::new();
+    home.ok(&["ping"]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home.path().join("pmx.sock")), 0o600);
+    assert_eq!(mode(home.path()), 0o700);
+    assert!(home.path().join("journal").is_dir());
+    assert!(home.path().join("pmx.log").is_file());
+}
+
+fn connect(home: &Home) -> UnixStream {
+    let s = UnixStream::connect(home.path().join("pmx.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Reads until the daemon closes the connection; true if it did.
+fn closed_by_daemon(mut s: UnixStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn garbage_truncated_and_huge_frames_leave_the_daemon_serving() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "app"]);
+    let pid = home.wait_online("app");
+
+    let mut garbage = connect(&home);
+    garbage
+        .write_all(&[0, 0, 0, 5, b'x', b'y', b'z', b'{', b'!'])
+        .unwrap();
+    assert!(closed_by_daemon(garbage), "garbage closes the connection");
+
+    let mut huge = connect(&home);
+    huge.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap();
+    assert!(
+        closed_by_daemon(huge),
+        "a frame over the limit closes the connection"
+    );
+
+    let mut truncated = connect(&home);
+    truncated.write_all(&[0, 0, 1, 0, b'{']).unwrap();
+    drop(truncated);
+
+    // A valid handshake followed by a request the daemon cannot decode.
+    let mut bad_request = connect(&home);
+    let hello = br#"{"version":1}"#;
+    bad_request
+        .write_all(&(hello.len() as u32).to_be_bytes())
+        .unwrap();
+    bad_request.write_all(hello).unwrap();
+    let body = br#"{"request":"explode"}"#;
+    bad_request
+        .write_all(&(body.len() as u32).to_be_bytes())
+        .unwrap();
+    bad_request.write_all(body).unwrap();
+    assert!(closed_by_daemon(bad_request));
+
+    // An idle client does not block anyone.
+    let _idle = connect(&home);
+    home.ok(&["ping"]);
+    assert_eq!(home.status("app"), "online");
+    assert_eq!(home.pid("app"), pid);
+    assert!(alive(pid));
+}
+
+#[test]
+fn a_protocol_mismatch_is_refused_with_advice() {
+    let home = Home::new();
+    home.ok(&["ping"]);
+    let mut s = connect(&home);
+    let hello = br#"{"version":999}"#;
+    s.write_all(&(hello.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(hello).unwrap();
+    let mut header = [0u8; 4];
+    s.read_exact(&mut header).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+    s.read_exact(&mut body).unwrap();
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("version_mismatch") && text.contains("pmx kill"),
+        "{text}"
+    );
+}
+
+#[test]
+fn two_hundred_concurrent_clients_are_all_answered() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "app"]);
+    let children: Vec<_> = (0..200)
+        .map(|i| {
+            let verb = if i % 2 == 0 { "jlist" } else { "ping" };
+            home.command(&[verb])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let failures = children
+        .into_iter()
+        .map(|mut c| c.wait().unwrap())
+        .filter(|status| !status.success())
+        .count();
+    assert_eq!(failures, 0);
+}
+
+#[test]
+fn concurrent_first_commands_start_one_daemon() {
+    let home = Home::new();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            home.command(&["ping"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let daemon = home.daemon_pid().unwrap();
+    assert!(alive(daemon));
+    let out = home.ok(&["ping"]);
+    assert!(out.contains(&daemon.to_string()), "{out}");
+}
