@@ -87,7 +87,10 @@ fn absolute_script(script: &str, cwd: &Path) -> String {
 pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
     let spec = spec_from(args)?;
     let name = spec.name.clone();
-    let started = processes(ask(paths, &Request::Start(Box::new(StartRequest { spec })))?)?;
+    let started = processes(ask(
+        paths,
+        &Request::Start(Box::new(StartRequest { spec })),
+    )?)?;
     render::action("start", &name, &started);
     super::list::list(paths)
 }
