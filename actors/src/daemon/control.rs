@@ -86,7 +86,11 @@ impl Daemon {
             Err(r) => return ready(r),
         };
         for (name, ids) in &picks {
-            let all = &self.apps[name].ids;
+            let all = self
+                .apps
+                .get(name)
+                .map(|a| a.ids.clone())
+                .unwrap_or_default();
             if ids.as_ref().is_some_and(|ids| ids.len() < all.len()) {
                 return ready(Response::failure(
                     FailureKind::Invalid,

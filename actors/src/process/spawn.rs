@@ -117,8 +117,11 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
     };
     let out = open_log(req.out_log)?;
     let err = open_log(req.error_log)?;
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
+    let Some((program, args)) = argv.split_first() else {
+        return Err("empty command line".to_string());
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
         .current_dir(&req.spec.cwd)
         .env_clear()
         .envs(&req.spec.base_env)
@@ -138,7 +141,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
             std::io::ErrorKind::PermissionDenied => " (is it executable? try --interpreter)",
             _ => "",
         };
-        format!("cannot execute `{}`: {e}{hint}", argv[0])
+        format!("cannot execute `{program}`: {e}{hint}")
     })?;
     let pid = child
         .id()

@@ -286,3 +286,39 @@ fn send_signal_and_reset() {
     home.ok(&["reset", "sig"]);
     assert_eq!(home.proc("sig")["pm2_env"]["restart_time"], 0);
 }
+
+#[test]
+fn several_instances_get_their_own_ids_and_index() {
+    let home = Home::new();
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "multi",
+        "-i",
+        "2",
+    ]);
+    let procs = wait_for("2 online", Duration::from_secs(10), || {
+        let all = home.jlist();
+        (all.len() == 2 && all.iter().all(|p| p["pm2_env"]["status"] == "online")).then_some(all)
+    });
+    assert_eq!(procs[0]["pm_id"], 0);
+    assert_eq!(procs[1]["pm_id"], 1);
+    assert_eq!(procs[1]["pm2_env"]["NODE_APP_INSTANCE"], 1);
+    assert_ne!(procs[0]["pid"], procs[1]["pid"]);
+    let log = home.path().join("logs/multi-out-1.log");
+    let line = wait_for("instance 1 output", Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|s| s.contains('\n'))
+    });
+    assert!(line.contains("id=1 name=multi instance=1"), "{line}");
+    // An id targets one instance only.
+    home.ok(&["stop", "1"]);
+    let all = home.jlist();
+    assert_eq!(all[0]["pm2_env"]["status"], "online");
+    assert_eq!(all[1]["pm2_env"]["status"], "stopped");
+    assert!(!alive(procs[1]["pid"].as_u64().unwrap() as u32));
+    let stderr = home.fails(2, &["delete", "0"]);
+    assert!(stderr.contains("delete removes a whole app"), "{stderr}");
+}
