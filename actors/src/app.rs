@@ -17,7 +17,7 @@ use pmx_core::state::{self, Command, Effect, Exit, Input, Instance, KillPolicy, 
 use pmx_core::view::ProcessView;
 use pmx_storage::Journal;
 use rustix::process::{Signal, pidfd_send_signal};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::clock::now_ms;
 use crate::process::reaper::Managed;
@@ -34,6 +34,8 @@ pub struct Shared {
     pub managed: Managed,
     /// The user the daemon (and so every app) runs as, for the `user` column.
     pub user: Arc<str>,
+    /// Wakes the group commit after an asynchronous event was journaled.
+    pub commit: Arc<Notify>,
 }
 
 pub struct AppActor {
@@ -109,8 +111,9 @@ impl AppActor {
             kind,
             cause,
         };
-        if let Err(e) = self.shared.journal.append(vec![event]) {
-            eprintln!("pmx: journal append failed for {}: {e}", self.spec.name);
+        match self.shared.journal.append(vec![event]) {
+            Ok(_) => self.shared.commit.notify_one(),
+            Err(e) => eprintln!("pmx: journal append failed for {}: {e}", self.spec.name),
         }
     }
 
@@ -251,9 +254,11 @@ impl AppActor {
                 let deadline = now_ms() + self.spec.kill_timeout_ms;
                 self.drain(i, run, exit, deadline, ctx);
             }
+            // Respawn first: the leftovers scan is not on the crash-to-respawn path, and the
+            // new run has its own token and process group.
             Some(run) => {
-                self.clean_up_after_crash(run);
                 self.feed(i, Input::Exited { pid, exit }, Cause::Process, ctx);
+                self.clean_up_after_crash(run);
             }
             None => self.feed(i, Input::Exited { pid, exit }, Cause::Process, ctx),
         }

@@ -45,9 +45,7 @@ pub struct SledJournal {
 }
 
 /// sled's default page cache is 1 GiB; a daemon needs a few MiB.
-const CACHE_BYTES: u64 = 2 * 1024 * 1024;
-/// Group commit of asynchronous events (exits, spawns).
-const FLUSH_EVERY_MS: u64 = 200;
+const CACHE_BYTES: u64 = 1024 * 1024;
 
 fn now_ms() -> Millis {
     SystemTime::now()
@@ -74,7 +72,9 @@ impl SledJournal {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            // No background flusher waking up 5 times a second: the daemon flushes commands
+            // itself and group-commits asynchronous events when there are some.
+            .flush_every_ms(None)
             .mode(sled::Mode::LowSpace)
             .open()
             .map_err(open_err)?;

@@ -12,6 +12,12 @@ use crate::output::println;
 /// Runs the daemon until SIGTERM/SIGINT or `pmx kill`. Only here are signal handlers and the
 /// panic hook installed.
 pub fn run(paths: Paths) -> Result<(), CliError> {
+    // glibc gives each thread its own malloc arena; the daemon's few threads allocate
+    // little, so one arena keeps its resident memory small.
+    // SAFETY: called before the daemon starts any thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     std::panic::set_hook(Box::new(|info| {
         eprintln!("pmx daemon: internal error: {info}");
     }));

@@ -322,3 +322,35 @@ fn several_instances_get_their_own_ids_and_index() {
     let stderr = home.fails(2, &["delete", "0"]);
     assert!(stderr.contains("delete removes a whole app"), "{stderr}");
 }
+
+/// Exits are group-committed: shortly after they happen they survive a daemon killed with
+/// SIGKILL (no flush on the way out).
+#[test]
+fn asynchronous_events_are_durable_after_the_group_commit() {
+    let home = Home::new();
+    home.ok(&[
+        "start",
+        &fixture("crash.sh"),
+        "--name",
+        "gone",
+        "--no-autorestart",
+        "--",
+        "7",
+    ]);
+    home.wait_status("gone", "stopped");
+    std::thread::sleep(Duration::from_millis(600));
+    let daemon = home.daemon_pid().unwrap();
+    unsafe { libc::kill(daemon as i32, libc::SIGKILL) };
+    wait_gone(daemon);
+    let events = home.history("gone"); // a new daemon reads the journal
+    let exited = events.iter().find(|e| e["kind"]["type"] == "exited");
+    assert_eq!(
+        exited.expect("the exit survived")["kind"]["exit"]["code"],
+        7
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"]["type"] == "transition" && e["kind"]["to"] == "stopped")
+    );
+}
