@@ -23,28 +23,33 @@ pub struct Client {
 
 /// How long a freshly started daemon has to open its socket.
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// A start attempt that has not answered by then is tried again.
+const DAEMON_RESPAWN_AFTER: Duration = Duration::from_millis(500);
 
 impl Client {
-    /// Connects, starting the daemon when none answers.
+    /// Connects, starting the daemon when none answers. A daemon that is still exiting may
+    /// hold the lock for a moment and refuse to start a successor, so the start is retried.
     pub fn connect(paths: &Paths) -> Result<Self, CliError> {
-        match Self::try_connect(paths)? {
-            Some(client) => Ok(client),
-            None => {
+        if let Some(client) = Self::try_connect(paths)? {
+            return Ok(client);
+        }
+        let deadline = Instant::now() + DAEMON_START_TIMEOUT;
+        let mut next_spawn = Instant::now();
+        loop {
+            if Instant::now() >= next_spawn {
                 spawn_daemon(paths)?;
-                let deadline = Instant::now() + DAEMON_START_TIMEOUT;
-                loop {
-                    if let Some(client) = Self::try_connect(paths)? {
-                        return Ok(client);
-                    }
-                    if Instant::now() > deadline {
-                        return Err(CliError::Failed(format!(
-                            "the daemon did not start within {}s; see {}",
-                            DAEMON_START_TIMEOUT.as_secs(),
-                            paths.daemon_log().display()
-                        )));
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+                next_spawn = Instant::now() + DAEMON_RESPAWN_AFTER;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            if let Some(client) = Self::try_connect(paths)? {
+                return Ok(client);
+            }
+            if Instant::now() > deadline {
+                return Err(CliError::Failed(format!(
+                    "the daemon did not start within {}s; see {}",
+                    DAEMON_START_TIMEOUT.as_secs(),
+                    paths.daemon_log().display()
+                )));
             }
         }
     }
@@ -65,10 +70,17 @@ impl Client {
             }
         };
         let mut client = Client { stream };
-        client.send(&Hello {
-            version: PROTOCOL_VERSION,
-        })?;
-        let body = client.read_body()?;
+        let handshake = client
+            .send(&Hello {
+                version: PROTOCOL_VERSION,
+            })
+            .and_then(|_| client.read_body());
+        let body = match handshake {
+            Ok(body) => body,
+            // A daemon that is exiting (killed) can still accept, then drops the connection.
+            Err(CliError::Lost(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         if let Ok(Response::Error(failure)) = frame::decode::<Response>(&body) {
             return Err(CliError::Failed(failure.message));
         }
@@ -102,7 +114,7 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CliError> {
 }
 
 fn lost(e: std::io::Error) -> CliError {
-    CliError::Failed(format!("lost the connection to the daemon: {e}"))
+    CliError::Lost(e.to_string())
 }
 
 /// Starts `pmx daemon` detached (own session, stdio to `pmx.log`).

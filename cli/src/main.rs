@@ -22,6 +22,8 @@ pub enum CliError {
     Usage(String),
     /// The operation failed: exit 1.
     Failed(String),
+    /// The connection to the daemon broke: exit 1.
+    Lost(String),
 }
 
 fn paths() -> Paths {
@@ -78,6 +80,10 @@ fn main() -> ExitCode {
         }
         Err(CliError::Failed(message)) => {
             eprintln!("pmx: {message}");
+            ExitCode::from(1)
+        }
+        Err(CliError::Lost(error)) => {
+            eprintln!("pmx: lost the connection to the daemon: {error}");
             ExitCode::from(1)
         }
     }

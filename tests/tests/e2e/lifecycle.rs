@@ -341,7 +341,7 @@ fn asynchronous_events_are_durable_after_the_group_commit() {
     std::thread::sleep(Duration::from_millis(600));
     let daemon = home.daemon_pid().unwrap();
     unsafe { libc::kill(daemon as i32, libc::SIGKILL) };
-    wait_gone(daemon);
+    home.wait_daemon_exit();
     let events = home.history("gone"); // a new daemon reads the journal
     let exited = events.iter().find(|e| e["kind"]["type"] == "exited");
     assert_eq!(
@@ -353,4 +353,39 @@ fn asynchronous_events_are_durable_after_the_group_commit() {
             .iter()
             .any(|e| e["kind"]["type"] == "transition" && e["kind"]["to"] == "stopped")
     );
+}
+
+#[test]
+fn foreground_daemon_stops_its_apps_on_sigterm_and_is_alone() {
+    let home = Home::new();
+    let mut daemon = home
+        .command(&["daemon"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("socket", Duration::from_secs(10), || {
+        home.path().join("pmx.sock").exists().then_some(())
+    });
+    home.ok(&["start", &fixture("forever.sh"), "--name", "fg"]);
+    let app = home.wait_online("fg");
+    assert_eq!(
+        home.daemon_pid(),
+        Some(daemon.id()),
+        "the CLI used the foreground daemon"
+    );
+
+    let second = home.run(&["daemon"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already runs"));
+    assert!(alive(app), "a refused second daemon disturbs nothing");
+
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    assert!(daemon.wait().unwrap().success());
+    assert!(
+        !alive(app),
+        "SIGTERM stops the apps before the daemon exits"
+    );
+    let events = home.history("fg"); // the next daemon brings fg back: SIGTERM kept it desired
+    assert!(events.iter().any(|e| e["cause"]["by"] == "shutdown"));
+    home.wait_online("fg");
 }

@@ -140,3 +140,18 @@ fn concurrent_first_commands_start_one_daemon() {
     let out = home.ok(&["ping"]);
     assert!(out.contains(&daemon.to_string()), "{out}");
 }
+
+/// Regression: a command right after the daemon was killed could connect to the dying daemon
+/// (still accepting while its threads exit) and fail with "connection reset".
+#[test]
+fn a_command_right_after_the_daemon_was_killed_gets_a_new_daemon() {
+    let home = Home::new();
+    // No app: a killed daemon's apps would outlive it (adopting them is the resurrect issue).
+    home.ok(&["ping"]);
+    for _ in 0..5 {
+        let daemon = home.daemon_pid().unwrap();
+        unsafe { libc::kill(daemon as i32, libc::SIGKILL) };
+        home.ok(&["ping"]);
+        assert_ne!(home.daemon_pid(), Some(daemon));
+    }
+}
