@@ -36,6 +36,8 @@ pub struct Shared {
     pub user: Arc<str>,
     /// Wakes the group commit after an asynchronous event was journaled.
     pub commit: Arc<Notify>,
+    /// Unique to this daemon (pid and start time), so run tokens never repeat across daemons.
+    pub token_prefix: Arc<str>,
 }
 
 pub struct AppActor {
@@ -167,7 +169,7 @@ impl AppActor {
     fn spawn(&mut self, i: usize, ctx: &mut Context<Self>) {
         self.runs += 1;
         let (id, index) = (self.slots[i].id, self.slots[i].index);
-        let token = format!("{}-{}-{}", std::process::id(), id, self.runs);
+        let token = format!("{}-{}-{}", self.shared.token_prefix, id, self.runs);
         let (out_log, error_log) = self.log_paths(id);
         let request = spawn::SpawnRequest {
             spec: &self.spec,
