@@ -13,7 +13,7 @@ use pmx_core::Millis;
 use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::paths::Paths;
 use pmx_core::spec::AppSpec;
-use pmx_core::state::{self, Command, Effect, Exit, Input, Instance, KillPolicy, Status};
+use pmx_core::state::{self, Effect, Exit, Input, Instance, KillPolicy, Status};
 use pmx_core::view::ProcessView;
 use pmx_storage::Journal;
 use rustix::process::{Signal, pidfd_send_signal};
@@ -22,6 +22,9 @@ use tokio::sync::{Notify, oneshot};
 use crate::clock::now_ms;
 use crate::process::reaper::Managed;
 use crate::process::{family, spawn, stats};
+
+mod messages;
+pub use messages::{Control, Retire, SendSignal, Views};
 
 /// How often a stopping instance checks whether its descendants are gone.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -377,86 +380,5 @@ impl AppActor {
                 i += 1;
             }
         }
-    }
-}
-
-impl Actor for AppActor {
-    type Context = Context<Self>;
-}
-
-/// Carry out a command on some instances (all when `ids` is `None`); answers with their
-/// views once none is launching or stopping.
-#[derive(Message)]
-#[rtype(result = "Vec<ProcessView>")]
-pub struct Control {
-    pub command: Command,
-    pub ids: Option<Vec<u32>>,
-    pub cause: Cause,
-}
-
-impl Handler<Control> for AppActor {
-    type Result = ResponseFuture<Vec<ProcessView>>;
-
-    fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) -> Self::Result {
-        let selected = self.selected(&msg.ids);
-        for &i in &selected {
-            self.feed(i, Input::Command(msg.command), msg.cause.clone(), ctx);
-        }
-        if msg.command == Command::Reset {
-            self.journal(None, EventKind::CountersReset, msg.cause);
-        }
-        let (tx, rx) = oneshot::channel();
-        let ids = selected.iter().map(|&i| self.slots[i].id).collect();
-        self.waiters.push(Waiter { ids, tx });
-        self.answer_waiters();
-        Box::pin(async move { rx.await.unwrap_or_default() })
-    }
-}
-
-/// The current views of some instances.
-#[derive(Message)]
-#[rtype(result = "Vec<ProcessView>")]
-pub struct Views {
-    pub ids: Option<Vec<u32>>,
-}
-
-impl Handler<Views> for AppActor {
-    type Result = Vec<ProcessView>;
-
-    fn handle(&mut self, msg: Views, _: &mut Context<Self>) -> Self::Result {
-        self.views(&msg.ids)
-    }
-}
-
-/// `pmx sendSignal`: a signal to the instances' families, outside the state machine.
-#[derive(Message)]
-#[rtype(result = "Vec<ProcessView>")]
-pub struct SendSignal {
-    pub signal: i32,
-    pub ids: Option<Vec<u32>>,
-    pub cause: Cause,
-}
-
-impl Handler<SendSignal> for AppActor {
-    type Result = Vec<ProcessView>;
-
-    fn handle(&mut self, msg: SendSignal, _: &mut Context<Self>) -> Self::Result {
-        for i in self.selected(&msg.ids) {
-            self.signal(i, msg.signal, msg.cause.clone());
-        }
-        self.views(&msg.ids)
-    }
-}
-
-/// Ends the actor once its app was deleted.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Retire;
-
-impl Handler<Retire> for AppActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
-        ctx.stop();
     }
 }

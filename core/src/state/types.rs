@@ -1,0 +1,150 @@
+//! The vocabulary of the state machine: statuses, inputs, effects, and the reasons a
+//! transition records.
+
+use serde::{Deserialize, Serialize};
+
+/// PM2's words for an instance's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Launching,
+    Online,
+    Stopping,
+    Stopped,
+    WaitingRestart,
+    Errored,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Launching => "launching",
+            Status::Online => "online",
+            Status::Stopping => "stopping",
+            Status::Stopped => "stopped",
+            Status::WaitingRestart => "waiting restart",
+            Status::Errored => "errored",
+        }
+    }
+
+    /// Whether a command waiting on this instance can be answered.
+    pub fn is_settled(self) -> bool {
+        !matches!(self, Status::Launching | Status::Stopping)
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// What a stop in progress leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    Stop,
+    Restart,
+}
+
+/// The commands a user (or later a policy) gives an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    Start,
+    Stop,
+    Restart,
+    /// Restart counters to zero.
+    Reset,
+}
+
+/// Which timer fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// Escalate a graceful stop to SIGKILL.
+    KillTimeout,
+    /// The restart delay (or backoff) after a crash is over.
+    RestartDelay,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Command(Command),
+    Spawned { pid: u32 },
+    SpawnFailed { error: String },
+    Exited { pid: u32, exit: Exit },
+    Timer { kind: TimerKind, token: u64 },
+}
+
+/// What the actor must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Start a process for the instance; answer with `Spawned` or `SpawnFailed`.
+    Spawn,
+    /// Send this signal to the instance's process and everything it spawned.
+    Signal(i32),
+    /// SIGKILL the instance's process and everything it spawned.
+    Kill,
+    /// Feed back `Timer { kind, token }` after `after_ms`.
+    ArmTimer {
+        kind: TimerKind,
+        token: u64,
+        after_ms: u64,
+    },
+}
+
+/// Why a status changed; rendered by `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum Reason {
+    Command {
+        command: Command,
+    },
+    Spawned {
+        pid: u32,
+    },
+    SpawnFailed {
+        error: String,
+    },
+    /// The process exited while a stop was in progress.
+    StopCompleted {
+        exit: Exit,
+    },
+    /// The process exited on its own with a code listed in `stop_exit_codes`.
+    StopExitCode {
+        exit: Exit,
+        uptime_ms: u64,
+    },
+    /// The process exited on its own and `autorestart` is off.
+    NoAutorestart {
+        exit: Exit,
+        uptime_ms: u64,
+    },
+    /// The process exited on its own; a restart follows after `delay_ms`.
+    Crashed {
+        exit: Exit,
+        uptime_ms: u64,
+        unstable: bool,
+        /// Unstable restarts in a row including this one.
+        unstable_restarts: u32,
+        max_restarts: u32,
+        delay_ms: u64,
+    },
+    /// Too many unstable restarts in a row: the policy gives up.
+    GaveUp {
+        exit: Exit,
+        uptime_ms: u64,
+        unstable_restarts: u32,
+        min_uptime_ms: u64,
+    },
+    RestartDelayElapsed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from: Status,
+    pub to: Status,
+    pub reason: Reason,
+}
