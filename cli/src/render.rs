@@ -246,7 +246,12 @@ pub fn history_line(e: &Event) -> String {
             t.to.as_str(),
             reason(&t.reason)
         ),
-        EventKind::Spawned { pid } => format!("spawned pid {pid}"),
+        EventKind::Spawned { pid, .. } => format!("spawned pid {pid}"),
+        EventKind::OrphanStopped { pid, processes } => {
+            format!(
+                "stopped {processes} processes left running by a previous daemon (run of pid {pid})"
+            )
+        }
         EventKind::Exited {
             pid,
             exit,
@@ -267,6 +272,9 @@ pub fn history_line(e: &Event) -> String {
         }
         EventKind::CountersReset => "restart counters reset".into(),
         EventKind::DaemonStarted { pid, version } => format!("daemon {version} started, pid {pid}"),
+        EventKind::DaemonStopped { pid } => {
+            format!("daemon pid {pid} stopped every app and exited")
+        }
     };
     let instance = e
         .instance

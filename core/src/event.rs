@@ -52,8 +52,20 @@ pub enum EventKind {
     Command { verb: String },
     /// An instance changed status.
     Transition(Transition),
-    /// A process was started for an instance.
-    Spawned { pid: u32 },
+    /// A process was started for an instance. `start_time` (clock ticks after boot, from
+    /// /proc), `boot` (the kernel's boot id) and `token` identify it beyond its pid, so a later
+    /// daemon can tell the same process from a pid reused by another one.
+    Spawned {
+        pid: u32,
+        #[serde(default)]
+        start_time: Option<u64>,
+        #[serde(default)]
+        boot: Option<String>,
+        #[serde(default)]
+        token: Option<String>,
+    },
+    /// A process of a previous daemon's run, still live at boot, was stopped.
+    OrphanStopped { pid: u32, processes: u32 },
     /// An instance's process ended.
     Exited {
         pid: u32,
@@ -70,6 +82,9 @@ pub enum EventKind {
     CountersReset,
     /// The daemon started (app is empty).
     DaemonStarted { pid: u32, version: String },
+    /// The daemon stopped every app and exited cleanly (app is empty). A `DaemonStarted`
+    /// without it means the previous daemon crashed.
+    DaemonStopped { pid: u32 },
 }
 
 /// Why it happened.

@@ -27,6 +27,20 @@ pub struct Registry {
     pub apps: BTreeMap<String, RegisteredApp>,
     /// Next free pm_id: ids are never reused, so history stays unambiguous.
     pub next_id: u32,
+    /// Processes the journal last saw alive, by instance id: spawned, not yet seen exiting.
+    /// After a daemon crash they may still run.
+    pub live: BTreeMap<u32, LiveRun>,
+    /// Whether the last daemon stopped cleanly (true for an empty journal).
+    pub crashed: bool,
+}
+
+/// A process the journal saw spawned and not exited, with what identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRun {
+    pub pid: u32,
+    pub start_time: Option<u64>,
+    pub boot: Option<String>,
+    pub token: Option<String>,
 }
 
 impl Registry {
@@ -56,7 +70,34 @@ impl Registry {
                 );
             }
             EventKind::AppDeleted => {
-                self.apps.remove(&event.app);
+                if let Some(app) = self.apps.remove(&event.app) {
+                    for id in app.ids {
+                        self.live.remove(&id);
+                    }
+                }
+            }
+            EventKind::Spawned {
+                pid,
+                start_time,
+                boot,
+                token,
+            } => {
+                if let Some(id) = event.instance {
+                    let run = LiveRun {
+                        pid: *pid,
+                        start_time: *start_time,
+                        boot: boot.clone(),
+                        token: token.clone(),
+                    };
+                    self.live.insert(id, run);
+                }
+            }
+            EventKind::Exited { pid, .. } | EventKind::OrphanStopped { pid, .. } => {
+                if let Some(id) = event.instance
+                    && self.live.get(&id).is_some_and(|run| run.pid == *pid)
+                {
+                    self.live.remove(&id);
+                }
             }
             EventKind::Command { verb } => {
                 let desired = match verb.as_str() {
@@ -68,6 +109,8 @@ impl Registry {
                     app.desired = desired;
                 }
             }
+            EventKind::DaemonStarted { .. } => self.crashed = true,
+            EventKind::DaemonStopped { .. } => self.crashed = false,
             _ => {}
         }
     }
@@ -133,6 +176,64 @@ mod tests {
         assert_eq!(r.apps["api"].ids, vec![0, 1]);
         assert_eq!(r.apps["web"].desired, Desired::Stopped);
         assert_eq!(r.next_id, 4, "ids of deleted apps are not reused");
+    }
+
+    fn instance_event(seq: u64, app: &str, id: u32, kind: EventKind) -> Event {
+        Event {
+            instance: Some(id),
+            ..event(seq, app, kind)
+        }
+    }
+
+    fn spawned(pid: u32) -> EventKind {
+        EventKind::Spawned {
+            pid,
+            start_time: Some(42),
+            boot: None,
+            token: None,
+        }
+    }
+
+    #[test]
+    fn fold_tracks_processes_still_live() {
+        let exit = pmx_core::state::Exit {
+            code: Some(0),
+            signal: None,
+        };
+        let events = vec![
+            created(1, "api", vec![0, 1]),
+            instance_event(2, "api", 0, spawned(100)),
+            instance_event(3, "api", 1, spawned(101)),
+            instance_event(
+                4,
+                "api",
+                0,
+                EventKind::Exited {
+                    pid: 100,
+                    exit,
+                    uptime_ms: 5,
+                },
+            ),
+            instance_event(5, "api", 0, spawned(102)),
+            // A stale exit of an older process does not clear the newer one.
+            instance_event(
+                6,
+                "api",
+                0,
+                EventKind::Exited {
+                    pid: 100,
+                    exit,
+                    uptime_ms: 5,
+                },
+            ),
+        ];
+        let r = Registry::fold(&events);
+        assert_eq!(r.live.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(r.live[&0].pid, 102);
+        assert_eq!(r.live[&0].start_time, Some(42));
+        let mut deleted = r.clone();
+        deleted.apply(&event(7, "api", EventKind::AppDeleted));
+        assert!(deleted.live.is_empty());
     }
 
     proptest! {

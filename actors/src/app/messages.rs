@@ -10,6 +10,13 @@ use super::{AppActor, Waiter};
 
 impl Actor for AppActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let orphans = std::mem::take(&mut self.orphans);
+        if !orphans.is_empty() {
+            self.begin_takeover(orphans, ctx);
+        }
+    }
 }
 
 /// Carry out a command on some instances (all when `ids` is `None`); answers with their
@@ -26,6 +33,24 @@ impl Handler<Control> for AppActor {
     type Result = ResponseFuture<Vec<ProcessView>>;
 
     fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        if self.takeover.is_some() {
+            self.deferred.push((msg, tx));
+        } else {
+            self.control(msg, tx, ctx);
+        }
+        Box::pin(async move { rx.await.unwrap_or_default() })
+    }
+}
+
+impl AppActor {
+    /// Feeds the command to the selected instances; `tx` gets their views once settled.
+    pub(super) fn control(
+        &mut self,
+        msg: Control,
+        tx: oneshot::Sender<Vec<ProcessView>>,
+        ctx: &mut Context<Self>,
+    ) {
         let selected = self.selected(&msg.ids);
         for &i in &selected {
             self.feed(i, Input::Command(msg.command), msg.cause.clone(), ctx);
@@ -33,11 +58,9 @@ impl Handler<Control> for AppActor {
         if msg.command == Command::Reset {
             self.journal(None, EventKind::CountersReset, msg.cause);
         }
-        let (tx, rx) = oneshot::channel();
         let ids = selected.iter().map(|&i| self.slots[i].id).collect();
         self.waiters.push(Waiter { ids, tx });
         self.answer_waiters();
-        Box::pin(async move { rx.await.unwrap_or_default() })
     }
 }
 

@@ -21,10 +21,12 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::clock::now_ms;
 use crate::process::reaper::Managed;
-use crate::process::{family, spawn, stats};
+use crate::process::{family, identity, spawn, stats};
 
 mod messages;
+mod takeover;
 pub use messages::{Control, Retire, SendSignal, Views};
+pub use takeover::Orphan;
 
 /// How often a stopping instance checks whether its descendants are gone.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -39,8 +41,13 @@ pub struct Shared {
     pub user: Arc<str>,
     /// Wakes the group commit after an asynchronous event was journaled.
     pub commit: Arc<Notify>,
-    /// Unique to this daemon (pid and start time), so run tokens never repeat across daemons.
+    /// `HOME#PID.START`: run tokens name the home (a later daemon finds its orphans by it)
+    /// and never repeat across daemons.
     pub token_prefix: Arc<str>,
+    /// The kernel's boot id, journaled with every spawn.
+    pub boot: Option<Arc<str>>,
+    /// The umask apps run with: the one the daemon was started with.
+    pub app_umask: u32,
 }
 
 pub struct AppActor {
@@ -53,6 +60,11 @@ pub struct AppActor {
     command: Vec<String>,
     /// Counts spawns, to give each run a unique token.
     runs: u64,
+    /// Orphans of a previous daemon being stopped; commands wait in `deferred` meanwhile.
+    takeover: Option<takeover::Takeover>,
+    deferred: Vec<(Control, oneshot::Sender<Vec<ProcessView>>)>,
+    /// Orphans to take over once the actor runs.
+    orphans: Vec<Orphan>,
 }
 
 /// One instance.
@@ -99,7 +111,17 @@ impl AppActor {
             waiters: Vec::new(),
             command,
             runs: 0,
+            takeover: None,
+            deferred: Vec::new(),
+            orphans: Vec::new(),
         }
+    }
+
+    /// Processes of a previous daemon's runs of this app that still run: they are stopped
+    /// before anything else happens to the app.
+    pub fn with_orphans(mut self, orphans: Vec<Orphan>) -> Self {
+        self.orphans = orphans;
+        self
     }
 
     fn kill_policy(&self) -> KillPolicy {
@@ -172,7 +194,7 @@ impl AppActor {
     fn spawn(&mut self, i: usize, ctx: &mut Context<Self>) {
         self.runs += 1;
         let (id, index) = (self.slots[i].id, self.slots[i].index);
-        let token = format!("{}-{}-{}", self.shared.token_prefix, id, self.runs);
+        let token = format!("{}#{id}#{}", self.shared.token_prefix, self.runs);
         let (out_log, error_log) = self.log_paths(id);
         let request = spawn::SpawnRequest {
             spec: &self.spec,
@@ -181,12 +203,19 @@ impl AppActor {
             token: &token,
             out_log: &out_log,
             error_log: &error_log,
+            umask: self.shared.app_umask,
         };
         match spawn::spawn(&request) {
             Ok(spawned) => {
                 let pid = spawned.pid;
                 self.shared.managed.insert(pid);
-                self.journal(Some(id), EventKind::Spawned { pid }, Cause::Process);
+                let kind = EventKind::Spawned {
+                    pid,
+                    start_time: identity::start_time(pid),
+                    boot: self.shared.boot.as_deref().map(String::from),
+                    token: Some(token.clone()),
+                };
+                self.journal(Some(id), kind, Cause::Process);
                 self.slots[i].run = Some(Run {
                     pid,
                     pidfd: spawned.pidfd,

@@ -7,7 +7,7 @@ mod query;
 mod start;
 mod targets;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix::prelude::*;
 use pmx_core::Millis;
@@ -16,8 +16,9 @@ use pmx_core::protocol::{FailureKind, Request, Response};
 use pmx_core::state::Command;
 use pmx_storage::{Desired, Registry};
 
-use crate::app::{AppActor, Control, Shared};
+use crate::app::{AppActor, Control, Orphan, Shared};
 use crate::clock::now_ms;
+use crate::process::{family, identity};
 
 pub struct Daemon {
     apps: BTreeMap<String, AppEntry>,
@@ -75,8 +76,12 @@ impl Daemon {
             },
             cause: Cause::Boot,
         }])?;
+        let home = daemon.shared.paths.home().display().to_string();
+        let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref());
         for (name, app) in registry.apps {
-            let actor = AppActor::new(app.spec, &app.ids, app.created_at, daemon.shared.clone());
+            let mine = app.ids.iter().filter_map(|id| orphans.remove(id)).collect();
+            let actor = AppActor::new(app.spec, &app.ids, app.created_at, daemon.shared.clone())
+                .with_orphans(mine);
             let addr = actor.start();
             if app.desired == Desired::Running {
                 addr.do_send(Control {
@@ -86,6 +91,11 @@ impl Daemon {
                 });
             }
             daemon.apps.insert(name, AppEntry { addr, ids: app.ids });
+        }
+        // Processes of apps deleted while the previous daemon died: no actor owns them.
+        for orphan in orphans.into_values() {
+            let pids: Vec<u32> = orphan.processes.iter().map(|&(p, _)| p).collect();
+            family::signal_all(&pids, 9);
         }
         Ok(daemon)
     }
@@ -106,6 +116,40 @@ impl Daemon {
             cause: cause.clone(),
         }
     }
+}
+
+/// After a crash of the previous daemon: every process still running that one of this home's
+/// daemons started (found by its run token, so even a spawn whose event was not yet
+/// committed), plus every journaled live process that still runs (same pid and start time).
+/// After a clean shutdown nothing is scanned.
+fn orphans_of(registry: &Registry, home: &str, boot: Option<&str>) -> HashMap<u32, Orphan> {
+    if !registry.crashed {
+        return HashMap::new();
+    }
+    let mut found = identity::tagged_processes(home);
+    for (&id, run) in &registry.live {
+        let processes = found.entry(id).or_default();
+        if identity::still_runs(run, boot)
+            && let Some(start) = run.start_time
+            && !processes.iter().any(|&(p, _)| p == run.pid)
+        {
+            processes.push((run.pid, start));
+        }
+    }
+    let journaled = |id: u32| registry.live.get(&id).map_or(0, |run| run.pid);
+    found
+        .into_iter()
+        .map(|(id, processes)| {
+            (
+                id,
+                Orphan {
+                    id,
+                    pid: journaled(id),
+                    processes,
+                },
+            )
+        })
+        .collect()
 }
 
 impl Actor for Daemon {

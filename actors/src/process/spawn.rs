@@ -93,6 +93,8 @@ pub struct SpawnRequest<'a> {
     pub token: &'a str,
     pub out_log: &'a Path,
     pub error_log: &'a Path,
+    /// The app's umask (the daemon's own is 077).
+    pub umask: u32,
 }
 
 /// A live process and the handles to signal it safely.
@@ -135,6 +137,14 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
         .stderr(Stdio::from(err))
         .process_group(0)
         .kill_on_drop(false);
+    let umask = req.umask as libc::mode_t;
+    // SAFETY: umask is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::umask(umask);
+            Ok(())
+        });
+    }
     let child = cmd.spawn().map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => " (missing file or bad interpreter in its #! line)",

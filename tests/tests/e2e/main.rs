@@ -6,3 +6,4 @@ mod lifecycle;
 mod restart_policy;
 mod socket;
 mod stopping;
+mod takeover;

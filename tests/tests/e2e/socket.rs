@@ -18,6 +18,59 @@ fn socket_is_0600_in_a_0700_home() {
     assert!(home.path().join("pmx.log").is_file());
 }
 
+/// The journal holds apps' environments: nothing the daemon writes is readable by others.
+/// Apps keep the umask the daemon was started with.
+#[test]
+fn journal_and_logs_are_private_and_apps_keep_their_umask() {
+    let home = Home::new();
+    let made = home.file("made-by-app");
+    let mut start = home.command(&[
+        "start",
+        &format!("touch {made} && sleep 100"),
+        "--name",
+        "maker",
+        "--env",
+        "SECRET=hunter2",
+    ]);
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut start, || {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    assert!(start.output().unwrap().status.success());
+    home.wait_online("maker");
+    pmx_tests::wait_for("the app's file", std::time::Duration::from_secs(5), || {
+        std::path::Path::new(&made).exists().then_some(())
+    });
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut checked = 0;
+    let mut stack = vec![home.path().join("journal"), home.path().join("logs")];
+    while let Some(dir) = stack.pop() {
+        assert_eq!(mode(&dir) & 0o077, 0, "{} is open to others", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                assert_eq!(
+                    mode(&path) & 0o077,
+                    0,
+                    "{} is open to others",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3, "journal and log files were checked");
+    assert_eq!(
+        mode(std::path::Path::new(&made)),
+        0o644,
+        "the app runs with the umask the daemon started with"
+    );
+}
+
 fn connect(home: &Home) -> UnixStream {
     let s = UnixStream::connect(home.path().join("pmx.sock")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

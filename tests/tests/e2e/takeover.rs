@@ -1,0 +1,143 @@
+//! After the daemon dies without stopping its apps (SIGKILL, OOM), the next daemon stops what
+//! the old one left running, then starts fresh copies: never two copies of one instance, no
+//! orphan left behind.
+
+use std::time::Duration;
+
+use pmx_tests::{Home, alive, fixture, read_pid, wait_for, wait_gone};
+
+fn kill_daemon(home: &Home) {
+    let daemon = home.daemon_pid().unwrap();
+    unsafe { libc::kill(daemon as i32, libc::SIGKILL) };
+    home.wait_daemon_exit();
+}
+
+#[test]
+fn the_next_daemon_stops_the_orphans_before_starting_fresh_copies() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "plain"]);
+    let pid_file = home.file("esc.pid");
+    home.ok(&[
+        "start",
+        &fixture("double_fork.py"),
+        "--name",
+        "esc",
+        "--env",
+        &format!("PID_FILE={pid_file}"),
+        "--kill-timeout",
+        "500ms",
+    ]);
+    let plain = home.wait_online("plain");
+    let esc = home.wait_online("esc");
+    let escaped = read_pid(&pid_file);
+    std::fs::remove_file(&pid_file).unwrap();
+
+    kill_daemon(&home);
+    assert!(
+        alive(plain) && alive(esc) && alive(escaped),
+        "apps outlive a SIGKILLed daemon"
+    );
+
+    home.ok(&["ping"]);
+    let plain2 = home.wait_online("plain");
+    let esc2 = home.wait_online("esc");
+    assert!(
+        !alive(plain) && !alive(esc),
+        "the old processes were stopped"
+    );
+    wait_gone(escaped);
+    assert!(plain2 != plain && esc2 != esc);
+    assert_eq!(
+        home.processes_of("forever.sh"),
+        vec![plain2],
+        "exactly one copy of plain"
+    );
+    let history = home.history("esc");
+    let stopped = history
+        .iter()
+        .find(|e| e["kind"]["type"] == "orphan_stopped")
+        .expect("journaled");
+    assert_eq!(stopped["kind"]["pid"], esc);
+    assert_eq!(stopped["cause"]["by"], "boot");
+    // The fresh copy's escaped descendant is tracked like any other.
+    let escaped2 = read_pid(&pid_file);
+    home.ok(&["stop", "esc"]);
+    wait_gone(escaped2);
+}
+
+#[test]
+fn a_stopped_app_stays_stopped_and_unrelated_processes_are_untouched() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "down"]);
+    home.wait_online("down");
+    home.ok(&["stop", "down"]);
+    // A process pmx did not start, with the same command line.
+    let mut stranger = std::process::Command::new(fixture("forever.sh"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_daemon(&home);
+    home.ok(&["ping"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(home.status("down"), "stopped");
+    assert!(
+        alive(stranger.id()),
+        "pmx touched a process it did not start"
+    );
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+}
+
+/// SIGKILL the daemon at random moments while an app crash-loops and commands run; every
+/// round the journal opens, nothing runs twice, nothing is orphaned, and `list` matches /proc.
+#[test]
+fn repeated_daemon_crashes_never_leave_two_copies() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "steady"]);
+    // Crashes every 50 ms and is restarted at once: spawns keep happening.
+    home.ok(&[
+        "start",
+        &fixture("crash.sh"),
+        "--name",
+        "flappy",
+        "--max-restarts",
+        "100000",
+        "--",
+        "1",
+        "0.05",
+    ]);
+    let mut seed = std::process::id() as u64;
+    for round in 0..20 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = 20 + (seed >> 33) % 200;
+        if round % 3 == 0 {
+            home.ok(&["restart", "steady"]);
+        }
+        std::thread::sleep(Duration::from_millis(delay));
+        kill_daemon(&home);
+        home.ok(&["ping"]);
+        let steady = home.wait_online("steady");
+        let copies = wait_for("one copy of steady", Duration::from_secs(10), || {
+            let copies = home.processes_of("forever.sh");
+            (copies.len() == 1).then_some(copies)
+        });
+        assert_eq!(
+            copies,
+            vec![steady],
+            "round {round}: list and /proc disagree"
+        );
+        let flappy = home.processes_of("crash.sh");
+        assert!(
+            flappy.len() <= 1,
+            "round {round}: two copies of flappy: {flappy:?}"
+        );
+    }
+    home.ok(&["stop", "all"]);
+    assert!(
+        home.processes_of("fixtures").is_empty(),
+        "orphans left: {:?}",
+        home.processes_of("fixtures")
+    );
+}
