@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use actix::Addr;
 use pmx_core::frame;
-use pmx_core::protocol::{FailureKind, Hello, PROTOCOL_VERSION, Request, Response, Welcome};
+use pmx_core::protocol::{
+    FailureKind, Hello, HistoryRequest, PROTOCOL_VERSION, Request, Response, Welcome,
+};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -110,6 +112,11 @@ async fn connection(
             .map_err(|_| ConnError::Timeout)??;
         let Some(body) = body else { return Ok(()) };
         let request: Request = frame::decode(&body)?;
+        if let Request::History(h) = &request
+            && h.follow
+        {
+            return follow(stream, daemon, uid, h.clone()).await;
+        }
         let response = daemon
             .send(Handle { request, uid })
             .await
@@ -119,6 +126,51 @@ async fn connection(
         if was_kill {
             let _ = killed.send(());
             return Ok(());
+        }
+    }
+}
+
+/// How often a follower's app is checked for new events.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// `history --follow`: the matching events so far, then new ones as `History` frames, until
+/// the client hangs up.
+async fn follow(
+    mut stream: UnixStream,
+    daemon: Addr<Daemon>,
+    uid: u32,
+    mut req: HistoryRequest,
+) -> Result<(), ConnError> {
+    let ask = |req: &HistoryRequest| {
+        daemon.send(Handle {
+            request: Request::History(req.clone()),
+            uid,
+        })
+    };
+    let first = ask(&req).await.map_err(|_| ConnError::Gone)?;
+    let Response::History(list) = &first else {
+        return write_frame(&mut stream, &first).await;
+    };
+    let mut last = list.events.last().map_or(list.head, |e| e.seq);
+    write_frame(&mut stream, &first).await?;
+    req.limit = None;
+    req.since = None;
+    let mut scratch = [0u8; 64];
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+            read = stream.read(&mut scratch) => {
+                if read? == 0 {
+                    return Ok(()); // the client hung up
+                }
+            }
+        }
+        req.after_seq = Some(last);
+        if let Response::History(list) = ask(&req).await.map_err(|_| ConnError::Gone)?
+            && let Some(newest) = list.events.last()
+        {
+            last = newest.seq;
+            write_frame(&mut stream, &Response::History(list)).await?;
         }
     }
 }

@@ -70,6 +70,18 @@ pub struct HistoryArgs {
     /// Only the last N events
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Only events since a time: a duration ago (10m, 2h) or a timestamp (2026-11-21T10:00:00Z)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before a time (same forms as --since)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only events of this instance (pm_id)
+    #[arg(long)]
+    pub instance: Option<u32>,
+    /// Keep printing new events as they happen, until Ctrl-C
+    #[arg(long, short = 'f')]
+    pub follow: bool,
     /// One JSON object per line
     #[arg(long)]
     pub json: bool,

@@ -19,6 +19,8 @@ use crate::CliError;
 
 pub struct Client {
     stream: UnixStream,
+    /// Whether a streaming request was sent (see `request_or_next`).
+    sent: bool,
 }
 
 /// How long a freshly started daemon has to open its socket.
@@ -69,7 +71,10 @@ impl Client {
                 )));
             }
         };
-        let mut client = Client { stream };
+        let mut client = Client {
+            stream,
+            sent: false,
+        };
         let handshake = client
             .send(&Hello {
                 version: PROTOCOL_VERSION,
@@ -90,6 +95,15 @@ impl Client {
 
     pub fn request(&mut self, request: &Request) -> Result<Response, CliError> {
         self.send(request)?;
+        decode(&self.read_body()?)
+    }
+
+    /// Sends `request` the first time, then reads the next frame of its stream.
+    pub fn request_or_next(&mut self, request: &Request) -> Result<Response, CliError> {
+        if !self.sent {
+            self.sent = true;
+            self.send(request)?;
+        }
         decode(&self.read_body()?)
     }
 

@@ -57,12 +57,37 @@ pub struct SignalRequest {
     pub targets: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HistoryRequest {
     /// An app name or `all`.
     pub target: String,
-    /// Only the last `limit` events.
+    /// Only the last `limit` events (after the other filters).
     pub limit: Option<usize>,
+    /// Only events at or after this time.
+    #[serde(default)]
+    pub since: Option<Millis>,
+    /// Only events before this time.
+    #[serde(default)]
+    pub until: Option<Millis>,
+    /// Only events of this instance (pm_id).
+    #[serde(default)]
+    pub instance: Option<u32>,
+    /// Only events after this sequence number.
+    #[serde(default)]
+    pub after_seq: Option<u64>,
+    /// Keep the connection open and stream new events as `History` frames.
+    #[serde(default)]
+    pub follow: bool,
+}
+
+impl HistoryRequest {
+    /// Whether an event passes the time and instance filters.
+    pub fn admits(&self, event: &Event) -> bool {
+        self.since.is_none_or(|t| event.at >= t)
+            && self.until.is_none_or(|t| event.at < t)
+            && self.instance.is_none_or(|i| event.instance == Some(i))
+            && self.after_seq.is_none_or(|s| event.seq > s)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +109,10 @@ pub struct ProcessList {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryList {
     pub events: Vec<Event>,
+    /// The journal's last sequence number when it was read: a follower asks for what comes
+    /// after it (or after its last event).
+    #[serde(default)]
+    pub head: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -29,10 +29,18 @@ pub trait Journal: Send + Sync {
     fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, JournalError>;
     /// Makes every appended event durable.
     fn flush(&self) -> Result<(), JournalError>;
+    /// The last sequence number given out (0 for an empty journal).
+    fn head(&self) -> u64;
     /// Every event, oldest first.
-    fn all(&self) -> Result<Vec<Event>, JournalError>;
+    fn all(&self) -> Result<Vec<Event>, JournalError> {
+        self.all_after(0)
+    }
+    /// Every event with a sequence number above `seq`, oldest first.
+    fn all_after(&self, seq: u64) -> Result<Vec<Event>, JournalError>;
     /// The last `limit` events of one app (all of them without a limit), oldest first.
     fn for_app(&self, app: &str, limit: Option<usize>) -> Result<Vec<Event>, JournalError>;
+    /// The events of one app with a sequence number above `seq`, oldest first.
+    fn for_app_after(&self, app: &str, seq: u64) -> Result<Vec<Event>, JournalError>;
 }
 
 pub struct SledJournal {
@@ -155,9 +163,14 @@ impl Journal for SledJournal {
             .map_err(|e| JournalError::Write(e.to_string()))
     }
 
-    fn all(&self) -> Result<Vec<Event>, JournalError> {
+    fn head(&self) -> u64 {
+        self.next_seq.lock().map(|n| *n - 1).unwrap_or(0)
+    }
+
+    fn all_after(&self, seq: u64) -> Result<Vec<Event>, JournalError> {
+        let start = seq.saturating_add(1).to_be_bytes();
         self.events
-            .iter()
+            .range(start..)
             .map(|item| {
                 let (k, v) = item?;
                 self.decode(&k, &v)
@@ -178,6 +191,21 @@ impl Journal for SledJournal {
             }
         }
         out.reverse();
+        Ok(out)
+    }
+
+    fn for_app_after(&self, app: &str, seq: u64) -> Result<Vec<Event>, JournalError> {
+        let prefix_len = app.len() + 1;
+        let start = app_key(app, seq.saturating_add(1));
+        let end = app_key(app, u64::MAX);
+        let mut out = Vec::new();
+        for key in self.by_app.range(start..=end).keys() {
+            let key = key?;
+            let seq_bytes = &key[prefix_len..];
+            if let Some(value) = self.events.get(seq_bytes)? {
+                out.push(self.decode(seq_bytes, &value)?);
+            }
+        }
         Ok(out)
     }
 }
@@ -217,6 +245,16 @@ mod tests {
         assert_eq!(api.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3]);
         let last = j.for_app("api", Some(1)).unwrap();
         assert_eq!(last[0].kind.command_verb(), Some("stop"));
+        let after = j.for_app_after("api", 1).unwrap();
+        assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+        assert!(j.for_app_after("api", 3).unwrap().is_empty());
+        assert_eq!(
+            j.for_app_after("ap", 0).unwrap().len(),
+            1,
+            "prefix apps stay apart"
+        );
+        let all_after: Vec<u64> = j.all_after(2).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(all_after, vec![3, 4]);
     }
 
     #[test]

@@ -37,30 +37,35 @@ impl Daemon {
 
     pub(super) fn history(&self, req: HistoryRequest) -> Response {
         let journal = &self.shared.journal;
-        let events = if req.target == "all" {
-            journal.all().map(|mut all| {
-                if let Some(limit) = req.limit {
-                    all.drain(..all.len().saturating_sub(limit));
-                }
-                all
-            })
-        } else {
-            journal.for_app(&req.target, req.limit)
+        // Read before the events: a follower resumes after it, missing nothing.
+        let head = journal.head();
+        let all = req.target == "all";
+        let unfiltered = req.since.is_none() && req.until.is_none() && req.instance.is_none();
+        let events = match (all, req.after_seq) {
+            // The common case reads only the last `limit` keys of the app's index.
+            (false, None) if unfiltered => journal.for_app(&req.target, req.limit),
+            (false, after) => journal.for_app_after(&req.target, after.unwrap_or(0)),
+            (true, after) => journal.all_after(after.unwrap_or(0)),
         };
-        match events {
-            Ok(events)
-                if events.is_empty()
-                    && req.target != "all"
-                    && !self.apps.contains_key(&req.target) =>
-            {
-                Response::failure(
-                    FailureKind::NotFound,
-                    format!("no history for app `{}`", req.target),
-                )
-            }
-            Ok(events) => Response::History(HistoryList { events }),
-            Err(e) => internal(e),
+        let mut events = match events {
+            Ok(events) => events,
+            Err(e) => return internal(e),
+        };
+        if events.is_empty()
+            && !all
+            && req.after_seq.is_none()
+            && !self.apps.contains_key(&req.target)
+        {
+            return Response::failure(
+                FailureKind::NotFound,
+                format!("no history for app `{}`", req.target),
+            );
         }
+        events.retain(|e| req.admits(e));
+        if let Some(limit) = req.limit {
+            events.drain(..events.len().saturating_sub(limit));
+        }
+        Response::History(HistoryList { events, head })
     }
 
     pub(super) fn pong(&self) -> Response {

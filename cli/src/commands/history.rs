@@ -1,28 +1,72 @@
-//! `pmx history APP`: an app's journal, oldest first, with causes.
+//! `pmx history APP`: an app's journal, oldest first, with causes; `--follow` streams.
 
+use pmx_core::Millis;
+use pmx_core::event::Event;
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{HistoryRequest, Request, Response};
+use pmx_core::units::parse_duration_ms;
 
-use super::ask;
 use crate::CliError;
 use crate::args::HistoryArgs;
+use crate::client::Client;
 use crate::output::println;
 use crate::render;
 
-pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
-    let request = Request::History(HistoryRequest {
-        target: args.target,
-        limit: args.limit,
-    });
-    let Response::History(list) = ask(paths, &request)? else {
-        return Err(CliError::Failed("unexpected answer from the daemon".into()));
-    };
-    for event in &list.events {
-        if args.json {
+/// `10m` (that long ago) or an RFC 3339 timestamp, in ms since the epoch.
+fn parse_time(flag: &str, value: &str, now: Millis) -> Result<Millis, CliError> {
+    if let Ok(ago) = parse_duration_ms(value) {
+        return Ok(now.saturating_sub(ago));
+    }
+    value
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond().max(0) as Millis)
+        .map_err(|_| {
+            CliError::Usage(format!(
+                "invalid {flag} `{value}`: a duration ago (10m, 2h) or a timestamp (2026-11-21T10:00:00Z)"
+            ))
+        })
+}
+
+fn print(events: &[Event], json: bool) {
+    for event in events {
+        if json {
             println(&serde_json::to_string(event).unwrap_or_default());
         } else {
             println(&render::history_line(event));
         }
     }
-    Ok(())
+}
+
+pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
+    let now = render::now_ms();
+    let time = |flag, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| parse_time(flag, v, now))
+            .transpose()
+    };
+    let request = Request::History(HistoryRequest {
+        target: args.target,
+        limit: args.limit,
+        since: time("--since", &args.since)?,
+        until: time("--until", &args.until)?,
+        instance: args.instance,
+        after_seq: None,
+        follow: args.follow,
+    });
+    let mut client = Client::connect(paths)?;
+    loop {
+        match client.request_or_next(&request)? {
+            Response::History(list) => print(&list.events, args.json),
+            Response::Error(f) => return Err(super::failure(f)),
+            other => {
+                return Err(CliError::Failed(format!(
+                    "unexpected answer from the daemon: {other:?}"
+                )));
+            }
+        }
+        if !args.follow {
+            return Ok(());
+        }
+    }
 }

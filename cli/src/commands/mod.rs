@@ -7,7 +7,7 @@ pub mod list;
 pub mod start;
 
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{FailureKind, Request, Response};
+use pmx_core::protocol::{Failure, FailureKind, Request, Response};
 use pmx_core::view::ProcessView;
 
 use crate::CliError;
@@ -17,11 +17,16 @@ use crate::client::Client;
 pub fn ask(paths: &Paths, request: &Request) -> Result<Response, CliError> {
     let response = Client::connect(paths)?.request(request)?;
     match response {
-        Response::Error(f) => Err(match f.kind {
-            FailureKind::Invalid => CliError::Usage(f.message),
-            _ => CliError::Failed(f.message),
-        }),
+        Response::Error(f) => Err(failure(f)),
         other => Ok(other),
+    }
+}
+
+/// A daemon's refusal as an exit code: 2 for invalid input, 1 otherwise.
+pub fn failure(f: Failure) -> CliError {
+    match f.kind {
+        FailureKind::Invalid => CliError::Usage(f.message),
+        _ => CliError::Failed(f.message),
     }
 }
 

@@ -2,6 +2,7 @@
 //! what the OS shows.
 
 mod bad_input;
+mod history;
 mod lifecycle;
 mod restart_policy;
 mod socket;
