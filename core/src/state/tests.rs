@@ -30,6 +30,44 @@ fn online(pid: u32, now: Millis) -> Instance {
     run(&s.next, Input::Spawned { pid }, now).next
 }
 
+/// Instance `inst`, online with `pid`, crashes at `now`. Returns the crash step and, unless
+/// the policy gave up, the instance online again with `pid + 1` once its restart timer fired.
+fn crash_and_respawn(
+    inst: &Instance,
+    p: &RestartPolicy,
+    pid: u32,
+    now: Millis,
+) -> (Step, Option<Instance>) {
+    let crashed = step(
+        inst,
+        p,
+        KILL,
+        Input::Exited {
+            pid,
+            exit: crash(1),
+        },
+        now,
+    );
+    if crashed.next.status != Status::WaitingRestart {
+        return (crashed, None);
+    }
+    let timer = Input::Timer {
+        kind: TimerKind::RestartDelay,
+        token: crashed.next.timer,
+    };
+    let launched = step(&crashed.next, p, KILL, timer, now);
+    assert_eq!(launched.effects, vec![Effect::Spawn]);
+    let online = step(
+        &launched.next,
+        p,
+        KILL,
+        Input::Spawned { pid: pid + 1 },
+        now,
+    )
+    .next;
+    (crashed, Some(online))
+}
+
 #[test]
 fn start_spawns_then_goes_online() {
     let s = run(&Instance::new(), Input::Command(Command::Start), 0);
@@ -92,46 +130,14 @@ fn crash_loop_goes_errored_after_max_restarts() {
         ..policy()
     };
     let mut inst = online(1, 0);
-    let mut pid = 1;
-    let mut now = 0;
-    for round in 1..=3 {
-        now += 10;
-        let s = step(
-            &inst,
-            &p,
-            KILL,
-            Input::Exited {
-                pid,
-                exit: crash(1),
-            },
-            now,
-        );
-        assert_eq!(s.next.status, Status::WaitingRestart, "round {round}");
-        assert_eq!(s.next.unstable_restarts, round);
-        let token = s.next.timer;
-        let s = step(
-            &s.next,
-            &p,
-            KILL,
-            Input::Timer {
-                kind: TimerKind::RestartDelay,
-                token,
-            },
-            now,
-        );
-        pid += 1;
-        inst = step(&s.next, &p, KILL, Input::Spawned { pid }, now).next;
+    for round in 1..=3u32 {
+        let (crashed, next) = crash_and_respawn(&inst, &p, round, u64::from(round) * 10);
+        assert_eq!(crashed.next.status, Status::WaitingRestart, "round {round}");
+        assert_eq!(crashed.next.unstable_restarts, round);
+        inst = next.unwrap();
     }
-    let s = step(
-        &inst,
-        &p,
-        KILL,
-        Input::Exited {
-            pid,
-            exit: crash(1),
-        },
-        now + 10,
-    );
+    let (s, next) = crash_and_respawn(&inst, &p, 4, 40);
+    assert!(next.is_none());
     assert_eq!(s.next.status, Status::Errored);
     assert_eq!(s.next.restarts, 3);
     assert!(matches!(
@@ -334,52 +340,22 @@ fn exponential_backoff_grows_caps_and_resets() {
     };
     let mut inst = online(1, 0);
     let mut delays = vec![];
-    let mut now = 0;
-    for pid in 1..=15 {
-        now += 10;
-        let s = step(
-            &inst,
-            &p,
-            KILL,
-            Input::Exited {
-                pid,
-                exit: crash(1),
-            },
-            now,
-        );
+    for pid in 1..=15u32 {
+        let (crashed, next) = crash_and_respawn(&inst, &p, pid, u64::from(pid) * 10);
         let Some(Transition {
             reason: Reason::Crashed { delay_ms, .. },
             ..
-        }) = s.transition
+        }) = crashed.transition
         else {
             panic!()
         };
         delays.push(delay_ms);
-        let s = step(
-            &s.next,
-            &p,
-            KILL,
-            Input::Timer {
-                kind: TimerKind::RestartDelay,
-                token: s.next.timer,
-            },
-            now,
-        );
-        inst = step(&s.next, &p, KILL, Input::Spawned { pid: pid + 1 }, now).next;
+        inst = next.unwrap();
     }
     assert_eq!(&delays[..4], &[100, 150, 225, 337]);
     assert_eq!(*delays.last().unwrap(), BACKOFF_CAP_MS);
     // A 30 s stable run starts over.
-    let s = step(
-        &inst,
-        &p,
-        KILL,
-        Input::Exited {
-            pid: 16,
-            exit: crash(1),
-        },
-        now + 31_000,
-    );
+    let (s, _) = crash_and_respawn(&inst, &p, 16, 150 + 31_000);
     assert!(matches!(
         s.transition.unwrap().reason,
         Reason::Crashed { delay_ms: 100, .. }
@@ -481,16 +457,17 @@ proptest! {
     #[test]
     fn gives_up_only_after_max_restarts(max in 0u32..6) {
         let p = RestartPolicy { max_restarts: max, ..RestartPolicy::default() };
-        let mut inst = step(&Instance::new(), &p, KILL, Input::Command(Command::Start), 0).next;
+        let mut inst = online(1, 0);
         let mut restarts = 0;
         for pid in 1..100u32 {
-            inst = step(&inst, &p, KILL, Input::Spawned { pid }, 0).next;
-            let s = step(&inst, &p, KILL, Input::Exited { pid, exit: crash(1) }, 1);
-            if s.next.status == Status::Errored {
-                break;
+            match crash_and_respawn(&inst, &p, pid, 1) {
+                (_, Some(next)) => inst = next,
+                (s, None) => {
+                    prop_assert_eq!(s.next.status, Status::Errored);
+                    break;
+                }
             }
             restarts += 1;
-            inst = step(&s.next, &p, KILL, Input::Timer { kind: TimerKind::RestartDelay, token: s.next.timer }, 1).next;
         }
         prop_assert_eq!(restarts, max);
     }
