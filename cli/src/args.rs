@@ -44,6 +44,11 @@ pub enum Verb {
     Ping,
     /// Stop every app, then the daemon; the next daemon brings the same apps back
     Kill,
+    /// Record the current apps as a checkpoint in the journal
+    #[command(alias = "dump")]
+    Save,
+    /// Bring back the apps of the last `save`: register deleted ones, start stopped ones
+    Resurrect,
     /// Run the daemon in the foreground (also the container entrypoint)
     Daemon,
 }

@@ -71,6 +71,8 @@ fn main() -> ExitCode {
         Verb::History(h) => commands::history::run(&paths, h),
         Verb::Ping => commands::daemon::ping(&paths),
         Verb::Kill => commands::daemon::kill(&paths),
+        Verb::Save => commands::control::save(&paths),
+        Verb::Resurrect => commands::control::resurrect(&paths),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -272,6 +272,10 @@ pub fn history_line(e: &Event) -> String {
         }
         EventKind::CountersReset => "restart counters reset".into(),
         EventKind::DaemonStarted { pid, version } => format!("daemon {version} started, pid {pid}"),
+        EventKind::Saved { apps } => {
+            let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+            format!("saved {} apps: {}", apps.len(), names.join(", "))
+        }
         EventKind::DaemonStopped { pid } => {
             format!("daemon pid {pid} stopped every app and exited")
         }

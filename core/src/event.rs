@@ -80,6 +80,9 @@ pub enum EventKind {
     },
     /// The restart counters were set to zero.
     CountersReset,
+    /// `pmx save`: a checkpoint of every app's spec (app is empty); `pmx resurrect` restores
+    /// the last one.
+    Saved { apps: Vec<AppSpec> },
     /// The daemon started (app is empty).
     DaemonStarted { pid: u32, version: String },
     /// The daemon stopped every app and exited cleanly (app is empty). A `DaemonStarted`

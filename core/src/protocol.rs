@@ -38,6 +38,8 @@ pub enum Request {
     History(HistoryRequest),
     Ping,
     Kill,
+    Save,
+    Resurrect,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

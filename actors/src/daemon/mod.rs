@@ -4,6 +4,7 @@
 
 mod control;
 mod query;
+mod save;
 mod start;
 mod targets;
 
@@ -13,6 +14,7 @@ use actix::prelude::*;
 use pmx_core::Millis;
 use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::protocol::{FailureKind, Request, Response};
+use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
 use pmx_storage::{Desired, Registry};
 
@@ -31,6 +33,8 @@ pub struct Daemon {
 struct AppEntry {
     addr: Addr<AppActor>,
     ids: Vec<u32>,
+    /// What the app was registered with (`save` checkpoints it).
+    spec: AppSpec,
 }
 
 /// A request from a client whose socket peer has this uid.
@@ -80,6 +84,7 @@ impl Daemon {
         let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref());
         for (name, app) in registry.apps {
             let mine = app.ids.iter().filter_map(|id| orphans.remove(id)).collect();
+            let spec = app.spec.clone();
             let actor = AppActor::new(app.spec, &app.ids, app.created_at, daemon.shared.clone())
                 .with_orphans(mine);
             let addr = actor.start();
@@ -90,7 +95,14 @@ impl Daemon {
                     cause: Cause::Boot,
                 });
             }
-            daemon.apps.insert(name, AppEntry { addr, ids: app.ids });
+            daemon.apps.insert(
+                name,
+                AppEntry {
+                    addr,
+                    ids: app.ids,
+                    spec,
+                },
+            );
         }
         // Processes of apps deleted while the previous daemon died: no actor owns them.
         for orphan in orphans.into_values() {
@@ -177,6 +189,8 @@ impl Handler<Handle> for Daemon {
             Request::Describe(t) => self.list(Some(&t.targets)),
             Request::History(req) => ready(self.history(req)),
             Request::Ping => ready(self.pong()),
+            Request::Save => self.save(user("save")),
+            Request::Resurrect => self.resurrect(user("resurrect")),
         }
     }
 }

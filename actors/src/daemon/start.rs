@@ -2,22 +2,22 @@
 
 use actix::prelude::*;
 use pmx_core::event::{Cause, EventKind, NewEvent};
-use pmx_core::protocol::{FailureKind, ProcessList, Response};
+use pmx_core::protocol::{FailureKind, Response};
 use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
 
 use super::{AppEntry, Daemon, Reply, internal, ready};
-use crate::app::{AppActor, Control};
+use crate::app::AppActor;
 use crate::clock::now_ms;
 use crate::process::spawn;
 
 impl Daemon {
-    pub(super) fn start(&mut self, spec: AppSpec, cause: Cause) -> Reply {
-        if let Err(e) = spec.validate() {
-            return ready(Response::failure(FailureKind::Invalid, e.to_string()));
-        }
+    /// Checks a spec and registers the app (journaled, flushed, actor started, stopped).
+    pub(super) fn register(&mut self, spec: AppSpec, cause: &Cause) -> Result<(), Response> {
+        spec.validate()
+            .map_err(|e| Response::failure(FailureKind::Invalid, e.to_string()))?;
         if let Some(existing) = self.apps.get(&spec.name) {
-            return ready(Response::failure(
+            return Err(Response::failure(
                 FailureKind::Conflict,
                 format!(
                     "an app named `{}` already exists (id {:?}): use `pmx restart {}` or choose another --name",
@@ -25,9 +25,7 @@ impl Daemon {
                 ),
             ));
         }
-        if let Err(e) = spawn::resolve(&spec) {
-            return ready(Response::failure(FailureKind::Invalid, e));
-        }
+        spawn::resolve(&spec).map_err(|e| Response::failure(FailureKind::Invalid, e))?;
         let ids: Vec<u32> = (self.next_id..self.next_id + spec.instances).collect();
         let name = spec.name.clone();
         let created = NewEvent {
@@ -39,27 +37,18 @@ impl Daemon {
             },
             cause: cause.clone(),
         };
-        if let Err(e) = self.record(vec![created, Self::command_event(&name, "start", &cause)]) {
-            return ready(internal(e));
-        }
+        self.record(vec![created]).map_err(internal)?;
         self.next_id += spec.instances;
-        let addr = AppActor::new(spec, &ids, now_ms(), self.shared.clone()).start();
-        let launched = addr.send(Control {
-            command: Command::Start,
-            ids: None,
-            cause,
-        });
-        self.apps.insert(name, AppEntry { addr, ids });
-        let journal = self.shared.journal.clone();
-        Box::pin(
-            async move {
-                let processes = launched.await.unwrap_or_default();
-                match journal.flush() {
-                    Ok(()) => Response::Processes(ProcessList { processes }),
-                    Err(e) => internal(e),
-                }
-            }
-            .into_actor(self),
-        )
+        let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone()).start();
+        self.apps.insert(name, AppEntry { addr, ids, spec });
+        Ok(())
+    }
+
+    pub(super) fn start(&mut self, spec: AppSpec, cause: Cause) -> Reply {
+        let name = spec.name.clone();
+        if let Err(refused) = self.register(spec, &cause) {
+            return ready(refused);
+        }
+        self.control(&[name], Command::Start, cause)
     }
 }

@@ -52,3 +52,21 @@ pub fn send_signal(paths: &Paths, s: SignalArgs) -> Result<(), CliError> {
     );
     Ok(())
 }
+
+pub fn save(paths: &Paths) -> Result<(), CliError> {
+    let saved = processes(ask(paths, &Request::Save)?)?;
+    let mut names: Vec<&str> = saved.iter().map(|p| p.name.as_str()).collect();
+    names.dedup();
+    crate::output::println(&format!(
+        "[PMX] saved {} apps: {}",
+        names.len(),
+        names.join(", ")
+    ));
+    Ok(())
+}
+
+pub fn resurrect(paths: &Paths) -> Result<(), CliError> {
+    let affected = processes(ask(paths, &Request::Resurrect)?)?;
+    render::action("resurrect", "saved apps", &affected);
+    super::list::list(paths)
+}

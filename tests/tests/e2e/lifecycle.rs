@@ -389,3 +389,45 @@ fn foreground_daemon_stops_its_apps_on_sigterm_and_is_alone() {
     assert!(events.iter().any(|e| e["cause"]["by"] == "shutdown"));
     home.wait_online("fg");
 }
+
+#[test]
+fn save_then_resurrect_brings_back_deleted_and_stopped_apps() {
+    let home = Home::new();
+    let stderr = home.fails(1, &["resurrect"]);
+    assert!(stderr.contains("nothing saved"), "{stderr}");
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "a",
+        "--env",
+        "FOO=kept",
+    ]);
+    home.ok(&["start", &fixture("forever.sh"), "--name", "b"]);
+    let out = home.ok(&["save"]);
+    assert!(out.contains("saved 2 apps: a, b"), "{out}");
+    home.ok(&["delete", "a"]);
+    home.ok(&["stop", "b"]);
+    home.ok(&["start", &fixture("forever.sh"), "--name", "c"]);
+    let c = home.wait_online("c");
+
+    home.ok(&["resurrect"]);
+    home.wait_online("a");
+    home.wait_online("b");
+    assert_eq!(
+        home.pid("c"),
+        c,
+        "apps outside the checkpoint are left alone"
+    );
+    assert_eq!(
+        home.proc("a")["pm2_env"]["env"]["FOO"],
+        "kept",
+        "the saved spec, env included"
+    );
+    let saved = home
+        .history("all")
+        .into_iter()
+        .filter(|e| e["kind"]["type"] == "saved")
+        .count();
+    assert_eq!(saved, 1);
+}
