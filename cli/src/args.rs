@@ -49,6 +49,14 @@ pub enum Verb {
     Save,
     /// Bring back the apps of the last `save`: register deleted ones, start stopped ones
     Resurrect,
+    /// Print a systemd unit that runs the daemon at boot (--install writes and enables it)
+    Startup {
+        /// Write the unit to /etc/systemd/system and enable it
+        #[arg(long)]
+        install: bool,
+    },
+    /// Disable and remove the unit `startup --install` wrote
+    Unstartup,
     /// Run the daemon in the foreground (also the container entrypoint)
     Daemon,
 }

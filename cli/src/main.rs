@@ -73,6 +73,8 @@ fn main() -> ExitCode {
         Verb::Kill => commands::daemon::kill(&paths),
         Verb::Save => commands::control::save(&paths),
         Verb::Resurrect => commands::control::resurrect(&paths),
+        Verb::Startup { install } => commands::startup::startup(&paths, install),
+        Verb::Unstartup => commands::startup::unstartup(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

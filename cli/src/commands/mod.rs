@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod history;
 pub mod list;
 pub mod start;
+pub mod startup;
 
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{Failure, FailureKind, Request, Response};

@@ -6,5 +6,6 @@ mod history;
 mod lifecycle;
 mod restart_policy;
 mod socket;
+mod startup;
 mod stopping;
 mod takeover;

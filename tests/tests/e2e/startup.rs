@@ -1,0 +1,86 @@
+//! `pmx startup`: the systemd unit is checked for structure, then run the way systemd would
+//! run it (its ExecStart with its Environment, stopped with SIGTERM).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use pmx_tests::{Home, alive, fixture, wait_for};
+
+/// `[Section] -> key -> value` of a unit file.
+fn parse_unit(text: &str) -> HashMap<String, HashMap<String, String>> {
+    let mut sections: HashMap<String, HashMap<String, String>> = HashMap::new();
+    let mut current = String::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name.to_string();
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("not key=value: {line}"));
+        assert!(!current.is_empty(), "{key} outside a section");
+        sections
+            .entry(current.clone())
+            .or_default()
+            .insert(key.into(), value.into());
+    }
+    sections
+}
+
+#[test]
+fn startup_prints_a_unit_that_runs_the_daemon_for_this_home() {
+    let home = Home::new();
+    let text = home.ok(&["startup"]);
+    let unit = parse_unit(&text);
+    for section in ["Unit", "Service", "Install"] {
+        assert!(unit.contains_key(section), "no [{section}]: {text}");
+    }
+    let service = &unit["Service"];
+    assert_eq!(
+        service["KillMode"], "mixed",
+        "SIGTERM must reach the daemon alone"
+    );
+    assert_eq!(unit["Install"]["WantedBy"], "multi-user.target");
+    let env = service["Environment"]
+        .strip_prefix("PMX_HOME=")
+        .expect("PMX_HOME set");
+    assert_eq!(Path::new(env), home.path());
+    let exec: Vec<&str> = service["ExecStart"].split_whitespace().collect();
+    assert!(Path::new(exec[0]).is_absolute() && Path::new(exec[0]).exists());
+    assert_eq!(exec[1..], ["daemon"]);
+
+    // Run it as systemd would, with the unit's environment, then stop it as systemd would.
+    home.ok(&["start", &fixture("forever.sh"), "--name", "boot"]);
+    home.ok(&["kill"]);
+    let mut daemon = std::process::Command::new(exec[0])
+        .args(&exec[1..])
+        .env("PMX_HOME", env)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let app = home.wait_online("boot");
+    assert_eq!(home.daemon_pid(), Some(daemon.id()));
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let status = wait_for("daemon exit", Duration::from_secs(10), || {
+        daemon.try_wait().unwrap()
+    });
+    assert!(status.success());
+    assert!(!alive(app));
+}
+
+#[test]
+fn startup_install_refuses_clearly_without_systemd() {
+    if Path::new("/run/systemd/system").exists() {
+        return; // a machine with systemd: installing there is not a test's business
+    }
+    let home = Home::new();
+    let stderr = home.fails(1, &["startup", "--install"]);
+    assert!(stderr.contains("systemd does not run here"), "{stderr}");
+    let out = home.ok(&["unstartup"]);
+    assert!(out.contains("no /etc/systemd/system/pmx-"), "{out}");
+}
