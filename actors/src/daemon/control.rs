@@ -29,25 +29,11 @@ impl Daemon {
         command: Command,
         cause: &Cause,
     ) -> impl Future<Output = Vec<ProcessView>> + 'static {
-        let pending: Vec<_> = picks
-            .iter()
-            .filter_map(|(name, ids)| {
-                let entry = self.apps.get(name)?;
-                Some(entry.addr.send(Control {
-                    command,
-                    ids: ids.clone(),
-                    cause: cause.clone(),
-                }))
-            })
-            .collect();
-        async move {
-            let mut views = Vec::new();
-            for request in pending {
-                views.extend(request.await.unwrap_or_default());
-            }
-            views.sort_by_key(|v| v.id);
-            views
-        }
+        self.gather(picks, &|ids| Control {
+            command,
+            ids,
+            cause: cause.clone(),
+        })
     }
 
     fn answer_after(&self, work: impl Future<Output = Vec<ProcessView>> + 'static) -> Reply {
@@ -148,23 +134,12 @@ impl Daemon {
             Ok(p) => p,
             Err(r) => return ready(r),
         };
-        let pending: Vec<_> = picks
-            .iter()
-            .filter_map(|(name, ids)| {
-                Some(self.apps.get(name)?.addr.send(SendSignal {
-                    signal: req.signal,
-                    ids: ids.clone(),
-                    cause: cause.clone(),
-                }))
-            })
-            .collect();
-        self.answer_after(async move {
-            let mut views = Vec::new();
-            for p in pending {
-                views.extend(p.await.unwrap_or_default());
-            }
-            views
-        })
+        let signalled = self.gather(&picks, &|ids| SendSignal {
+            signal: req.signal,
+            ids,
+            cause: cause.clone(),
+        });
+        self.answer_after(signalled)
     }
 
     /// Stops every app without changing what should run (the next daemon brings them back).

@@ -16,20 +16,12 @@ impl Daemon {
                 Err(r) => return ready(r),
             },
         };
-        let pending: Vec<_> = picks
-            .iter()
-            .filter_map(|(name, ids)| {
-                Some(self.apps.get(name)?.addr.send(Views { ids: ids.clone() }))
-            })
-            .collect();
+        let views = self.gather(&picks, &|ids| Views { ids });
         Box::pin(
             async move {
-                let mut processes = Vec::new();
-                for p in pending {
-                    processes.extend(p.await.unwrap_or_default());
-                }
-                processes.sort_by_key(|v| v.id);
-                Response::Processes(ProcessList { processes })
+                Response::Processes(ProcessList {
+                    processes: views.await,
+                })
             }
             .into_actor(self),
         )

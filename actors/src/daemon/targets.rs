@@ -2,9 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use actix::prelude::*;
 use pmx_core::protocol::{FailureKind, Response};
+use pmx_core::view::ProcessView;
 
 use super::Daemon;
+use crate::app::AppActor;
 
 /// Apps picked by a request: the app name, and which instances (`None`: all of them).
 pub type Picks = Vec<(String, Option<Vec<u32>>)>;
@@ -48,6 +51,33 @@ impl Daemon {
             .into_iter()
             .map(|(name, ids)| (name, ids.map(|s| s.into_iter().collect())))
             .collect())
+    }
+}
+
+impl Daemon {
+    /// Sends one message to every picked app at once (`make` builds it from the instance
+    /// ids) and gathers their views, sorted by id.
+    pub(super) fn gather<M>(
+        &self,
+        picks: &Picks,
+        make: &dyn Fn(Option<Vec<u32>>) -> M,
+    ) -> impl Future<Output = Vec<ProcessView>> + use<M>
+    where
+        M: Message<Result = Vec<ProcessView>> + Send + 'static,
+        AppActor: Handler<M>,
+    {
+        let pending: Vec<_> = picks
+            .iter()
+            .filter_map(|(name, ids)| Some(self.apps.get(name)?.addr.send(make(ids.clone()))))
+            .collect();
+        async move {
+            let mut views = Vec::new();
+            for request in pending {
+                views.extend(request.await.unwrap_or_default());
+            }
+            views.sort_by_key(|v| v.id);
+            views
+        }
     }
 }
 
