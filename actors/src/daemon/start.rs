@@ -12,7 +12,8 @@ use crate::clock::now_ms;
 use crate::process::spawn;
 
 impl Daemon {
-    /// Checks a spec and registers the app (journaled, flushed, actor started, stopped).
+    /// Checks a spec and registers the app (journaled, actor started, instances stopped).
+    /// The caller's command event makes the registration durable.
     pub(super) fn register(&mut self, spec: AppSpec, cause: &Cause) -> Result<(), Response> {
         spec.validate()
             .map_err(|e| Response::failure(FailureKind::Invalid, e.to_string()))?;
@@ -37,7 +38,11 @@ impl Daemon {
             },
             cause: cause.clone(),
         };
-        self.record(vec![created]).map_err(internal)?;
+        // Durable with the command that follows (start, resurrect): nothing acts before it.
+        self.shared
+            .journal
+            .append(vec![created])
+            .map_err(internal)?;
         self.next_id += spec.instances;
         let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone()).start();
         self.apps.insert(name, AppEntry { addr, ids, spec });
