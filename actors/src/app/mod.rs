@@ -56,7 +56,8 @@ pub struct AppActor {
     shared: Shared,
     slots: Vec<Slot>,
     waiters: Vec<Waiter>,
-    /// The command line, resolved once for display.
+    /// The command line, resolved once (shown by `describe`, run by every spawn); empty
+    /// while the spec does not resolve (its script is missing).
     command: Vec<String>,
     /// Counts spawns, to give each run a unique token.
     runs: u64,
@@ -192,12 +193,21 @@ impl AppActor {
     }
 
     fn spawn(&mut self, i: usize, ctx: &mut Context<Self>) {
+        if self.command.is_empty() {
+            match spawn::resolve(&self.spec) {
+                Ok(argv) => self.command = argv,
+                Err(error) => {
+                    return self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx);
+                }
+            }
+        }
         self.runs += 1;
         let (id, index) = (self.slots[i].id, self.slots[i].index);
         let token = format!("{}#{id}#{}", self.shared.token_prefix, self.runs);
         let (out_log, error_log) = self.log_paths(id);
         let request = spawn::SpawnRequest {
             spec: &self.spec,
+            argv: &self.command,
             id,
             index,
             token: &token,

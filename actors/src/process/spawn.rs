@@ -86,6 +86,8 @@ fn find_program(program: &str) -> Option<PathBuf> {
 /// What the daemon needs to know about one instance to spawn it.
 pub struct SpawnRequest<'a> {
     pub spec: &'a AppSpec,
+    /// The command line, from `resolve`.
+    pub argv: &'a [String],
     pub id: u32,
     pub index: u32,
     /// Marks every process of this run (inherited env), to find descendants that escaped
@@ -109,7 +111,7 @@ pub struct Spawned {
 pub const TOKEN_VAR: &str = "PMX_RUN_TOKEN";
 
 pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
-    let argv = resolve(req.spec)?;
+    let argv = req.argv;
     let open_log = |path: &Path| {
         OpenOptions::new()
             .create(true)
