@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use procfs::process::all_processes;
 use rustix::process::{Pid, Signal, kill_process};
 
-use super::spawn::TOKEN_VAR;
+use super::identity;
 
 /// One process from /proc, with what the family walk needs.
 struct ProcInfo {
@@ -38,15 +38,10 @@ fn snapshot() -> HashMap<u32, ProcInfo> {
 }
 
 fn has_token(pid: u32, token: &str) -> bool {
-    let Ok(process) = procfs::process::Process::new(pid as i32) else {
-        return false;
-    };
-    let Ok(environ) = process.environ() else {
-        return false;
-    };
-    environ
-        .get(std::ffi::OsStr::new(TOKEN_VAR))
-        .is_some_and(|v| v.as_encoded_bytes() == token.as_bytes())
+    procfs::process::Process::new(pid as i32)
+        .ok()
+        .and_then(|p| identity::run_token(&p))
+        .is_some_and(|t| t == token)
 }
 
 /// Live (non-zombie) members of the family of one run: `root` (its live main process, if it

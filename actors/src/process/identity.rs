@@ -34,19 +34,15 @@ pub fn tagged_processes(home: &str) -> HashMap<u32, Vec<(u32, u64)>> {
     let Ok(procs) = procfs::process::all_processes() else {
         return found;
     };
-    let key = std::ffi::OsStr::new(super::spawn::TOKEN_VAR);
     for process in procs.filter_map(|p| p.ok()) {
         let Ok(stat) = process.stat() else { continue };
         if stat.state == 'Z' || stat.pid as u32 == std::process::id() {
             continue;
         }
-        let Ok(environ) = process.environ() else {
+        let Some(token) = run_token(&process) else {
             continue;
         };
-        let Some(token) = environ.get(key) else {
-            continue;
-        };
-        if let Some(id) = instance_of(&token.to_string_lossy(), home) {
+        if let Some(id) = instance_of(&token, home) {
             found
                 .entry(id)
                 .or_default()
@@ -54,6 +50,13 @@ pub fn tagged_processes(home: &str) -> HashMap<u32, Vec<(u32, u64)>> {
         }
     }
     found
+}
+
+/// The run token a process was started with (`PMX_RUN_TOKEN`), if pmx started it.
+pub fn run_token(process: &procfs::process::Process) -> Option<String> {
+    let environ = process.environ().ok()?;
+    let token = environ.get(std::ffi::OsStr::new(super::spawn::TOKEN_VAR))?;
+    Some(token.to_string_lossy().into_owned())
 }
 
 /// The instance id in a run token of `home`.
