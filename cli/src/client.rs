@@ -19,8 +19,6 @@ use crate::CliError;
 
 pub struct Client {
     stream: UnixStream,
-    /// Whether a streaming request was sent (see `request_or_next`).
-    sent: bool,
 }
 
 /// How long a freshly started daemon has to open its socket.
@@ -71,10 +69,7 @@ impl Client {
                 )));
             }
         };
-        let mut client = Client {
-            stream,
-            sent: false,
-        };
+        let mut client = Client { stream };
         let handshake = client
             .send(&Hello {
                 version: PROTOCOL_VERSION,
@@ -98,12 +93,8 @@ impl Client {
         decode(&self.read_body()?)
     }
 
-    /// Sends `request` the first time, then reads the next frame of its stream.
-    pub fn request_or_next(&mut self, request: &Request) -> Result<Response, CliError> {
-        if !self.sent {
-            self.sent = true;
-            self.send(request)?;
-        }
+    /// The next frame of a streaming answer (`history --follow`).
+    pub fn next(&mut self) -> Result<Response, CliError> {
         decode(&self.read_body()?)
     }
 

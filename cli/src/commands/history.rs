@@ -55,8 +55,9 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
         follow: args.follow,
     });
     let mut client = Client::connect(paths)?;
+    let mut response = client.request(&request)?;
     loop {
-        match client.request_or_next(&request)? {
+        match response {
             Response::History(list) => print(&list.events, args.json),
             Response::Error(f) => return Err(super::failure(f)),
             other => {
@@ -68,5 +69,6 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
         if !args.follow {
             return Ok(());
         }
+        response = client.next()?;
     }
 }
