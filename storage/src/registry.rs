@@ -30,7 +30,8 @@ pub struct Registry {
     /// Processes the journal last saw alive, by instance id: spawned, not yet seen exiting.
     /// After a daemon crash they may still run.
     pub live: BTreeMap<u32, LiveRun>,
-    /// Whether the last daemon stopped cleanly (true for an empty journal).
+    /// Whether the last daemon started and never recorded a clean stop: it crashed, and
+    /// processes it started may still run (false for an empty journal).
     pub crashed: bool,
 }
 
@@ -176,6 +177,28 @@ mod tests {
         assert_eq!(r.apps["api"].ids, vec![0, 1]);
         assert_eq!(r.apps["web"].desired, Desired::Stopped);
         assert_eq!(r.next_id, 4, "ids of deleted apps are not reused");
+    }
+
+    #[test]
+    fn fold_knows_whether_the_last_daemon_crashed() {
+        let started = |seq| {
+            event(
+                seq,
+                "",
+                EventKind::DaemonStarted {
+                    pid: 1,
+                    version: "0".into(),
+                },
+            )
+        };
+        let stopped = |seq| event(seq, "", EventKind::DaemonStopped { pid: 1 });
+        assert!(
+            !Registry::fold(&[]).crashed,
+            "an empty journal had no daemon"
+        );
+        assert!(Registry::fold(&[started(1)]).crashed);
+        assert!(!Registry::fold(&[started(1), stopped(2)]).crashed);
+        assert!(Registry::fold(&[started(1), stopped(2), started(3)]).crashed);
     }
 
     fn instance_event(seq: u64, app: &str, id: u32, kind: EventKind) -> Event {
