@@ -187,3 +187,54 @@ fn list_never_shows_online_for_a_dead_process() {
         zombie_children(daemon)
     );
 }
+
+#[test]
+fn cwd_interpreter_args_and_backoff_flags_take_effect() {
+    let home = Home::new();
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "shaped",
+        "--cwd",
+        home.path().to_str().unwrap(),
+        "--interpreter",
+        "bash",
+        "--interpreter-args",
+        "-e -o errtrace",
+    ]);
+    let pid = home.wait_online("shaped");
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert_eq!(cwd, home.path());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let argv: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    assert!(argv[0].ends_with("bash"), "{argv:?}");
+    assert_eq!(argv[1..], ["-e", "-o", "errtrace", &fixture("forever.sh")]);
+
+    home.ok(&[
+        "start",
+        &fixture("crash.sh"),
+        "--name",
+        "backoff",
+        "--exp-backoff-restart-delay",
+        "100ms",
+        "--max-restarts",
+        "3",
+    ]);
+    home.wait_status("backoff", "errored");
+    let delays: Vec<u64> = home
+        .history("backoff")
+        .iter()
+        .filter(|e| e["kind"]["reason"]["reason"] == "crashed")
+        .map(|e| e["kind"]["reason"]["delay_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        delays,
+        [100, 150, 225],
+        "backoff grows ×1.5 per unstable restart"
+    );
+}
