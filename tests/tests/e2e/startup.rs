@@ -63,6 +63,10 @@ fn startup_prints_a_unit_that_runs_the_daemon_for_this_home() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Until its socket is up, a CLI command would start a daemon of its own.
+    wait_for("the unit's daemon", Duration::from_secs(10), || {
+        home.path().join("pmx.sock").exists().then_some(())
+    });
     let app = home.wait_online("boot");
     assert_eq!(home.daemon_pid(), Some(daemon.id()));
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
