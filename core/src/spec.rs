@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -25,8 +26,9 @@ pub struct AppSpec {
     pub cwd: String,
     /// Variables the user set explicitly (`--env K=V`); shown by key in `describe`.
     pub env: BTreeMap<String, String>,
-    /// The environment of the CLI that started the app, as PM2 captures it.
-    pub base_env: BTreeMap<String, String>,
+    /// The environment of the CLI that started the app, as PM2 captures it. Shared: it is
+    /// the largest part of a spec, and specs are cloned into events, views and the registry.
+    pub base_env: Arc<BTreeMap<String, String>>,
     pub instances: u32,
     pub restart: RestartPolicy,
     pub kill_timeout_ms: u64,
@@ -44,7 +46,7 @@ impl Default for AppSpec {
             interpreter_args: Vec::new(),
             cwd: String::from("/"),
             env: BTreeMap::new(),
-            base_env: BTreeMap::new(),
+            base_env: Arc::default(),
             instances: 1,
             restart: RestartPolicy::default(),
             kill_timeout_ms: 1600,

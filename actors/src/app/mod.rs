@@ -376,10 +376,9 @@ impl AppActor {
         let (id, index) = (slot.id, slot.index);
         let (out_log, error_log) = self.log_paths(id);
         let m = &self.slots[i].machine;
-        // Views leave out the captured environment: take it aside instead of cloning it.
-        let base_env = std::mem::take(&mut self.spec.base_env);
-        let spec = self.spec.clone();
-        self.spec.base_env = base_env;
+        // Views leave out the captured environment (cloning the spec only shares it).
+        let mut spec = self.spec.clone();
+        spec.base_env = Default::default();
         ProcessView {
             id,
             name: self.spec.name.clone(),

@@ -57,7 +57,7 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             .unwrap_or_default(),
         cwd: cwd.to_string_lossy().into_owned(),
         env,
-        base_env,
+        base_env: std::sync::Arc::new(base_env),
         instances: args.instances.unwrap_or(1),
         restart: RestartPolicy {
             autorestart: !args.no_autorestart,
