@@ -130,6 +130,9 @@ impl Daemon {
     }
 }
 
+/// How long after the first scan for orphans the second one looks (see `orphans_of`).
+const RESCAN_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// After a crash of the previous daemon: every process still running that one of this home's
 /// daemons started (found by its run token, so even a spawn whose event was not yet
 /// committed), plus every journaled live process that still runs (same pid and start time).
@@ -139,6 +142,17 @@ fn orphans_of(registry: &Registry, home: &str, boot: Option<&str>) -> HashMap<u3
         return HashMap::new();
     }
     let mut found = identity::tagged_processes(home);
+    // A child the dead daemon forked but had not yet exec'd shows the daemon's environment,
+    // without its token; it is an app a moment later. A second look finds it.
+    std::thread::sleep(RESCAN_AFTER);
+    for (id, processes) in identity::tagged_processes(home) {
+        let known = found.entry(id).or_default();
+        for process in processes {
+            if !known.contains(&process) {
+                known.push(process);
+            }
+        }
+    }
     for (&id, run) in &registry.live {
         let processes = found.entry(id).or_default();
         if identity::still_runs(run, boot)
