@@ -57,8 +57,24 @@ pub enum Verb {
     },
     /// Disable and remove the unit `startup --install` wrote
     Unstartup,
-    /// Run the daemon in the foreground (also the container entrypoint)
-    Daemon,
+    /// Run the daemon in the foreground (also the container entrypoint, as PID 1)
+    Daemon(DaemonArgs),
+    /// Print the environment an app runs with (values: only for the daemon's user)
+    Env(TargetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Accepted for PM2's habit (`pm2 start --no-daemon`): the daemon always runs in the
+    /// foreground of this command
+    #[arg(long)]
+    pub no_daemon: bool,
+    /// Journal retention: remove events older than this many days (0: keep them)
+    #[arg(long, env = "PMX_RETENTION_DAYS", default_value_t = pmx_storage::DEFAULT_RETENTION_DAYS)]
+    pub retention_days: u64,
+    /// Journal retention: keep at most this many events per app (0: no limit)
+    #[arg(long, env = "PMX_RETENTION_EVENTS", default_value_t = pmx_storage::DEFAULT_EVENTS_PER_APP)]
+    pub retention_events: usize,
 }
 
 #[derive(Debug, Args)]

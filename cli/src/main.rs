@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     };
     let paths = paths();
     let result = match cli.command {
-        Verb::Daemon => commands::daemon::run(paths),
+        Verb::Daemon(args) => commands::daemon::run(paths, args),
         Verb::Start(args) => commands::start::run(&paths, *args),
         Verb::Stop(t) => commands::control::stop(&paths, t),
         Verb::Restart(t) => commands::control::restart(&paths, t),
@@ -75,6 +75,7 @@ fn main() -> ExitCode {
         Verb::Resurrect => commands::control::resurrect(&paths),
         Verb::Startup { install } => commands::startup::startup(&paths, install),
         Verb::Unstartup => commands::startup::unstartup(),
+        Verb::Env(t) => commands::list::env(&paths, t),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pmx_core::Millis;
 use pmx_core::event::{Cause, Event, EventKind};
+use pmx_core::protocol::RetentionCut;
 use pmx_core::signal::signal_name;
 use pmx_core::state::{Exit, Reason, Status};
 use pmx_core::units::{format_bytes, format_uptime};
@@ -234,6 +235,16 @@ fn reason(r: &Reason) -> String {
     }
 }
 
+/// Where retention cut the record off, printed before the first event.
+pub fn retention_line(cut: &RetentionCut) -> String {
+    format!(
+        "… {} earlier events removed by retention (through event {} of {})",
+        cut.removed,
+        cut.through_seq,
+        timestamp(cut.through_at)
+    )
+}
+
 /// One event in words: time, instance, what happened, why.
 pub fn history_line(e: &Event) -> String {
     let what = match &e.kind {
@@ -279,6 +290,23 @@ pub fn history_line(e: &Event) -> String {
         EventKind::DaemonStopped { pid } => {
             format!("daemon pid {pid} stopped every app and exited")
         }
+        EventKind::Compacted {
+            removed,
+            through_seq,
+        } => format!("retention removed {removed} old events (through event {through_seq})"),
+        EventKind::JournalRecovered {
+            reason,
+            damaged_copy,
+            salvaged,
+            expected_head,
+            snapshot_seq,
+            ..
+        } => format!(
+            "JOURNAL DAMAGED ({reason}): kept in {damaged_copy}; recovered {salvaged} of {expected_head} events{}",
+            snapshot_seq
+                .map(|s| format!(", apps from the snapshot of event {s}"))
+                .unwrap_or_default()
+        ),
     };
     let instance = e
         .instance

@@ -88,6 +88,21 @@ pub enum EventKind {
     /// The daemon stopped every app and exited cleanly (app is empty). A `DaemonStarted`
     /// without it means the previous daemon crashed.
     DaemonStopped { pid: u32 },
+    /// Retention removed old events (app is empty): `removed` events, the newest of them
+    /// `through_seq`. The registry they built lives on in a snapshot.
+    Compacted { removed: u64, through_seq: u64 },
+    /// The journal was found damaged at boot (app is empty): the damaged files were moved to
+    /// `damaged_copy`, `salvaged` events were read back from them, the registry was restored
+    /// from the snapshot of `snapshot_seq`, and events after `salvaged_through` up to
+    /// `expected_head` are lost.
+    JournalRecovered {
+        reason: String,
+        damaged_copy: String,
+        salvaged: u64,
+        salvaged_through: u64,
+        expected_head: u64,
+        snapshot_seq: Option<u64>,
+    },
 }
 
 /// Why it happened.
@@ -107,6 +122,15 @@ pub enum Cause {
 }
 
 impl EventKind {
+    /// Hides the environment values of the specs an event carries (see `AppSpec::redact_env`).
+    pub fn redact_env(&mut self) {
+        match self {
+            EventKind::AppCreated { spec, .. } => spec.redact_env(),
+            EventKind::Saved { apps } => apps.iter_mut().for_each(AppSpec::redact_env),
+            _ => {}
+        }
+    }
+
     /// The verb of a command event, if it is one.
     pub fn command_verb(&self) -> Option<&str> {
         match self {

@@ -40,6 +40,8 @@ pub enum Request {
     Kill,
     Save,
     Resurrect,
+    /// The environment an app's processes run with (values included: owner only).
+    Env(Targets),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +100,7 @@ pub enum Response {
     Processes(ProcessList),
     History(HistoryList),
     Pong(Pong),
+    Env(EnvList),
     /// The daemon stopped every app and is exiting.
     Killed,
     Error(Failure),
@@ -115,6 +118,30 @@ pub struct HistoryList {
     /// after it (or after its last event).
     #[serde(default)]
     pub head: u64,
+    /// Where retention cut the record off, if it removed any of these events.
+    #[serde(default)]
+    pub cut: Option<RetentionCut>,
+}
+
+/// Retention removed `removed` events of an app (or of the whole journal), the newest of
+/// them `through_seq`, recorded at `through_at`: the record before that is gone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionCut {
+    pub removed: u64,
+    pub through_seq: u64,
+    pub through_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvList {
+    pub apps: Vec<AppEnv>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppEnv {
+    pub name: String,
+    pub ids: Vec<u32>,
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +169,8 @@ pub enum FailureKind {
     Conflict,
     /// Client and daemon speak different protocol versions.
     VersionMismatch,
+    /// The client's user may not see this (another user than the daemon's).
+    Denied,
     /// The daemon could not carry out the request (journal, OS).
     Internal,
 }

@@ -55,6 +55,26 @@ impl Default for AppSpec {
     }
 }
 
+impl AppSpec {
+    /// The environment the app runs with: the captured one, overridden by the explicit one.
+    pub fn run_env(&self) -> BTreeMap<String, String> {
+        let mut env = (*self.base_env).clone();
+        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+
+    /// Leaves the environment's keys, not its values (secrets): what `history` shows.
+    pub fn redact_env(&mut self) {
+        self.base_env = Arc::default();
+        for value in self.env.values_mut() {
+            *value = REDACTED.to_string();
+        }
+    }
+}
+
+/// What `redact_env` puts in place of a value.
+pub const REDACTED: &str = "(hidden: pmx env)";
+
 /// Environment values can hold secrets: `Debug` shows keys only.
 impl fmt::Debug for AppSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,12 +4,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pmx_core::Millis;
 use pmx_core::event::{EVENT_VERSION, Event, NewEvent};
+use pmx_core::protocol::RetentionCut;
 use sled::Transactional;
 use thiserror::Error;
+
+use crate::recovery::Mark;
+use crate::retention::Retention;
+use crate::snapshot::Snapshot;
 
 #[derive(Debug, Error)]
 pub enum JournalError {
@@ -41,15 +47,35 @@ pub trait Journal: Send + Sync {
     fn for_app(&self, app: &str, limit: Option<usize>) -> Result<Vec<Event>, JournalError>;
     /// The events of one app with a sequence number above `seq`, oldest first.
     fn for_app_after(&self, app: &str, seq: u64) -> Result<Vec<Event>, JournalError>;
+    /// Visits every event above `seq` in order without holding them all in memory. Records
+    /// that cannot be decoded are skipped and counted (the count is returned).
+    fn replay_after(&self, seq: u64, visit: &mut dyn FnMut(Event)) -> Result<u64, JournalError>;
+    /// The latest snapshot of the registry, if one was taken.
+    fn snapshot(&self) -> Result<Option<Snapshot>, JournalError>;
+    /// Stores a snapshot (in the journal, and mirrored to a file next to it) and makes it
+    /// durable. Events it covers may then be compacted away.
+    fn store_snapshot(&self, snapshot: &Snapshot) -> Result<(), JournalError>;
+    /// The sequence number the latest snapshot covers (0 without one).
+    fn snapshot_seq(&self) -> u64;
+    /// Applies retention to the events the latest snapshot covers; returns what it removed.
+    fn compact(&self, retention: &Retention, now: Millis) -> Result<RetentionCut, JournalError>;
+    /// Where retention cut one app's record (or, with `None`, the whole journal's) off.
+    fn cut(&self, app: Option<&str>) -> Result<Option<RetentionCut>, JournalError>;
 }
 
 pub struct SledJournal {
+    pub(crate) path: PathBuf,
     db: sled::Db,
-    events: sled::Tree,
-    by_app: sled::Tree,
+    pub(crate) events: sled::Tree,
+    pub(crate) by_app: sled::Tree,
+    /// Snapshots and retention cuts.
+    pub(crate) meta: sled::Tree,
     /// Next sequence number; appends are serialized by this lock so sequence order is
     /// journal order.
-    next_seq: Mutex<u64>,
+    pub(crate) next_seq: Mutex<u64>,
+    pub(crate) snapshot_seq: AtomicU64,
+    /// Records after each flush how far the journal is durable (see `recovery`).
+    mark: Mark,
 }
 
 /// sled's default page cache is 1 GiB; a daemon needs a few MiB.
@@ -63,7 +89,7 @@ fn now_ms() -> Millis {
 }
 
 /// `app name ++ 0 ++ seq`: all of an app's keys share a prefix, in sequence order.
-fn app_key(app: &str, seq: u64) -> Vec<u8> {
+pub(crate) fn app_key(app: &str, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(app.len() + 9);
     key.extend_from_slice(app.as_bytes());
     key.push(0);
@@ -72,6 +98,7 @@ fn app_key(app: &str, seq: u64) -> Vec<u8> {
 }
 
 impl SledJournal {
+    /// Opens the journal as it is, without the damage checks of `open_checked`.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
         let open_err = |source| JournalError::Open {
             path: path.to_path_buf(),
@@ -88,19 +115,38 @@ impl SledJournal {
             .map_err(open_err)?;
         let events = db.open_tree("events").map_err(open_err)?;
         let by_app = db.open_tree("by_app").map_err(open_err)?;
+        let meta = db.open_tree("meta").map_err(open_err)?;
         let next_seq = match events.last().map_err(open_err)? {
             Some((key, _)) => seq_of(&key)? + 1,
             None => 1,
         };
-        Ok(Self {
+        let journal = Self {
+            path: path.to_path_buf(),
             db,
             events,
             by_app,
+            meta,
             next_seq: Mutex::new(next_seq),
-        })
+            snapshot_seq: AtomicU64::new(0),
+            mark: Mark::open(path),
+        };
+        let snapshot_seq = journal.snapshot()?.map_or(0, |s| s.seq);
+        journal.snapshot_seq.store(snapshot_seq, Ordering::Relaxed);
+        Ok(journal)
     }
 
-    fn decode(&self, key: &[u8], value: &[u8]) -> Result<Event, JournalError> {
+    /// Writes records as they are, keeping their sequence numbers (recovery's salvage).
+    pub(crate) fn insert_raw(&self, events: &[Event]) -> Result<(), JournalError> {
+        for event in events {
+            let bytes =
+                serde_json::to_vec(event).map_err(|e| JournalError::Write(e.to_string()))?;
+            self.events.insert(event.seq.to_be_bytes(), bytes)?;
+            self.by_app.insert(app_key(&event.app, event.seq), &[])?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn decode(&self, key: &[u8], value: &[u8]) -> Result<Event, JournalError> {
         let seq = seq_of(key)?;
         serde_json::from_slice(value).map_err(|e| JournalError::Corrupt {
             seq,
@@ -109,7 +155,7 @@ impl SledJournal {
     }
 }
 
-fn seq_of(key: &[u8]) -> Result<u64, JournalError> {
+pub(crate) fn seq_of(key: &[u8]) -> Result<u64, JournalError> {
     let bytes: [u8; 8] = key.try_into().map_err(|_| JournalError::Corrupt {
         seq: 0,
         reason: format!("key of {} bytes", key.len()),
@@ -157,10 +203,13 @@ impl Journal for SledJournal {
     }
 
     fn flush(&self) -> Result<(), JournalError> {
+        // Read before flushing: everything up to it is durable once the flush returns.
+        let head = self.head();
         self.db
             .flush()
-            .map(|_| ())
-            .map_err(|e| JournalError::Write(e.to_string()))
+            .map_err(|e| JournalError::Write(e.to_string()))?;
+        self.mark.record(&self.path, head);
+        Ok(())
     }
 
     fn head(&self) -> u64 {
@@ -207,6 +256,47 @@ impl Journal for SledJournal {
             }
         }
         Ok(out)
+    }
+
+    fn replay_after(&self, seq: u64, visit: &mut dyn FnMut(Event)) -> Result<u64, JournalError> {
+        let start = seq.saturating_add(1).to_be_bytes();
+        let mut skipped = 0;
+        for item in self.events.range(start..) {
+            let (k, v) = item?;
+            match self.decode(&k, &v) {
+                Ok(event) => visit(event),
+                Err(_) => skipped += 1,
+            }
+        }
+        Ok(skipped)
+    }
+
+    fn snapshot(&self) -> Result<Option<Snapshot>, JournalError> {
+        match self.meta.get(crate::snapshot::KEY)? {
+            None => Ok(None),
+            Some(bytes) => Snapshot::decode(&bytes).map(Some),
+        }
+    }
+
+    fn store_snapshot(&self, snapshot: &Snapshot) -> Result<(), JournalError> {
+        let bytes = snapshot.encode()?;
+        self.meta.insert(crate::snapshot::KEY, bytes.as_slice())?;
+        self.flush()?;
+        self.snapshot_seq.store(snapshot.seq, Ordering::Relaxed);
+        // The mirror outlives damage to the journal's files (see `recovery`).
+        crate::snapshot::write_file(&crate::snapshot::file_path(&self.path), &bytes)
+    }
+
+    fn snapshot_seq(&self) -> u64 {
+        self.snapshot_seq.load(Ordering::Relaxed)
+    }
+
+    fn compact(&self, retention: &Retention, now: Millis) -> Result<RetentionCut, JournalError> {
+        crate::retention::compact(self, retention, now)
+    }
+
+    fn cut(&self, app: Option<&str>) -> Result<Option<RetentionCut>, JournalError> {
+        crate::retention::cut(self, app)
     }
 }
 

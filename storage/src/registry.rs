@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use pmx_core::Millis;
 use pmx_core::event::{Event, EventKind};
 use pmx_core::spec::AppSpec;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Desired {
     Running,
     Stopped,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegisteredApp {
     pub spec: AppSpec,
     /// pm_ids of the instances, in instance order.
@@ -22,7 +24,8 @@ pub struct RegisteredApp {
     pub created_at: Millis,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Registry {
     pub apps: BTreeMap<String, RegisteredApp>,
     /// Next free pm_id: ids are never reused, so history stays unambiguous.
@@ -33,10 +36,12 @@ pub struct Registry {
     /// Whether the last daemon started and never recorded a clean stop: it crashed, and
     /// processes it started may still run (false for an empty journal).
     pub crashed: bool,
+    /// The last `pmx save` checkpoint: what `pmx resurrect` brings back.
+    pub saved: Option<Vec<AppSpec>>,
 }
 
 /// A process the journal saw spawned and not exited, with what identifies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveRun {
     pub pid: u32,
     pub start_time: Option<u64>,
@@ -112,6 +117,7 @@ impl Registry {
             }
             EventKind::DaemonStarted { .. } => self.crashed = true,
             EventKind::DaemonStopped { .. } => self.crashed = false,
+            EventKind::Saved { apps } => self.saved = Some(apps.clone()),
             _ => {}
         }
     }

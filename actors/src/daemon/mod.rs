@@ -16,7 +16,7 @@ use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::protocol::{FailureKind, Request, Response};
 use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
-use pmx_storage::{Desired, Registry};
+use pmx_storage::{Desired, Registry, load_registry};
 
 use crate::app::{AppActor, Control, Orphan, Shared};
 use crate::clock::now_ms;
@@ -63,8 +63,11 @@ fn internal(e: impl std::fmt::Display) -> Response {
 impl Daemon {
     /// Builds the daemon from the journal: every registered app gets its actor back.
     pub fn boot(shared: Shared) -> Result<Self, pmx_storage::JournalError> {
-        let events = shared.journal.all()?;
-        let registry = Registry::fold(&events);
+        let (snapshot, skipped) = load_registry(shared.journal.as_ref())?;
+        if skipped > 0 {
+            eprintln!("pmx: skipped {skipped} journal records that could not be read");
+        }
+        let registry = snapshot.registry;
         let mut daemon = Daemon {
             apps: BTreeMap::new(),
             next_id: registry.next_id,
@@ -205,6 +208,7 @@ impl Handler<Handle> for Daemon {
             Request::Ping => ready(self.pong()),
             Request::Save => self.save(user("save")),
             Request::Resurrect => self.resurrect(user("resurrect")),
+            Request::Env(t) => ready(self.env(&t.targets, uid)),
         }
     }
 }

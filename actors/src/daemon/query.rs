@@ -1,7 +1,9 @@
 //! `list`, `describe`, `history`, `ping`: read-only answers.
 
 use actix::prelude::*;
-use pmx_core::protocol::{FailureKind, HistoryList, HistoryRequest, Pong, ProcessList, Response};
+use pmx_core::protocol::{
+    AppEnv, EnvList, FailureKind, HistoryList, HistoryRequest, Pong, ProcessList, Response,
+};
 
 use super::{Daemon, Reply, internal, ready};
 use crate::app::Views;
@@ -57,7 +59,39 @@ impl Daemon {
         if let Some(limit) = req.limit {
             events.drain(..events.len().saturating_sub(limit));
         }
-        Response::History(HistoryList { events, head })
+        // Values only through `pmx env`, to the daemon's user.
+        events.iter_mut().for_each(|e| e.kind.redact_env());
+        let cut = match journal.cut((!all).then_some(req.target.as_str())) {
+            Ok(cut) => cut,
+            Err(e) => return internal(e),
+        };
+        Response::History(HistoryList { events, head, cut })
+    }
+
+    /// `pmx env`: values, so only for the user the daemon runs as.
+    pub(super) fn env(&self, targets: &[String], uid: u32) -> Response {
+        if uid != rustix::process::getuid().as_raw() {
+            return Response::failure(
+                FailureKind::Denied,
+                "only the user the daemon runs as may read apps' environments",
+            );
+        }
+        let picks = match self.resolve_targets(targets) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let apps = picks
+            .into_iter()
+            .filter_map(|(name, _)| {
+                let entry = self.apps.get(&name)?;
+                Some(AppEnv {
+                    env: entry.spec.run_env(),
+                    ids: entry.ids.clone(),
+                    name,
+                })
+            })
+            .collect();
+        Response::Env(EnvList { apps })
     }
 
     pub(super) fn pong(&self) -> Response {

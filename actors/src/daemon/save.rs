@@ -5,6 +5,7 @@
 use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::protocol::{FailureKind, Response};
 use pmx_core::state::Command;
+use pmx_storage::load_registry;
 
 use super::{Daemon, Reply, internal, ready};
 
@@ -24,14 +25,10 @@ impl Daemon {
     }
 
     pub(super) fn resurrect(&mut self, cause: Cause) -> Reply {
-        let events = match self.shared.journal.all() {
-            Ok(events) => events,
+        let saved = match load_registry(self.shared.journal.as_ref()) {
+            Ok((snapshot, _)) => snapshot.registry.saved,
             Err(e) => return ready(internal(e)),
         };
-        let saved = events.into_iter().rev().find_map(|e| match e.kind {
-            EventKind::Saved { apps } => Some(apps),
-            _ => None,
-        });
         let Some(saved) = saved else {
             return ready(Response::failure(
                 FailureKind::NotFound,

@@ -129,6 +129,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
     cmd.args(args)
         .current_dir(&req.spec.cwd)
         .env_clear()
+        // As `AppSpec::run_env`, without copying the maps.
         .envs(req.spec.base_env.iter())
         .envs(&req.spec.env)
         .env("PMX_ID", req.id.to_string())

@@ -3,15 +3,17 @@
 use pmx_actors::DaemonConfig;
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{Request, Response};
+use pmx_storage::Retention;
 
 use super::ask;
 use crate::CliError;
+use crate::args::DaemonArgs;
 use crate::client::Client;
 use crate::output::println;
 
 /// Runs the daemon until SIGTERM/SIGINT or `pmx kill`. Only here are signal handlers and the
 /// panic hook installed.
-pub fn run(paths: Paths) -> Result<(), CliError> {
+pub fn run(paths: Paths, args: DaemonArgs) -> Result<(), CliError> {
     // glibc gives each thread its own malloc arena; the daemon's few threads allocate
     // little, so one arena keeps its resident memory small.
     // SAFETY: called before the daemon starts any thread.
@@ -34,7 +36,9 @@ pub fn run(paths: Paths) -> Result<(), CliError> {
             _ = int.recv() => {}
         }
     };
-    pmx_actors::run(DaemonConfig { paths }, shutdown).map_err(|e| CliError::Failed(e.to_string()))
+    let retention = Retention::new(args.retention_days, args.retention_events);
+    pmx_actors::run(DaemonConfig { paths, retention }, shutdown)
+        .map_err(|e| CliError::Failed(e.to_string()))
 }
 
 pub fn ping(paths: &Paths) -> Result<(), CliError> {

@@ -3,7 +3,7 @@
 use pmx_core::Millis;
 use pmx_core::event::Event;
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{HistoryRequest, Request, Response};
+use pmx_core::protocol::{HistoryRequest, Request, Response, RetentionCut};
 use pmx_core::units::parse_duration_ms;
 
 use crate::CliError;
@@ -45,10 +45,11 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
             .map(|v| parse_time(flag, v, now))
             .transpose()
     };
+    let since = time("--since", &args.since)?;
     let request = Request::History(HistoryRequest {
         target: args.target,
         limit: args.limit,
-        since: time("--since", &args.since)?,
+        since,
         until: time("--until", &args.until)?,
         instance: args.instance,
         after_seq: None,
@@ -56,9 +57,26 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
     });
     let mut client = Client::connect(paths)?;
     let mut response = client.request(&request)?;
+    let mut first = true;
     loop {
         match response {
-            Response::History(list) => print(&list.events, args.json),
+            Response::History(list) => {
+                // Say where the record starts when what is shown reaches back to the cut.
+                let reaches_cut = |cut: &RetentionCut| {
+                    args.limit.is_none_or(|l| list.events.len() < l)
+                        && since.is_none_or(|s| s <= cut.through_at)
+                };
+                if let Some(cut) = list.cut.filter(|c| first && reaches_cut(c)) {
+                    let line = render::retention_line(&cut);
+                    if args.json {
+                        eprintln!("{line}");
+                    } else {
+                        println(&line);
+                    }
+                }
+                first = false;
+                print(&list.events, args.json)
+            }
             Response::Error(f) => return Err(super::failure(f)),
             other => {
                 return Err(CliError::Failed(format!(

@@ -1,7 +1,7 @@
 //! `list`, `jlist`, `describe`.
 
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{Request, Targets};
+use pmx_core::protocol::{Request, Response, Targets};
 use pmx_core::view::pm2_json;
 
 use super::{ask, processes};
@@ -32,6 +32,28 @@ pub fn describe(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
     let now = render::now_ms();
     for p in &picked {
         println(&render::describe(p, now));
+    }
+    Ok(())
+}
+
+/// `pmx env TARGET`: `KEY=value` lines of each picked app, sorted by key.
+pub fn env(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
+    let apps = match ask(paths, &Request::Env(Targets { targets: t.targets }))? {
+        Response::Env(list) => list.apps,
+        other => {
+            return Err(CliError::Failed(format!(
+                "unexpected answer from the daemon: {other:?}"
+            )));
+        }
+    };
+    let several = apps.len() > 1;
+    for app in apps {
+        if several {
+            println(&format!("# {} (ids {:?})", app.name, app.ids));
+        }
+        for (key, value) in app.env {
+            println(&format!("{key}={value}"));
+        }
     }
     Ok(())
 }

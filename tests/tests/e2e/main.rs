@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod history;
+mod journal;
 mod lifecycle;
 mod restart_policy;
 mod socket;

@@ -107,6 +107,7 @@ fn repeated_daemon_crashes_never_leave_two_copies() {
         "0.05",
     ]);
     let mut seed = std::process::id() as u64;
+    let mut acknowledged = 0;
     for round in 0..20 {
         seed = seed
             .wrapping_mul(6364136223846793005)
@@ -114,6 +115,7 @@ fn repeated_daemon_crashes_never_leave_two_copies() {
         let delay = 20 + (seed >> 33) % 200;
         if round % 3 == 0 {
             home.ok(&["restart", "steady"]);
+            acknowledged += 1;
         }
         std::thread::sleep(Duration::from_millis(delay));
         kill_daemon(&home);
@@ -134,6 +136,12 @@ fn repeated_daemon_crashes_never_leave_two_copies() {
             "round {round}: two copies of flappy: {flappy:?}"
         );
     }
+    let restarts = home
+        .history("steady")
+        .iter()
+        .filter(|e| e["kind"]["verb"] == "restart")
+        .count();
+    assert_eq!(restarts, acknowledged, "an acknowledged command was lost");
     home.ok(&["stop", "all"]);
     assert!(
         home.processes_of("fixtures").is_empty(),

@@ -1,0 +1,101 @@
+//! The journal's housekeeping, on its own thread so it never delays a command: a snapshot of
+//! the registry whenever `SNAPSHOT_EVERY` events piled up since the last one (boot then
+//! replays only those), and retention once at start and then every `RETENTION_EVERY`.
+//! It sleeps in between; nothing wakes it while the daemon is idle but the hourly pass.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_storage::{Journal, Retention, take_snapshot};
+
+use crate::clock::now_ms;
+
+/// Events since the last snapshot that make the group commit ask for a new one.
+pub const SNAPSHOT_EVERY: u64 = 10_000;
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+pub enum Wake {
+    /// Enough events piled up: take a snapshot.
+    Snapshot,
+    /// The daemon is stopping.
+    Stop,
+}
+
+pub struct Compactor {
+    wake: Sender<Wake>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Compactor {
+    pub fn start(journal: Arc<dyn Journal>, retention: Retention) -> Self {
+        let (wake, rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("pmx-compactor".into())
+            .spawn(move || run(journal.as_ref(), retention, rx))
+            .map_err(|e| eprintln!("pmx: no journal housekeeping: {e}"))
+            .ok();
+        Self { wake, thread }
+    }
+
+    pub fn waker(&self) -> Sender<Wake> {
+        self.wake.clone()
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.wake.send(Wake::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(journal: &dyn Journal, retention: Retention, wake: Receiver<Wake>) {
+    let mut due = Instant::now();
+    loop {
+        if Instant::now() >= due {
+            apply_retention(journal, &retention);
+            due = Instant::now() + RETENTION_EVERY;
+        }
+        match wake.recv_timeout(due.saturating_duration_since(Instant::now())) {
+            Ok(Wake::Snapshot) => snapshot(journal),
+            Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+fn snapshot(journal: &dyn Journal) {
+    if let Err(e) = take_snapshot(journal) {
+        eprintln!("pmx: journal snapshot failed: {e}");
+    }
+}
+
+/// A snapshot first: retention only removes events a snapshot covers.
+fn apply_retention(journal: &dyn Journal, retention: &Retention) {
+    snapshot(journal);
+    let cut = match journal.compact(retention, now_ms()) {
+        Ok(cut) => cut,
+        Err(e) => return eprintln!("pmx: journal retention failed: {e}"),
+    };
+    if cut.removed == 0 {
+        return;
+    }
+    let compacted = NewEvent {
+        app: String::new(),
+        instance: None,
+        kind: EventKind::Compacted {
+            removed: cut.removed,
+            through_seq: cut.through_seq,
+        },
+        cause: Cause::Policy,
+    };
+    if let Err(e) = journal
+        .append(vec![compacted])
+        .and_then(|_| journal.flush())
+    {
+        eprintln!("pmx: journal retention failed: {e}");
+    }
+}
