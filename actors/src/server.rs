@@ -151,25 +151,33 @@ async fn follow(
     let Response::History(list) = &first else {
         return write_frame(&mut stream, &first).await;
     };
-    let mut last = list.events.last().map_or(list.head, |e| e.seq);
+    // Where to resume: after the last page of the backlog, or after the head it was read at.
+    let mut last = list.next_after.unwrap_or(list.head);
+    let mut more = list.next_after.is_some();
     write_frame(&mut stream, &first).await?;
     req.limit = None;
     req.since = None;
     let mut scratch = [0u8; 64];
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(FOLLOW_POLL) => {}
-            read = stream.read(&mut scratch) => {
-                if read? == 0 {
-                    return Ok(()); // the client hung up
+        if !more {
+            tokio::select! {
+                _ = tokio::time::sleep(FOLLOW_POLL) => {}
+                read = stream.read(&mut scratch) => {
+                    if read? == 0 {
+                        return Ok(()); // the client hung up
+                    }
                 }
             }
         }
         req.after_seq = Some(last);
-        if let Response::History(list) = ask(&req).await.map_err(|_| ConnError::Gone)?
-            && let Some(newest) = list.events.last()
-        {
-            last = newest.seq;
+        let Response::History(list) = ask(&req).await.map_err(|_| ConnError::Gone)? else {
+            continue;
+        };
+        more = list.next_after.is_some();
+        if let Some(resume) = list.next_after.or(list.events.last().map(|e| e.seq)) {
+            last = resume;
+        }
+        if !list.events.is_empty() {
             write_frame(&mut stream, &Response::History(list)).await?;
         }
     }

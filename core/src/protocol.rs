@@ -121,6 +121,9 @@ pub struct HistoryList {
     /// Where retention cut the record off, if it removed any of these events.
     #[serde(default)]
     pub cut: Option<RetentionCut>,
+    /// A long history comes in pages: ask again with `after_seq` = this for the next one.
+    #[serde(default)]
+    pub next_after: Option<u64>,
 }
 
 /// Retention removed `removed` events of an app (or of the whole journal), the newest of

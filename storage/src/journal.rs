@@ -10,7 +10,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pmx_core::Millis;
 use pmx_core::event::{EVENT_VERSION, Event, NewEvent};
 use pmx_core::protocol::RetentionCut;
-use sled::Transactional;
 use thiserror::Error;
 
 use crate::recovery::Mark;
@@ -42,11 +41,26 @@ pub trait Journal: Send + Sync {
         self.all_after(0)
     }
     /// Every event with a sequence number above `seq`, oldest first.
-    fn all_after(&self, seq: u64) -> Result<Vec<Event>, JournalError>;
+    fn all_after(&self, seq: u64) -> Result<Vec<Event>, JournalError> {
+        self.page_after(None, seq, usize::MAX)
+    }
+    /// At most `max` events (of one app, or of all) with a sequence number above `seq`,
+    /// oldest first: a page of a long history.
+    fn page_after(
+        &self,
+        app: Option<&str>,
+        seq: u64,
+        max: usize,
+    ) -> Result<Vec<Event>, JournalError>;
+    /// The sequence number just before the last `n` events (of one app, or of all): where a
+    /// reader of the last `n` starts. Reads keys only.
+    fn seq_before_last(&self, app: Option<&str>, n: usize) -> Result<u64, JournalError>;
     /// The last `limit` events of one app (all of them without a limit), oldest first.
     fn for_app(&self, app: &str, limit: Option<usize>) -> Result<Vec<Event>, JournalError>;
     /// The events of one app with a sequence number above `seq`, oldest first.
-    fn for_app_after(&self, app: &str, seq: u64) -> Result<Vec<Event>, JournalError>;
+    fn for_app_after(&self, app: &str, seq: u64) -> Result<Vec<Event>, JournalError> {
+        self.page_after(Some(app), seq, usize::MAX)
+    }
     /// Visits every event above `seq` in order without holding them all in memory. Records
     /// that cannot be decoded are skipped and counted (the count is returned).
     fn replay_after(&self, seq: u64, visit: &mut dyn FnMut(Event)) -> Result<u64, JournalError>;
@@ -172,7 +186,7 @@ impl Journal for SledJournal {
         let at = now_ms();
         let mut written = Vec::with_capacity(events.len());
         let mut seq = *next_seq;
-        let mut records = Vec::with_capacity(events.len());
+        let mut rows = Vec::with_capacity(events.len());
         for e in events {
             let event = Event {
                 v: EVENT_VERSION,
@@ -185,19 +199,18 @@ impl Journal for SledJournal {
             };
             let bytes =
                 serde_json::to_vec(&event).map_err(|e| JournalError::Write(e.to_string()))?;
-            records.push((seq, app_key(&event.app, seq), bytes));
+            rows.push((seq, app_key(&event.app, seq), bytes));
             written.push(event);
             seq += 1;
         }
-        (&self.events, &self.by_app)
-            .transaction(|(events, by_app)| {
-                for (seq, app_key, bytes) in &records {
-                    events.insert(&seq.to_be_bytes(), bytes.as_slice())?;
-                    by_app.insert(app_key.as_slice(), &[])?;
-                }
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| JournalError::Write(format!("{e:?}")))?;
+        // Plain inserts: sled's batches and transactions write out its IO buffer each time
+        // (about 4,000 events/s); inserts are buffered until the flush. sled recovers a
+        // prefix of them, and the index goes first: a crash in between leaves an index key
+        // without its event, which readers skip, never an event its app cannot find.
+        for (seq, app_key, bytes) in rows {
+            self.by_app.insert(app_key, &[])?;
+            self.events.insert(seq.to_be_bytes(), bytes)?;
+        }
         *next_seq = seq;
         Ok(written)
     }
@@ -216,15 +229,48 @@ impl Journal for SledJournal {
         self.next_seq.lock().map(|n| *n - 1).unwrap_or(0)
     }
 
-    fn all_after(&self, seq: u64) -> Result<Vec<Event>, JournalError> {
-        let start = seq.saturating_add(1).to_be_bytes();
-        self.events
-            .range(start..)
-            .map(|item| {
+    fn page_after(
+        &self,
+        app: Option<&str>,
+        seq: u64,
+        max: usize,
+    ) -> Result<Vec<Event>, JournalError> {
+        let mut out = Vec::new();
+        let Some(app) = app else {
+            for item in self
+                .events
+                .range(seq.saturating_add(1).to_be_bytes()..)
+                .take(max)
+            {
                 let (k, v) = item?;
-                self.decode(&k, &v)
-            })
-            .collect()
+                out.push(self.decode(&k, &v)?);
+            }
+            return Ok(out);
+        };
+        let prefix_len = app.len() + 1;
+        let start = app_key(app, seq.saturating_add(1));
+        let end = app_key(app, u64::MAX);
+        for key in self.by_app.range(start..=end).keys().take(max) {
+            let key = key?;
+            let seq_bytes = &key[prefix_len..];
+            if let Some(value) = self.events.get(seq_bytes)? {
+                out.push(self.decode(seq_bytes, &value)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn seq_before_last(&self, app: Option<&str>, n: usize) -> Result<u64, JournalError> {
+        let key = match app {
+            None => self.events.iter().keys().rev().nth(n).transpose()?,
+            Some(app) => {
+                let mut prefix = app.as_bytes().to_vec();
+                prefix.push(0);
+                let key = self.by_app.scan_prefix(&prefix).keys().rev().nth(n);
+                key.transpose()?.map(|k| k.subslice(prefix.len(), 8))
+            }
+        };
+        key.map_or(Ok(0), |k| seq_of(&k))
     }
 
     fn for_app(&self, app: &str, limit: Option<usize>) -> Result<Vec<Event>, JournalError> {
@@ -240,21 +286,6 @@ impl Journal for SledJournal {
             }
         }
         out.reverse();
-        Ok(out)
-    }
-
-    fn for_app_after(&self, app: &str, seq: u64) -> Result<Vec<Event>, JournalError> {
-        let prefix_len = app.len() + 1;
-        let start = app_key(app, seq.saturating_add(1));
-        let end = app_key(app, u64::MAX);
-        let mut out = Vec::new();
-        for key in self.by_app.range(start..=end).keys() {
-            let key = key?;
-            let seq_bytes = &key[prefix_len..];
-            if let Some(value) = self.events.get(seq_bytes)? {
-                out.push(self.decode(seq_bytes, &value)?);
-            }
-        }
         Ok(out)
     }
 
@@ -345,6 +376,31 @@ mod tests {
         );
         let all_after: Vec<u64> = j.all_after(2).unwrap().iter().map(|e| e.seq).collect();
         assert_eq!(all_after, vec![3, 4]);
+    }
+
+    #[test]
+    fn pages_and_the_start_of_the_last_n() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = SledJournal::open(&dir.path().join("j")).unwrap();
+        for _ in 0..5 {
+            j.append(vec![command("api", "restart"), command("web", "restart")])
+                .unwrap();
+        }
+        let seqs = |events: Vec<Event>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(j.page_after(None, 3, 2).unwrap()), vec![4, 5]);
+        assert_eq!(seqs(j.page_after(Some("web"), 2, 2).unwrap()), vec![4, 6]);
+        assert_eq!(j.seq_before_last(None, 3).unwrap(), 7);
+        assert_eq!(j.seq_before_last(Some("api"), 2).unwrap(), 5);
+        assert_eq!(
+            j.seq_before_last(Some("api"), 50).unwrap(),
+            0,
+            "fewer than n"
+        );
+        let from = j.seq_before_last(Some("api"), 2).unwrap();
+        assert_eq!(
+            seqs(j.page_after(Some("api"), from, 10).unwrap()),
+            vec![7, 9]
+        );
     }
 
     #[test]

@@ -1,12 +1,25 @@
 //! `list`, `describe`, `history`, `ping`: read-only answers.
 
+use std::collections::VecDeque;
+
 use actix::prelude::*;
+use pmx_core::event::Event;
 use pmx_core::protocol::{
     AppEnv, EnvList, FailureKind, HistoryList, HistoryRequest, Pong, ProcessList, Response,
 };
+use pmx_storage::JournalError;
 
 use super::{Daemon, Reply, internal, ready};
 use crate::app::Views;
+
+/// Events per history frame (about 1 MiB): a long history never sits whole in memory.
+const HISTORY_PAGE: usize = 5_000;
+
+/// Values only through `pmx env`, to the daemon's user.
+fn redacted(mut events: Vec<Event>) -> Vec<Event> {
+    events.iter_mut().for_each(|e| e.kind.redact_env());
+    events
+}
 
 impl Daemon {
     /// Every instance (`targets` = None) or the picked ones, sorted by id.
@@ -30,42 +43,70 @@ impl Daemon {
     }
 
     pub(super) fn history(&self, req: HistoryRequest) -> Response {
-        let journal = &self.shared.journal;
-        // Read before the events: a follower resumes after it, missing nothing.
-        let head = journal.head();
         let all = req.target == "all";
-        let unfiltered = req.since.is_none() && req.until.is_none() && req.instance.is_none();
-        let events = match (all, req.after_seq) {
-            // The common case reads only the last `limit` keys of the app's index.
-            (false, None) if unfiltered => journal.for_app(&req.target, req.limit),
-            (false, after) => journal.for_app_after(&req.target, after.unwrap_or(0)),
-            (true, after) => journal.all_after(after.unwrap_or(0)),
-        };
-        let mut events = match events {
-            Ok(events) => events,
-            Err(e) => return internal(e),
-        };
-        if events.is_empty()
-            && !all
-            && req.after_seq.is_none()
-            && !self.apps.contains_key(&req.target)
-        {
+        if !all && !self.apps.contains_key(&req.target) && !self.has_history(&req.target) {
             return Response::failure(
                 FailureKind::NotFound,
                 format!("no history for app `{}`", req.target),
             );
         }
-        events.retain(|e| req.admits(e));
-        if let Some(limit) = req.limit {
-            events.drain(..events.len().saturating_sub(limit));
+        match self.history_page(&req) {
+            Ok(list) => Response::History(list),
+            Err(e) => internal(e),
         }
-        // Values only through `pmx env`, to the daemon's user.
-        events.iter_mut().for_each(|e| e.kind.redact_env());
-        let cut = match journal.cut((!all).then_some(req.target.as_str())) {
-            Ok(cut) => cut,
-            Err(e) => return internal(e),
+    }
+
+    fn has_history(&self, app: &str) -> bool {
+        matches!(self.shared.journal.page_after(Some(app), 0, 1), Ok(e) if !e.is_empty())
+    }
+
+    /// One page of the matching events, oldest first, with where the next page starts.
+    fn history_page(&self, req: &HistoryRequest) -> Result<HistoryList, JournalError> {
+        let journal = &self.shared.journal;
+        let app = (req.target != "all").then_some(req.target.as_str());
+        // Read before the events: a follower resumes after it, missing nothing.
+        let head = journal.head();
+        let cut = journal.cut(app)?;
+        let filtered = req.since.is_some() || req.until.is_some() || req.instance.is_some();
+        let mut events = match (req.after_seq, req.limit) {
+            // The last N matching events: keep a window of N while reading every page.
+            (None, Some(limit)) if filtered => {
+                let mut window = VecDeque::with_capacity(limit.min(HISTORY_PAGE));
+                let mut after = 0;
+                loop {
+                    let page = journal.page_after(app, after, HISTORY_PAGE)?;
+                    let Some(last) = page.last() else { break };
+                    after = last.seq;
+                    for event in page.into_iter().filter(|e| req.admits(e)) {
+                        if window.len() == limit {
+                            window.pop_front();
+                        }
+                        window.push_back(event);
+                    }
+                }
+                return Ok(HistoryList {
+                    events: redacted(window.into()),
+                    head,
+                    cut,
+                    next_after: None,
+                });
+            }
+            // The last N: found by reading keys only, then read forward from there.
+            (None, Some(limit)) => {
+                let from = journal.seq_before_last(app, limit)?;
+                journal.page_after(app, from, limit.min(HISTORY_PAGE))?
+            }
+            (after, _) => journal.page_after(app, after.unwrap_or(0), HISTORY_PAGE)?,
         };
-        Response::History(HistoryList { events, head, cut })
+        let full = events.len() == HISTORY_PAGE;
+        let next_after = events.last().map(|e| e.seq).filter(|_| full);
+        events.retain(|e| req.admits(e));
+        Ok(HistoryList {
+            events: redacted(events),
+            head,
+            cut,
+            next_after,
+        })
     }
 
     /// `pmx env`: values, so only for the user the daemon runs as.

@@ -46,7 +46,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
             .transpose()
     };
     let since = time("--since", &args.since)?;
-    let request = Request::History(HistoryRequest {
+    let mut request = HistoryRequest {
         target: args.target,
         limit: args.limit,
         since,
@@ -54,9 +54,9 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
         instance: args.instance,
         after_seq: None,
         follow: args.follow,
-    });
+    };
     let mut client = Client::connect(paths)?;
-    let mut response = client.request(&request)?;
+    let mut response = client.request(&Request::History(request.clone()))?;
     let mut first = true;
     loop {
         match response {
@@ -75,7 +75,14 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
                     }
                 }
                 first = false;
-                print(&list.events, args.json)
+                print(&list.events, args.json);
+                // A long history comes in pages; a follower's pages come on their own.
+                if let Some(after) = list.next_after.filter(|_| !args.follow) {
+                    request.after_seq = Some(after);
+                    request.limit = None;
+                    response = client.request(&Request::History(request.clone()))?;
+                    continue;
+                }
             }
             Response::Error(f) => return Err(super::failure(f)),
             other => {
