@@ -34,6 +34,65 @@ pub struct AppSpec {
     pub kill_timeout_ms: u64,
     /// Signal number sent to stop the app gracefully.
     pub kill_signal: i32,
+    /// PM2's options whose behaviour lands with later issues (cluster, readiness, logs,
+    /// policies): parsed, validated and carried now. Flattened: PM2's names at the top.
+    #[serde(flatten)]
+    pub options: AppOptions,
+}
+
+/// PM2's ecosystem options beyond supervision, with PM2's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppOptions {
+    /// `fork` or `cluster`.
+    pub exec_mode: String,
+    pub namespace: String,
+    pub wait_ready: bool,
+    pub listen_timeout_ms: u64,
+    pub shutdown_with_message: bool,
+    pub max_memory_restart_bytes: Option<u64>,
+    /// A validated cron expression (5 or 6 fields).
+    pub cron_restart: Option<String>,
+    /// Paths to watch (`watch: true` is the app's cwd); empty: no watching.
+    pub watch: Vec<String>,
+    pub ignore_watch: Vec<String>,
+    pub watch_delay_ms: u64,
+    pub out_file: Option<String>,
+    pub error_file: Option<String>,
+    pub log_file: Option<String>,
+    pub merge_logs: bool,
+    /// Prefix log lines with a timestamp.
+    pub time: bool,
+    pub log_date_format: Option<String>,
+    pub instance_var: String,
+    pub increment_var: Option<String>,
+    pub treekill: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            exec_mode: "fork".into(),
+            namespace: "default".into(),
+            wait_ready: false,
+            listen_timeout_ms: 3000,
+            shutdown_with_message: false,
+            max_memory_restart_bytes: None,
+            cron_restart: None,
+            watch: Vec::new(),
+            ignore_watch: Vec::new(),
+            watch_delay_ms: 1000,
+            out_file: None,
+            error_file: None,
+            log_file: None,
+            merge_logs: false,
+            time: false,
+            log_date_format: None,
+            instance_var: "NODE_APP_INSTANCE".into(),
+            increment_var: None,
+            treekill: true,
+        }
+    }
 }
 
 impl Default for AppSpec {
@@ -51,6 +110,7 @@ impl Default for AppSpec {
             restart: RestartPolicy::default(),
             kill_timeout_ms: 1600,
             kill_signal: 2,
+            options: AppOptions::default(),
         }
     }
 }
@@ -63,12 +123,63 @@ impl AppSpec {
         env
     }
 
+    /// What differs from `other`, in words (`instances 2 → 3`, `env.LOG_LEVEL`,
+    /// `restart.max_restarts 16 → 5`). The captured environment is not compared: like PM2,
+    /// an app keeps the one it started with unless asked to update it.
+    pub fn differences(&self, other: &AppSpec) -> Vec<String> {
+        let (Ok(mine), Ok(theirs)) = (serde_json::to_value(self), serde_json::to_value(other))
+        else {
+            return vec!["spec".into()];
+        };
+        let mut out = Vec::new();
+        diff_values("", &mine, &theirs, &mut out);
+        out
+    }
+
     /// Leaves the environment's keys, not its values (secrets): what `history` shows.
     pub fn redact_env(&mut self) {
         self.base_env = Arc::default();
         for value in self.env.values_mut() {
             *value = REDACTED.to_string();
         }
+    }
+}
+
+/// Compares two JSON objects field by field (nested objects by path); env values are
+/// named by key only, never shown.
+fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                if path.is_empty() && key == "base_env" {
+                    continue;
+                }
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let (x, y) = (a.get(key.as_str()), b.get(key.as_str()));
+                match (x, y) {
+                    (Some(x), Some(y)) if x == y => {}
+                    _ if path == "env" => out.push(sub),
+                    (Some(x), Some(y)) => diff_values(&sub, x, y, out),
+                    (x, y) => out.push(format!("{sub} {} → {}", shown(x), shown(y))),
+                }
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path} {} → {}", shown(Some(a)), shown(Some(b)))),
+        _ => {}
+    }
+}
+
+fn shown(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => "unset".into(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
     }
 }
 
@@ -91,6 +202,7 @@ impl fmt::Debug for AppSpec {
             .field("restart", &self.restart)
             .field("kill_timeout_ms", &self.kill_timeout_ms)
             .field("kill_signal", &self.kill_signal)
+            .field("options", &self.options)
             .finish()
     }
 }

@@ -40,9 +40,7 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
         None => AppSpec::default().kill_signal,
     };
     let defaults = RestartPolicy::default();
-    let base_env = std::env::vars()
-        .filter(|(k, _)| !OWN_VARS.contains(&k.as_str()))
-        .collect();
+    let base_env = captured_env();
     Ok(AppSpec {
         name: args.name.unwrap_or_else(|| default_name(&args.script)),
         script,
@@ -71,6 +69,7 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             .kill_timeout
             .unwrap_or(AppSpec::default().kill_timeout_ms),
         kill_signal,
+        options: Default::default(),
     })
 }
 
@@ -93,4 +92,11 @@ pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
     )?)?;
     render::action("start", &name, &started);
     super::list::list(paths)
+}
+
+/// The environment apps get, as PM2 captures it: this command's, without pmx's own variables.
+pub fn captured_env() -> std::collections::BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| !OWN_VARS.contains(&k.as_str()))
+        .collect()
 }

@@ -1,0 +1,368 @@
+//! One declared app (a Rhai map) into an `AppSpec`: PM2's option names and defaults, every
+//! problem collected (not only the first), unknown names answered with a did-you-mean.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use pmx_core::signal::parse_signal;
+use pmx_core::spec::{AppSpec, Interpreter, MAX_INSTANCES, default_name};
+use pmx_core::units::{parse_duration_ms, parse_size_bytes};
+use rhai::{Dynamic, Map};
+
+/// Every option an app may have. `env_<name>` is matched separately.
+pub const OPTIONS: &[&str] = &[
+    "name",
+    "script",
+    "args",
+    "interpreter",
+    "interpreter_args",
+    "node_args",
+    "cwd",
+    "instances",
+    "exec_mode",
+    "env",
+    "env_file",
+    "autorestart",
+    "max_restarts",
+    "min_uptime",
+    "restart_delay",
+    "exp_backoff_restart_delay",
+    "stop_exit_codes",
+    "kill_timeout",
+    "kill_signal",
+    "listen_timeout",
+    "wait_ready",
+    "shutdown_with_message",
+    "max_memory_restart",
+    "cron_restart",
+    "watch",
+    "ignore_watch",
+    "watch_delay",
+    "out_file",
+    "error_file",
+    "log_file",
+    "merge_logs",
+    "combine_logs",
+    "time",
+    "log_date_format",
+    "namespace",
+    "instance_var",
+    "increment_var",
+    "treekill",
+];
+
+/// What decoding needs from outside the script.
+pub struct DecodeContext<'a> {
+    /// The config file's directory: relative paths start there.
+    pub dir: &'a Path,
+    /// `--env NAME`: `env_NAME` is merged over `env`.
+    pub env_name: Option<&'a str>,
+    /// The environment the apps are started with (the CLI's, as PM2 captures it).
+    pub base_env: std::sync::Arc<BTreeMap<String, String>>,
+}
+
+/// Problems with one app, each a message (the caller adds the position).
+pub type Problems = Vec<String>;
+
+fn type_name(v: &Dynamic) -> String {
+    if v.is_string() {
+        format!("{:?}", v.to_string())
+    } else if v.is_unit() {
+        "()".into()
+    } else {
+        format!("{} {v}", v.type_name())
+    }
+}
+
+fn expected(key: &str, what: &str, v: &Dynamic) -> String {
+    format!("{key}: expected {what}, found {}", type_name(v))
+}
+
+fn string(key: &str, v: &Dynamic) -> Result<String, String> {
+    v.clone()
+        .into_string()
+        .map_err(|_| expected(key, "a string", v))
+}
+
+fn boolean(key: &str, v: &Dynamic) -> Result<bool, String> {
+    v.as_bool().map_err(|_| expected(key, "true or false", v))
+}
+
+fn integer(key: &str, v: &Dynamic) -> Result<i64, String> {
+    v.as_int().map_err(|_| expected(key, "an integer", v))
+}
+
+fn count(key: &str, v: &Dynamic) -> Result<u32, String> {
+    let n = integer(key, v)?;
+    u32::try_from(n).map_err(|_| format!("{key}: expected a count ≥ 0, found {n}"))
+}
+
+/// `1500` (ms) or `"1.5s"`, `"2m"`.
+fn duration(key: &str, v: &Dynamic) -> Result<u64, String> {
+    if let Ok(n) = v.as_int() {
+        return u64::try_from(n).map_err(|_| format!("{key}: a duration cannot be negative"));
+    }
+    let text = v
+        .clone()
+        .into_string()
+        .map_err(|_| expected(key, "a duration (1500, \"30s\", \"2m\")", v))?;
+    parse_duration_ms(&text).map_err(|e| format!("{key}: {e}"))
+}
+
+/// `"512M"`, `"1G"` or bytes.
+fn size(key: &str, v: &Dynamic) -> Result<u64, String> {
+    if let Ok(n) = v.as_int() {
+        return u64::try_from(n).map_err(|_| format!("{key}: a size cannot be negative"));
+    }
+    let text = v
+        .clone()
+        .into_string()
+        .map_err(|_| expected(key, "a size (\"512M\", \"1G\")", v))?;
+    parse_size_bytes(&text).map_err(|e| format!("{key}: {e}"))
+}
+
+/// A string (split on whitespace, as PM2 splits `args`) or an array of strings.
+fn words(key: &str, v: &Dynamic) -> Result<Vec<String>, String> {
+    if let Ok(s) = v.clone().into_string() {
+        return Ok(s.split_whitespace().map(String::from).collect());
+    }
+    strings(key, v)
+}
+
+fn strings(key: &str, v: &Dynamic) -> Result<Vec<String>, String> {
+    let Some(items) = v.read_lock::<rhai::Array>() else {
+        return Err(expected(key, "a string or an array of strings", v));
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.clone()
+                .into_string()
+                .map_err(|_| expected(key, "strings in the array", item))
+        })
+        .collect()
+}
+
+fn env_map(key: &str, v: &Dynamic) -> Result<BTreeMap<String, String>, String> {
+    let Some(map) = v.read_lock::<Map>() else {
+        return Err(expected(key, "a map of variables (#{ PORT: \"3000\" })", v));
+    };
+    map.iter()
+        .map(|(k, value)| {
+            // Numbers and booleans are written as PM2 writes them into the environment.
+            let text = if value.is_string() || value.is_int() || value.is_bool() || value.is_float()
+            {
+                value.to_string()
+            } else {
+                return Err(expected(
+                    &format!("{key}.{k}"),
+                    "a string, number or bool",
+                    value,
+                ));
+            };
+            Ok((k.to_string(), text))
+        })
+        .collect()
+}
+
+fn instances(v: &Dynamic) -> Result<u32, String> {
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let bad = || expected("instances", "an integer, \"max\" or -1", v);
+    let n = match v.as_int() {
+        Ok(n) => n,
+        Err(_) => match v.clone().into_string().map_err(|_| bad())?.as_str() {
+            "max" => 0,
+            other => other.parse::<i64>().map_err(|_| bad())?,
+        },
+    };
+    match n {
+        0 => Ok(cores()),
+        -1 => Ok(cores().saturating_sub(1).max(1)),
+        n if (1..=MAX_INSTANCES as i64).contains(&n) => Ok(n as u32),
+        n => Err(format!(
+            "instances: expected 1 to {MAX_INSTANCES}, \"max\" (0) or -1, found {n}"
+        )),
+    }
+}
+
+fn did_you_mean(key: &str) -> String {
+    let best = OPTIONS
+        .iter()
+        .map(|o| (strsim::damerau_levenshtein(key, o), o))
+        .min()
+        .filter(|(d, o)| *d <= 3.max(o.len() / 4));
+    match best {
+        Some((_, option)) => format!("unknown option `{key}`: did you mean `{option}`?"),
+        None => format!("unknown option `{key}`"),
+    }
+}
+
+fn absolute(dir: &Path, path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        dir.join(path).to_string_lossy().into_owned()
+    }
+}
+
+/// Decodes one app. Returns the spec and every problem found (the spec is only usable when
+/// there are none).
+pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
+    let mut spec = AppSpec {
+        base_env: ctx.base_env.clone(),
+        cwd: ctx.dir.to_string_lossy().into_owned(),
+        ..AppSpec::default()
+    };
+    let mut problems = Vec::new();
+    let mut env = BTreeMap::new();
+    let mut env_over = BTreeMap::new();
+    let mut env_file = None;
+    for (key, v) in map {
+        let key = key.as_str();
+        let result: Result<(), String> = (|| {
+            match key {
+                "name" => spec.name = string(key, v)?,
+                "script" => spec.script = string(key, v)?,
+                "args" => spec.args = words(key, v)?,
+                "interpreter" => spec.interpreter = Interpreter::from_flag(&string(key, v)?),
+                "interpreter_args" | "node_args" => spec.interpreter_args = words(key, v)?,
+                "cwd" => spec.cwd = absolute(ctx.dir, &string(key, v)?),
+                "instances" => spec.instances = instances(v)?,
+                "exec_mode" => {
+                    spec.options.exec_mode = match string(key, v)?.as_str() {
+                        "fork" | "fork_mode" => "fork".into(),
+                        "cluster" | "cluster_mode" => "cluster".into(),
+                        other => {
+                            return Err(format!(
+                                "exec_mode: expected \"fork\" or \"cluster\", found {other:?}"
+                            ));
+                        }
+                    }
+                }
+                "env" => env = env_map(key, v)?,
+                "env_file" => env_file = Some(absolute(ctx.dir, &string(key, v)?)),
+                _ if key.starts_with("env_") => {
+                    let vars = env_map(key, v)?;
+                    if ctx.env_name == Some(&key[4..]) {
+                        env_over = vars;
+                    }
+                }
+                "autorestart" => spec.restart.autorestart = boolean(key, v)?,
+                "max_restarts" => spec.restart.max_restarts = count(key, v)?,
+                "min_uptime" => spec.restart.min_uptime_ms = duration(key, v)?,
+                "restart_delay" => spec.restart.restart_delay_ms = duration(key, v)?,
+                "exp_backoff_restart_delay" => {
+                    spec.restart.exp_backoff_restart_delay_ms = Some(duration(key, v)?)
+                }
+                "stop_exit_codes" => {
+                    spec.restart.stop_exit_codes = match v.as_int() {
+                        Ok(n) => vec![n as i32],
+                        Err(_) => v
+                            .read_lock::<rhai::Array>()
+                            .ok_or_else(|| expected(key, "an exit code or an array of them", v))?
+                            .iter()
+                            .map(|c| integer(key, c).map(|n| n as i32))
+                            .collect::<Result<_, _>>()?,
+                    }
+                }
+                "kill_timeout" => spec.kill_timeout_ms = duration(key, v)?,
+                "kill_signal" => {
+                    let text = v.to_string();
+                    spec.kill_signal = parse_signal(&text)
+                        .ok_or_else(|| format!("kill_signal: unknown signal {text:?}"))?;
+                }
+                "listen_timeout" => spec.options.listen_timeout_ms = duration(key, v)?,
+                "wait_ready" => spec.options.wait_ready = boolean(key, v)?,
+                "shutdown_with_message" => spec.options.shutdown_with_message = boolean(key, v)?,
+                "max_memory_restart" => spec.options.max_memory_restart_bytes = Some(size(key, v)?),
+                "cron_restart" => {
+                    let expr = string(key, v)?;
+                    spec.options.cron_restart = Some(validate_cron(&expr)?);
+                }
+                "watch" => {
+                    spec.options.watch = match v.as_bool() {
+                        Ok(true) => vec![spec.cwd.clone()],
+                        Ok(false) => Vec::new(),
+                        Err(_) => words(key, v)?,
+                    }
+                }
+                "ignore_watch" => spec.options.ignore_watch = words(key, v)?,
+                "watch_delay" => spec.options.watch_delay_ms = duration(key, v)?,
+                "out_file" => spec.options.out_file = Some(absolute(ctx.dir, &string(key, v)?)),
+                "error_file" => spec.options.error_file = Some(absolute(ctx.dir, &string(key, v)?)),
+                "log_file" => spec.options.log_file = Some(absolute(ctx.dir, &string(key, v)?)),
+                "merge_logs" | "combine_logs" => spec.options.merge_logs = boolean(key, v)?,
+                "time" => spec.options.time = boolean(key, v)?,
+                "log_date_format" => spec.options.log_date_format = Some(string(key, v)?),
+                "namespace" => spec.options.namespace = string(key, v)?,
+                "instance_var" => spec.options.instance_var = string(key, v)?,
+                "increment_var" => spec.options.increment_var = Some(string(key, v)?),
+                "treekill" => spec.options.treekill = boolean(key, v)?,
+                _ => return Err(did_you_mean(key)),
+            }
+            Ok(())
+        })();
+        if let Err(problem) = result {
+            problems.push(problem);
+        }
+    }
+    if let Some(path) = env_file {
+        match dotenvy::from_path_iter(&path) {
+            Ok(vars) => {
+                for var in vars {
+                    match var {
+                        Ok((k, value)) => {
+                            env.entry(k).or_insert(value);
+                        }
+                        Err(e) => problems.push(format!("env_file {path}: {e}")),
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("env_file {path}: {e}")),
+        }
+    }
+    env.extend(env_over);
+    spec.env = env;
+    if spec.script.is_empty() {
+        problems.push("script: missing (the file or command to run)".into());
+    } else {
+        if spec.name.is_empty() {
+            spec.name = default_name(&spec.script);
+        }
+        if !spec.is_shell_command() && spec.script.contains('/') || script_is_local(&spec) {
+            spec.script = absolute(Path::new(&spec.cwd), &spec.script);
+            if !Path::new(&spec.script).exists() {
+                problems.push(format!("script: {} does not exist", spec.script));
+            }
+        }
+    }
+    if let Err(e) = spec.validate() {
+        problems.push(e.to_string());
+    }
+    (spec, problems)
+}
+
+/// A bare name (`app.js`) that is a file in the cwd is that file; otherwise it is looked up
+/// in PATH at start, as PM2 does.
+fn script_is_local(spec: &AppSpec) -> bool {
+    !spec.is_shell_command()
+        && (Path::new(&spec.cwd).join(&spec.script).exists()
+            || Interpreter::for_extension(&spec.script).is_some())
+}
+
+/// 5 fields (minute first) or 6 (seconds first), as PM2 accepts.
+pub fn validate_cron(expr: &str) -> Result<String, String> {
+    let fields = expr.split_whitespace().count();
+    let six = match fields {
+        5 => format!("0 {expr}"),
+        6 => expr.to_string(),
+        n => {
+            return Err(format!(
+                "cron_restart: expected 5 or 6 fields, found {n} in {expr:?}"
+            ));
+        }
+    };
+    six.parse::<cron::Schedule>()
+        .map(|_| expr.to_string())
+        .map_err(|e| format!("cron_restart: invalid expression {expr:?}: {e}"))
+}

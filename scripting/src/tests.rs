@@ -1,0 +1,188 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn vars() -> Arc<BTreeMap<String, String>> {
+    Arc::new(BTreeMap::from([
+        ("HOME".to_string(), "/home/ops".to_string()),
+        ("WORKERS".to_string(), "3".to_string()),
+    ]))
+}
+
+/// A directory holding `app.js` and `worker.py`, and a config file path in it.
+fn dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["app.js", "worker.py"] {
+        std::fs::write(dir.path().join(f), "").unwrap();
+    }
+    let file = dir.path().join("policies.rhai");
+    (dir, file)
+}
+
+fn eval(file: &Path, source: &str, env_name: Option<&str>) -> Result<Vec<AppSpec>, ConfigError> {
+    std::fs::write(file, source).unwrap();
+    evaluate(
+        file,
+        source,
+        &EvalOptions {
+            env_name,
+            vars: vars(),
+        },
+    )
+}
+
+fn errors(file: &Path, source: &str) -> String {
+    eval(file, source, None).unwrap_err().to_string()
+}
+
+#[test]
+fn apps_take_pm2_names_defaults_and_computed_values() {
+    let (dir, file) = dir();
+    let apps = eval(
+        &file,
+        r#"
+        app(#{ name: "api", script: "app.js", instances: 4, max_memory_restart: "512M",
+               env: #{ PORT: 3000 }, env_production: #{ NODE_ENV: "production" },
+               cron_restart: "0 3 * * *", kill_timeout: "5s", watch: ["src"] });
+        let n = parse_int(env("WORKERS", "1"));
+        for i in 0..n { app(#{ name: `worker-${i}`, script: "worker.py", args: "--queue jobs" }); }
+        "#,
+        Some("production"),
+    )
+    .unwrap();
+    assert_eq!(apps.len(), 4);
+    let api = &apps[0];
+    assert_eq!(api.instances, 4);
+    assert_eq!(api.script, dir.path().join("app.js").to_string_lossy());
+    assert_eq!(
+        api.options.max_memory_restart_bytes,
+        Some(512 * 1024 * 1024)
+    );
+    assert_eq!(api.env["PORT"], "3000");
+    assert_eq!(
+        api.env["NODE_ENV"], "production",
+        "--env merges env_production"
+    );
+    assert_eq!(api.kill_timeout_ms, 5000);
+    assert_eq!(api.restart.max_restarts, 16, "PM2's default");
+    assert_eq!(apps[3].name, "worker-2");
+    assert_eq!(apps[3].args, vec!["--queue", "jobs"]);
+    let plain = eval(
+        &file,
+        r#"app(#{ script: "app.js", env_production: #{ A: "1" } });"#,
+        None,
+    )
+    .unwrap();
+    assert_eq!(plain[0].name, "app", "default name from the script");
+    assert!(
+        plain[0].env.is_empty(),
+        "env_production only with --env production"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_place_at_once() {
+    let (_dir, file) = dir();
+    let text = errors(
+        &file,
+        "app(#{ name: \"api\", script: \"app.js\", instances: \"four\" });\n\
+         app(#{ name: \"w\", script: \"nope.py\", max_memory_restrat: \"1G\" });\n\
+         app(#{ name: \"api\", script: \"app.js\", cron_restart: \"61 * * * *\" });\n",
+    );
+    assert!(
+        text.contains(
+            ":1:1: app `api`: instances: expected an integer, \"max\" or -1, found \"four\""
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            ":2:1: app `w`: unknown option `max_memory_restrat`: did you mean `max_memory_restart`?"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("nope.py does not exist"), "{text}");
+    assert!(
+        text.contains(":3:1: app `api`: the name is already declared at 1:1"),
+        "{text}"
+    );
+    assert!(text.contains("cron_restart: invalid expression"), "{text}");
+    assert!(
+        text.contains("2 | app(#{ name: \"w\""),
+        "the source line is shown: {text}"
+    );
+}
+
+#[test]
+fn syntax_errors_point_at_the_place() {
+    let (_dir, file) = dir();
+    let text = errors(
+        &file,
+        "let x = 1;\napp(#{ name: \"a\" script: \"app.js\" });\n",
+    );
+    assert!(text.contains("policies.rhai:2:"), "{text}");
+    assert!(text.contains("syntax error"), "{text}");
+}
+
+#[test]
+fn the_sandbox_stops_endless_loops_and_reaches_nothing_outside() {
+    let (_dir, file) = dir();
+    let started = std::time::Instant::now();
+    let text = errors(&file, "loop {}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stopped within a second"
+    );
+    assert!(text.contains("endless loop"), "{text}");
+    for outside in [
+        r#"eval("1")"#,
+        r#"open_file("/etc/passwd")"#,
+        r#"import "os" as os;"#,
+        r#"let s = "x"; loop { s += s; }"#,
+        "fn f(n) { f(n + 1) } f(0);",
+    ] {
+        assert!(eval(&file, outside, None).is_err(), "{outside} must fail");
+    }
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let file = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/policies.rhai"
+    ));
+    let source = std::fs::read_to_string(file).unwrap();
+    let apps = evaluate(
+        file,
+        &source,
+        &EvalOptions {
+            env_name: Some("production"),
+            vars: vars(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["hello", "hello-worker-0", "hello-worker-1"]);
+    assert_eq!(apps[0].env["LOG_LEVEL"], "warn");
+    assert_eq!(apps[2].env["PORT"], "9001");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Arbitrary text, and mutations of a valid config, never panic or hang the evaluator.
+    #[test]
+    fn arbitrary_input_never_panics(text in "\\PC{0,200}", cut in 0usize..400, insert in "\\PC{0,8}") {
+        let (_dir, file) = dir();
+        let _ = evaluate(&file, &text, &EvalOptions { env_name: None, vars: vars() });
+        let example = include_str!("../../examples/policies.rhai");
+        let mut mutated = example.to_string();
+        let at = (cut * mutated.len() / 400).min(mutated.len());
+        let at = (0..=at).rev().find(|&i| mutated.is_char_boundary(i)).unwrap_or(0);
+        mutated.insert_str(at, &insert);
+        let _ = evaluate(&file, &mutated, &EvalOptions { env_name: Some("production"), vars: vars() });
+    }
+}
