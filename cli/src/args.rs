@@ -59,8 +59,28 @@ pub enum Verb {
     Unstartup,
     /// Run the daemon in the foreground (also the container entrypoint, as PID 1)
     Daemon(DaemonArgs),
+    /// Converge to a config script: start what is new, restart what changed, leave the rest
+    Up(UpArgs),
     /// Print the environment an app runs with (values: only for the daemon's user)
     Env(TargetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The config script (policies.rhai)
+    pub file: String,
+    /// Merge `env_NAME` over `env` (e.g. --env production)
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only these apps of the file (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Stop and delete apps the file no longer declares
+    #[arg(long)]
+    pub prune: bool,
+    /// Print the plan, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

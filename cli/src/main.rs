@@ -76,6 +76,7 @@ fn main() -> ExitCode {
         Verb::Startup { install } => commands::startup::startup(&paths, install),
         Verb::Unstartup => commands::startup::unstartup(),
         Verb::Env(t) => commands::list::env(&paths, t),
+        Verb::Up(args) => commands::up::run(&paths, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -290,6 +290,22 @@ pub fn history_line(e: &Event) -> String {
         EventKind::DaemonStopped { pid } => {
             format!("daemon pid {pid} stopped every app and exited")
         }
+        EventKind::ConfigApplied {
+            revision,
+            source,
+            plan,
+            ..
+        } => format!(
+            "config revision {revision} applied from {source}: {}",
+            plan.join("; ")
+        ),
+        EventKind::ConfigChanged { revision, change } => {
+            format!("config revision {revision}: {change}")
+        }
+        EventKind::ConfigRejected { source, errors } => {
+            let first = errors.lines().next().unwrap_or_default();
+            format!("config {source} rejected, nothing changed: {first}")
+        }
         EventKind::Compacted {
             removed,
             through_seq,

@@ -88,6 +88,17 @@ pub enum EventKind {
     /// The daemon stopped every app and exited cleanly (app is empty). A `DaemonStarted`
     /// without it means the previous daemon crashed.
     DaemonStopped { pid: u32 },
+    /// `pmx up` applied a config (app is empty): revision `revision`, the plan in words.
+    ConfigApplied {
+        revision: u64,
+        source: String,
+        hash: String,
+        plan: Vec<String>,
+    },
+    /// What config revision `revision` changed for this app (`+ api`, `~ api: instances 2 → 3`).
+    ConfigChanged { revision: u64, change: String },
+    /// A config that was refused; nothing changed (app is empty).
+    ConfigRejected { source: String, errors: String },
     /// Retention removed old events (app is empty): `removed` events, the newest of them
     /// `through_seq`. The registry they built lives on in a snapshot.
     Compacted { removed: u64, through_seq: u64 },

@@ -6,6 +6,7 @@
 pub mod event;
 pub mod frame;
 pub mod paths;
+pub mod plan;
 pub mod protocol;
 pub mod signal;
 pub mod spec;

@@ -42,6 +42,29 @@ pub enum Request {
     Resurrect,
     /// The environment an app's processes run with (values included: owner only).
     Env(Targets),
+    /// `pmx up`: converge to the apps a config declares.
+    Up(Box<UpRequest>),
+    /// A config that failed to evaluate: journaled, nothing else changes.
+    RejectConfig(RejectedConfig),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpRequest {
+    pub apps: Vec<AppSpec>,
+    /// Stop and delete registered apps the config no longer declares.
+    pub prune: bool,
+    /// Only compute the plan.
+    pub dry_run: bool,
+    /// The config file, as given.
+    pub source: String,
+    /// A hash of the config's text.
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectedConfig {
+    pub source: String,
+    pub errors: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +124,7 @@ pub enum Response {
     History(HistoryList),
     Pong(Pong),
     Env(EnvList),
+    Plan(PlanReport),
     /// The daemon stopped every app and is exiting.
     Killed,
     Error(Failure),
@@ -133,6 +157,14 @@ pub struct RetentionCut {
     pub removed: u64,
     pub through_seq: u64,
     pub through_at: Millis,
+}
+
+/// What `pmx up` did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanReport {
+    /// The config revision it became (none for a dry run).
+    pub revision: Option<u64>,
+    pub steps: Vec<crate::plan::Step>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -38,6 +38,8 @@ pub struct Registry {
     pub crashed: bool,
     /// The last `pmx save` checkpoint: what `pmx resurrect` brings back.
     pub saved: Option<Vec<AppSpec>>,
+    /// The last config revision `pmx up` applied.
+    pub config_revision: u64,
 }
 
 /// A process the journal saw spawned and not exited, with what identifies it.
@@ -118,6 +120,9 @@ impl Registry {
             EventKind::DaemonStarted { .. } => self.crashed = true,
             EventKind::DaemonStopped { .. } => self.crashed = false,
             EventKind::Saved { apps } => self.saved = Some(apps.clone()),
+            EventKind::ConfigApplied { revision, .. } => {
+                self.config_revision = self.config_revision.max(*revision)
+            }
             _ => {}
         }
     }

@@ -23,7 +23,7 @@ fn verb_of(command: Command) -> &'static str {
 
 impl Daemon {
     /// Sends `Control` to every picked app at once and gathers their views.
-    fn fan_out(
+    pub(super) fn fan_out(
         &self,
         picks: &Picks,
         command: Command,
@@ -36,7 +36,10 @@ impl Daemon {
         })
     }
 
-    fn answer_after(&self, work: impl Future<Output = Vec<ProcessView>> + 'static) -> Reply {
+    pub(super) fn answer_after(
+        &self,
+        work: impl Future<Output = Vec<ProcessView>> + 'static,
+    ) -> Reply {
         let journal = self.shared.journal.clone();
         Box::pin(
             async move {

@@ -7,6 +7,7 @@ mod query;
 mod save;
 mod start;
 mod targets;
+mod up;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,6 +29,8 @@ pub struct Daemon {
     next_id: u32,
     shared: Shared,
     started_at: Millis,
+    /// The last config revision `pmx up` applied.
+    config_revision: u64,
 }
 
 struct AppEntry {
@@ -73,6 +76,7 @@ impl Daemon {
             next_id: registry.next_id,
             shared,
             started_at: now_ms(),
+            config_revision: registry.config_revision,
         };
         daemon.record(vec![NewEvent {
             app: String::new(),
@@ -209,6 +213,8 @@ impl Handler<Handle> for Daemon {
             Request::Save => self.save(user("save")),
             Request::Resurrect => self.resurrect(user("resurrect")),
             Request::Env(t) => ready(self.env(&t.targets, uid)),
+            Request::Up(req) => self.up(*req, user("up")),
+            Request::RejectConfig(r) => ready(self.reject_config(r, user("up"))),
         }
     }
 }

@@ -15,6 +15,17 @@ impl Daemon {
     /// Checks a spec and registers the app (journaled, actor started, instances stopped).
     /// The caller's command event makes the registration durable.
     pub(super) fn register(&mut self, spec: AppSpec, cause: &Cause) -> Result<(), Response> {
+        self.register_reusing(spec, &[], cause)
+    }
+
+    /// As `register`, keeping the first of `ids` (an app whose spec a config changed keeps
+    /// its ids; new instances get new ones).
+    pub(super) fn register_reusing(
+        &mut self,
+        spec: AppSpec,
+        reuse: &[u32],
+        cause: &Cause,
+    ) -> Result<(), Response> {
         spec.validate()
             .map_err(|e| Response::failure(FailureKind::Invalid, e.to_string()))?;
         if let Some(existing) = self.apps.get(&spec.name) {
@@ -27,7 +38,13 @@ impl Daemon {
             ));
         }
         spawn::resolve(&spec).map_err(|e| Response::failure(FailureKind::Invalid, e))?;
-        let ids: Vec<u32> = (self.next_id..self.next_id + spec.instances).collect();
+        let kept = reuse.len().min(spec.instances as usize);
+        let fresh = spec.instances - kept as u32;
+        let ids: Vec<u32> = reuse[..kept]
+            .iter()
+            .copied()
+            .chain(self.next_id..self.next_id + fresh)
+            .collect();
         let name = spec.name.clone();
         let created = NewEvent {
             app: name.clone(),
@@ -43,7 +60,7 @@ impl Daemon {
             .journal
             .append(vec![created])
             .map_err(internal)?;
-        self.next_id += spec.instances;
+        self.next_id += fresh;
         let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone()).start();
         self.apps.insert(name, AppEntry { addr, ids, spec });
         Ok(())

@@ -6,6 +6,7 @@ pub mod history;
 pub mod list;
 pub mod start;
 pub mod startup;
+pub mod up;
 
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{Failure, FailureKind, Request, Response};

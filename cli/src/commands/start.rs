@@ -10,7 +10,7 @@ use pmx_core::spec::{AppSpec, Interpreter, RestartPolicy, default_name};
 
 use super::{ask, processes};
 use crate::CliError;
-use crate::args::StartArgs;
+use crate::args::{StartArgs, UpArgs};
 use crate::render;
 
 /// Variables pmx sets itself; an app started from inside another app must not inherit them.
@@ -84,6 +84,18 @@ fn absolute_script(script: &str, cwd: &Path) -> String {
 }
 
 pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
+    // `pmx start policies.rhai [--env production]`: PM2's habit with ecosystem files.
+    if super::up::is_config(&args.script) {
+        let up = UpArgs {
+            env: args.env.iter().find(|e| !e.contains('=')).cloned(),
+            file: args.script,
+            only: None,
+            prune: false,
+            dry_run: false,
+        };
+        super::up::run(paths, up)?;
+        return super::list::list(paths);
+    }
     let spec = spec_from(args)?;
     let name = spec.name.clone();
     let started = processes(ask(

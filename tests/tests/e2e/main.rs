@@ -10,3 +10,4 @@ mod socket;
 mod startup;
 mod stopping;
 mod takeover;
+mod up;

@@ -1,0 +1,154 @@
+//! `pmx up`: converge to a config. The plan is computed against the registry; every declared
+//! spec is checked before anything is done; the revision and each app's change are journaled
+//! (flushed) before acting. Changed and pruned apps are stopped first; then changed apps come
+//! back with their new spec (keeping their ids), new apps are registered, and every declared
+//! app is started (a no-op for one already online).
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::plan::{Step, plan};
+use pmx_core::protocol::{FailureKind, PlanReport, RejectedConfig, Response, UpRequest};
+use pmx_core::spec::AppSpec;
+use pmx_core::state::Command;
+
+use super::targets::Picks;
+use super::{Daemon, Reply, internal, ready};
+use crate::app::Retire;
+use crate::process::spawn;
+
+fn event(app: &str, kind: EventKind, cause: &Cause) -> NewEvent {
+    NewEvent {
+        app: app.to_string(),
+        instance: None,
+        kind,
+        cause: cause.clone(),
+    }
+}
+
+impl Daemon {
+    pub(super) fn reject_config(&mut self, r: RejectedConfig, cause: Cause) -> Response {
+        let rejected = EventKind::ConfigRejected {
+            source: r.source,
+            errors: r.errors,
+        };
+        match self.record(vec![event("", rejected, &cause)]) {
+            Ok(()) => Response::Plan(PlanReport {
+                revision: None,
+                steps: Vec::new(),
+            }),
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) fn up(&mut self, req: UpRequest, cause: Cause) -> Reply {
+        let current: BTreeMap<String, AppSpec> = self
+            .apps
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.spec.clone()))
+            .collect();
+        let steps = plan(&current, &req.apps, req.prune);
+        if req.dry_run {
+            return ready(Response::Plan(PlanReport {
+                revision: None,
+                steps,
+            }));
+        }
+        let problems: Vec<String> = req
+            .apps
+            .iter()
+            .filter_map(|spec| {
+                let checked = spec.validate().map_err(|e| e.to_string());
+                checked
+                    .and_then(|()| spawn::resolve(spec).map(|_| ()))
+                    .err()
+                    .map(|e| format!("app `{}`: {e}", spec.name))
+            })
+            .collect();
+        if !problems.is_empty() {
+            let errors = problems.join("\n");
+            let refused = RejectedConfig {
+                source: req.source,
+                errors: errors.clone(),
+            };
+            self.reject_config(refused, cause);
+            return ready(Response::failure(FailureKind::Invalid, errors));
+        }
+        let revision = self.config_revision + 1;
+        let mut events = vec![event(
+            "",
+            EventKind::ConfigApplied {
+                revision,
+                source: req.source,
+                hash: req.hash,
+                plan: steps.iter().map(Step::to_string).collect(),
+            },
+            &cause,
+        )];
+        for step in steps.iter().filter(|s| !matches!(s, Step::Same { .. })) {
+            let change = EventKind::ConfigChanged {
+                revision,
+                change: step.to_string(),
+            };
+            events.push(event(step.name(), change, &cause));
+        }
+        if let Err(e) = self.record(events) {
+            return ready(internal(e));
+        }
+        self.config_revision = revision;
+        let replaced: Picks = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Change { .. } | Step::Remove { .. }))
+            .map(|s| (s.name().to_string(), None))
+            .collect();
+        let stopped = self.fan_out(&replaced, Command::Stop, &cause);
+        // Out of the registry now: no other request reaches an app being replaced.
+        let retired: Vec<(String, Vec<u32>, Addr<crate::app::AppActor>)> = replaced
+            .iter()
+            .filter_map(|(name, _)| {
+                let entry = self.apps.remove(name)?;
+                Some((name.clone(), entry.ids, entry.addr))
+            })
+            .collect();
+        let declared = req.apps;
+        let names: Vec<String> = declared.iter().map(|s| s.name.clone()).collect();
+        Box::pin(
+            fut::wrap_future::<_, Self>(stopped).then(move |_, act: &mut Daemon, _| {
+                let mut kept_ids = BTreeMap::new();
+                let mut gone = Vec::new();
+                for (name, ids, addr) in retired {
+                    addr.do_send(Retire);
+                    if steps
+                        .iter()
+                        .any(|s| matches!(s, Step::Remove { name: n } if *n == name))
+                    {
+                        gone.push(event(&name, EventKind::AppDeleted, &cause));
+                    } else {
+                        kept_ids.insert(name, ids);
+                    }
+                }
+                if let Err(e) = act.shared.journal.append(gone) {
+                    eprintln!("pmx: journal append failed on up: {e}");
+                }
+                for spec in declared {
+                    if act.apps.contains_key(&spec.name) {
+                        continue; // unchanged
+                    }
+                    let reuse = kept_ids.remove(&spec.name).unwrap_or_default();
+                    if let Err(refused) = act.register_reusing(spec, &reuse, &cause) {
+                        eprintln!("pmx: up: {refused:?}");
+                    }
+                }
+                act.control(&names, Command::Start, cause)
+                    .map(move |answer, _, _| match answer {
+                        Response::Processes(_) => Response::Plan(PlanReport {
+                            revision: Some(revision),
+                            steps,
+                        }),
+                        other => other,
+                    })
+            }),
+        )
+    }
+}
