@@ -4,12 +4,12 @@
 //! It sleeps in between; nothing wakes it while the daemon is idle but the hourly pass.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pmx_core::event::{Cause, EventKind, NewEvent};
-use pmx_storage::{Journal, Retention, take_snapshot};
+use pmx_storage::{Journal, Retention, Snapshot, take_snapshot};
 
 use crate::clock::now_ms;
 
@@ -30,11 +30,19 @@ pub struct Compactor {
 }
 
 impl Compactor {
-    pub fn start(journal: Arc<dyn Journal>, retention: Retention) -> Self {
+    /// `booted`: the registry the daemon folded at boot, stored as the first snapshot.
+    pub fn start(journal: Arc<dyn Journal>, retention: Retention, booted: Snapshot) -> Self {
         let (wake, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("pmx-compactor".into())
-            .spawn(move || run(journal.as_ref(), retention, rx))
+            .spawn(move || {
+                if booted.seq > journal.snapshot_seq()
+                    && let Err(e) = journal.store_snapshot(&booted)
+                {
+                    eprintln!("pmx: journal snapshot failed: {e}");
+                }
+                run(journal.as_ref(), retention, rx)
+            })
             .map_err(|e| eprintln!("pmx: no journal housekeeping: {e}"))
             .ok();
         Self { wake, thread }
@@ -60,7 +68,17 @@ fn run(journal: &dyn Journal, retention: Retention, wake: Receiver<Wake>) {
             due = Instant::now() + RETENTION_EVERY;
         }
         match wake.recv_timeout(due.saturating_duration_since(Instant::now())) {
-            Ok(Wake::Snapshot) => snapshot(journal),
+            Ok(Wake::Snapshot) => {
+                snapshot(journal);
+                // Requests that piled up meanwhile are answered by this snapshot.
+                loop {
+                    match wake.try_recv() {
+                        Ok(Wake::Snapshot) => {}
+                        Ok(Wake::Stop) | Err(TryRecvError::Disconnected) => return,
+                        Err(TryRecvError::Empty) => break,
+                    }
+                }
+            }
             Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }

@@ -329,7 +329,7 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
         if spec.name.is_empty() {
             spec.name = default_name(&spec.script);
         }
-        if !spec.is_shell_command() && spec.script.contains('/') || script_is_local(&spec) {
+        if names_a_file(&spec) {
             spec.script = absolute(Path::new(&spec.cwd), &spec.script);
             if !Path::new(&spec.script).exists() {
                 problems.push(format!("script: {} does not exist", spec.script));
@@ -342,12 +342,14 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
     (spec, problems)
 }
 
-/// A bare name (`app.js`) that is a file in the cwd is that file; otherwise it is looked up
-/// in PATH at start, as PM2 does.
-fn script_is_local(spec: &AppSpec) -> bool {
+/// Whether `script` means a file (recorded by its absolute path, and it must exist): a path
+/// with `/`, a script by its extension, or a file in the cwd. Anything else (`node`, a
+/// quoted command line) is looked up in PATH at start, as PM2 does.
+fn names_a_file(spec: &AppSpec) -> bool {
     !spec.is_shell_command()
-        && (Path::new(&spec.cwd).join(&spec.script).exists()
-            || Interpreter::for_extension(&spec.script).is_some())
+        && (spec.script.contains('/')
+            || Interpreter::for_extension(&spec.script).is_some()
+            || Path::new(&spec.cwd).join(&spec.script).exists())
 }
 
 /// 5 fields (minute first) or 6 (seconds first), as PM2 accepts.

@@ -13,7 +13,6 @@ use std::fs;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use pmx_core::Millis;
 use pmx_core::event::Event;
@@ -162,11 +161,9 @@ pub fn open_checked(
     let salvaged_through = salvaged.last().map_or(0, |e| e.seq);
     let from_file = snapshot::read_file(&snapshot::file_path(path));
     let snapshot_seq = from_file.as_ref().map(|s| s.seq);
+    // Without a snapshot file, the salvaged events alone are the registry.
     if let Some(snapshot) = &from_file {
         journal.store_snapshot(snapshot)?;
-    } else {
-        // No snapshot to restore: the salvaged events are the registry.
-        journal.snapshot_seq.store(0, Ordering::Relaxed);
     }
     let next = expected_head
         .max(salvaged_through)

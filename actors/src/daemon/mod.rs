@@ -17,7 +17,7 @@ use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::protocol::{FailureKind, Request, Response};
 use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
-use pmx_storage::{Desired, Registry, load_registry};
+use pmx_storage::{Desired, Registry, Snapshot, load_registry};
 
 use crate::app::{AppActor, Control, Orphan, Shared};
 use crate::clock::now_ms;
@@ -64,13 +64,14 @@ fn internal(e: impl std::fmt::Display) -> Response {
 }
 
 impl Daemon {
-    /// Builds the daemon from the journal: every registered app gets its actor back.
-    pub fn boot(shared: Shared) -> Result<Self, pmx_storage::JournalError> {
+    /// Builds the daemon from the journal: every registered app gets its actor back. Returns
+    /// the registry it folded too, as a snapshot for the housekeeping to store.
+    pub fn boot(shared: Shared) -> Result<(Self, Snapshot), pmx_storage::JournalError> {
         let (snapshot, skipped) = load_registry(shared.journal.as_ref())?;
         if skipped > 0 {
             eprintln!("pmx: skipped {skipped} journal records that could not be read");
         }
-        let registry = snapshot.registry;
+        let registry = snapshot.registry.clone();
         let mut daemon = Daemon {
             apps: BTreeMap::new(),
             next_id: registry.next_id,
@@ -116,7 +117,7 @@ impl Daemon {
             let pids: Vec<u32> = orphan.processes.iter().map(|&(p, _)| p).collect();
             family::signal_all(&pids, 9);
         }
-        Ok(daemon)
+        Ok((daemon, snapshot))
     }
 
     /// Journals events and makes them durable before the command is acted on.

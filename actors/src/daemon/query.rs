@@ -70,6 +70,7 @@ impl Daemon {
         let filtered = req.since.is_some() || req.until.is_some() || req.instance.is_some();
         let mut events = match (req.after_seq, req.limit) {
             // The last N matching events: keep a window of N while reading every page.
+            (None, Some(0)) => Vec::new(),
             (None, Some(limit)) if filtered => {
                 let mut window = VecDeque::with_capacity(limit.min(HISTORY_PAGE));
                 let mut after = 0;

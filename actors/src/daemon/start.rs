@@ -11,6 +11,13 @@ use crate::app::AppActor;
 use crate::clock::now_ms;
 use crate::process::spawn;
 
+/// What the daemon checks before registering a spec: its fields, and that it can be run
+/// (script, interpreter). `up` checks a whole config with it before acting.
+pub(super) fn check(spec: &AppSpec) -> Result<(), String> {
+    spec.validate().map_err(|e| e.to_string())?;
+    spawn::resolve(spec).map(|_| ())
+}
+
 impl Daemon {
     /// Checks a spec and registers the app (journaled, actor started, instances stopped).
     /// The caller's command event makes the registration durable.
@@ -26,8 +33,7 @@ impl Daemon {
         reuse: &[u32],
         cause: &Cause,
     ) -> Result<(), Response> {
-        spec.validate()
-            .map_err(|e| Response::failure(FailureKind::Invalid, e.to_string()))?;
+        check(&spec).map_err(|e| Response::failure(FailureKind::Invalid, e))?;
         if let Some(existing) = self.apps.get(&spec.name) {
             return Err(Response::failure(
                 FailureKind::Conflict,
@@ -37,7 +43,6 @@ impl Daemon {
                 ),
             ));
         }
-        spawn::resolve(&spec).map_err(|e| Response::failure(FailureKind::Invalid, e))?;
         let kept = reuse.len().min(spec.instances as usize);
         let fresh = spec.instances - kept as u32;
         let ids: Vec<u32> = reuse[..kept]

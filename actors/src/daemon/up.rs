@@ -13,10 +13,10 @@ use pmx_core::protocol::{FailureKind, PlanReport, RejectedConfig, Response, UpRe
 use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
 
+use super::start::check;
 use super::targets::Picks;
 use super::{Daemon, Reply, internal, ready};
 use crate::app::Retire;
-use crate::process::spawn;
 
 fn event(app: &str, kind: EventKind, cause: &Cause) -> NewEvent {
     NewEvent {
@@ -59,9 +59,7 @@ impl Daemon {
             .apps
             .iter()
             .filter_map(|spec| {
-                let checked = spec.validate().map_err(|e| e.to_string());
-                checked
-                    .and_then(|()| spawn::resolve(spec).map(|_| ()))
+                check(spec)
                     .err()
                     .map(|e| format!("app `{}`: {e}", spec.name))
             })

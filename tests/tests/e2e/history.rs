@@ -28,6 +28,10 @@ fn history_filters_by_instance_time_and_count() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(last3, all[all.len() - 3..]);
+    for filtered in [&["--limit", "0"][..], &["--limit", "0", "--instance", "1"]] {
+        let args = [&["history", "h", "--json"][..], filtered].concat();
+        assert_eq!(home.ok(&args), "", "{filtered:?} shows nothing");
+    }
     assert_eq!(
         home.ok(&["history", "h", "--since", "1h", "--json"])
             .lines()

@@ -30,6 +30,11 @@ fn environ(pid: u32) -> String {
 fn up_twice_restarts_nothing_and_a_change_restarts_only_that_app() {
     let home = Home::new();
     let file = write(&home, "policies.rhai", &config("info"));
+    let only = home.ok(&["up", &file, "--only", "worker", "--dry-run"]);
+    assert_eq!(only.lines().next(), Some("+ worker"), "--only: {only}");
+    assert!(!only.contains("api"), "--only: {only}");
+    let stderr = home.fails(2, &["up", &file, "--only", "nobody"]);
+    assert!(stderr.contains("declares no app `nobody`"), "{stderr}");
     let dry = home.ok(&["up", &file, "--dry-run"]);
     assert!(
         dry.contains("+ api (2 instances)") && dry.contains("+ worker"),
