@@ -20,8 +20,10 @@ pub enum Verb {
     Start(Box<StartArgs>),
     /// Stop apps (name, id, or all)
     Stop(TargetArgs),
-    /// Restart apps
-    Restart(TargetArgs),
+    /// Restart apps (names, ids, all, or a config file: the apps it declares)
+    Restart(RestartArgs),
+    /// Reload apps (until cluster mode lands, a restart)
+    Reload(RestartArgs),
     /// Stop and remove apps
     #[command(alias = "del")]
     Delete(TargetArgs),
@@ -63,11 +65,55 @@ pub enum Verb {
     Up(UpArgs),
     /// Print the environment an app runs with (values: only for the daemon's user)
     Env(TargetArgs),
+    /// Re-apply an app's spec of an earlier config revision (default: its previous spec)
+    Rollback(RollbackArgs),
+    /// Write a starter config script
+    #[command(alias = "init")]
+    Ecosystem {
+        /// Where to write it
+        #[arg(default_value = "policies.rhai")]
+        file: String,
+        /// Overwrite the file if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a PM2 ecosystem file (.js, .json, .yml, .toml) as an equivalent Rhai config
+    Convert {
+        /// The ecosystem file
+        file: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Names, ids, `all`, or config files
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Take the environment of this command (and of the config file) instead of the one the
+    /// app started with; variables that are gone are removed
+    #[arg(long)]
+    pub update_env: bool,
+    /// With a config file: merge `env_NAME` over `env`
+    #[arg(long)]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The app
+    pub app: String,
+    /// The config revision whose spec to take (see `pmx history APP`)
+    #[arg(long)]
+    pub to: Option<u64>,
+    /// Print the plan, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// The config script (policies.rhai)
+    /// The config: a Rhai script (policies.rhai) or a PM2 ecosystem file (.js, .json, .yml,
+    /// .toml)
     pub file: String,
     /// Merge `env_NAME` over `env` (e.g. --env production)
     #[arg(long)]

@@ -61,7 +61,8 @@ fn main() -> ExitCode {
         Verb::Daemon(args) => commands::daemon::run(paths, args),
         Verb::Start(args) => commands::start::run(&paths, *args),
         Verb::Stop(t) => commands::control::stop(&paths, t),
-        Verb::Restart(t) => commands::control::restart(&paths, t),
+        Verb::Restart(r) => commands::control::restart(&paths, r, "restart"),
+        Verb::Reload(r) => commands::control::restart(&paths, r, "reload"),
         Verb::Delete(t) => commands::control::delete(&paths, t),
         Verb::Reset(t) => commands::control::reset(&paths, t),
         Verb::SendSignal(s) => commands::control::send_signal(&paths, s),
@@ -77,6 +78,9 @@ fn main() -> ExitCode {
         Verb::Unstartup => commands::startup::unstartup(),
         Verb::Env(t) => commands::list::env(&paths, t),
         Verb::Up(args) => commands::up::run(&paths, args),
+        Verb::Rollback(r) => commands::control::rollback(&paths, r),
+        Verb::Ecosystem { file, force } => commands::up::ecosystem(&file, force),
+        Verb::Convert { file } => commands::up::convert(&file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

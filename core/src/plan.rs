@@ -44,6 +44,29 @@ impl fmt::Display for Step {
     }
 }
 
+/// With `--update-env`: an app whose whole environment (captured one included) differs is a
+/// change too, naming the variables.
+pub fn count_env_updates(
+    steps: &mut [Step],
+    current: &BTreeMap<String, AppSpec>,
+    declared: &[AppSpec],
+) {
+    for step in steps.iter_mut() {
+        let Step::Same { name } = step else { continue };
+        let (Some(old), Some(new)) = (current.get(name), declared.iter().find(|d| &d.name == name))
+        else {
+            continue;
+        };
+        let changes = old.env_differences(new);
+        if !changes.is_empty() {
+            *step = Step::Change {
+                name: name.clone(),
+                changes,
+            };
+        }
+    }
+}
+
 /// Declared apps in their order, then (with `prune`) registered apps no longer declared.
 pub fn plan(current: &BTreeMap<String, AppSpec>, declared: &[AppSpec], prune: bool) -> Vec<Step> {
     let mut steps: Vec<Step> = declared
@@ -119,6 +142,29 @@ mod tests {
         assert_eq!(shown(&plan(&current, &declared, true)), expected);
         let without_prune = plan(&current, &declared, false);
         assert_eq!(without_prune.len(), 3, "nothing removed without --prune");
+        // With --update-env it does count, by name: a variable added, one removed.
+        let mut steps = without_prune;
+        let mut current = current;
+        if let Some(cron) = current.get_mut("cron-job") {
+            cron.base_env = std::sync::Arc::new(BTreeMap::from([("GONE".into(), "1".into())]));
+        }
+        count_env_updates(&mut steps, &current, &declared);
+        assert_eq!(steps[2].to_string(), "~ cron-job: env.GONE, env.X");
+    }
+
+    #[test]
+    fn long_environment_changes_are_summed_up() {
+        let old = spec("a", 1, "info");
+        let mut new = old.clone();
+        new.base_env = std::sync::Arc::new(
+            (0..20)
+                .map(|i| (format!("V{i:02}"), "x".to_string()))
+                .collect(),
+        );
+        let changes = old.env_differences(&new);
+        assert_eq!(changes.len(), 9);
+        assert_eq!(changes[0], "env.V00");
+        assert_eq!(changes[8], "12 more variables");
     }
 
     #[test]

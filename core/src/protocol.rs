@@ -46,6 +46,27 @@ pub enum Request {
     Up(Box<UpRequest>),
     /// A config that failed to evaluate: journaled, nothing else changes.
     RejectConfig(RejectedConfig),
+    /// `pmx restart --update-env`: restart apps with the caller's environment.
+    UpdateEnv(UpdateEnvRequest),
+    /// `pmx rollback`: re-apply an app's spec of an earlier config revision.
+    Rollback(RollbackRequest),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateEnvRequest {
+    pub targets: Vec<String>,
+    /// The environment to run with from now on (replacing the captured one entirely, so a
+    /// variable that is gone is gone).
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub app: String,
+    /// The config revision whose spec to take; none: the spec before the current one.
+    pub to: Option<u64>,
+    /// Only compute the plan.
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +80,12 @@ pub struct UpRequest {
     pub source: String,
     /// A hash of the config's text.
     pub hash: String,
+    /// Restart declared apps whose spec did not change too (`restart FILE --update-env`).
+    #[serde(default)]
+    pub restart: bool,
+    /// A change of the captured environment counts as a change (`--update-env`).
+    #[serde(default)]
+    pub update_env: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,7 +157,7 @@ pub enum Response {
     Error(Failure),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProcessList {
     pub processes: Vec<ProcessView>,
 }

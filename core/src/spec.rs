@@ -136,6 +136,26 @@ impl AppSpec {
         out
     }
 
+    /// The variables whose value differs between the environments the two specs run with
+    /// (added, removed or changed), as `env.NAME`; values are never shown.
+    pub fn env_differences(&self, other: &AppSpec) -> Vec<String> {
+        const SHOWN: usize = 8;
+        let (mine, theirs) = (self.run_env(), other.run_env());
+        let keys: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+        let changed: Vec<String> = keys
+            .into_iter()
+            .filter(|k| mine.get(*k) != theirs.get(*k))
+            .map(|k| format!("env.{k}"))
+            .collect();
+        if changed.len() <= SHOWN {
+            return changed;
+        }
+        let more = changed.len() - SHOWN;
+        let mut shown: Vec<String> = changed.into_iter().take(SHOWN).collect();
+        shown.push(format!("{more} more variables"));
+        shown
+    }
+
     /// Leaves the environment's keys, not its values (secrets): what `history` shows.
     pub fn redact_env(&mut self) {
         self.base_env = Arc::default();

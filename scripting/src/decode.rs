@@ -61,8 +61,28 @@ pub struct DecodeContext<'a> {
     pub base_env: std::sync::Arc<BTreeMap<String, String>>,
 }
 
-/// Problems with one app, each a message (the caller adds the position).
-pub type Problems = Vec<String>;
+/// A problem with one app: its message, and the option it is about (the caller finds where
+/// that option is written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    fn about(key: &str, message: String) -> Self {
+        Problem {
+            key: Some(key.to_string()),
+            message,
+        }
+    }
+
+    fn general(message: String) -> Self {
+        Problem { key: None, message }
+    }
+}
+
+pub type Problems = Vec<Problem>;
 
 fn type_name(v: &Dynamic) -> String {
     if v.is_string() {
@@ -303,7 +323,7 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
             Ok(())
         })();
         if let Err(problem) = result {
-            problems.push(problem);
+            problems.push(Problem::about(key, problem));
         }
     }
     if let Some(path) = env_file {
@@ -314,17 +334,20 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                         Ok((k, value)) => {
                             env.entry(k).or_insert(value);
                         }
-                        Err(e) => problems.push(format!("env_file {path}: {e}")),
+                        Err(e) => problems
+                            .push(Problem::about("env_file", format!("env_file {path}: {e}"))),
                     }
                 }
             }
-            Err(e) => problems.push(format!("env_file {path}: {e}")),
+            Err(e) => problems.push(Problem::about("env_file", format!("env_file {path}: {e}"))),
         }
     }
     env.extend(env_over);
     spec.env = env;
     if spec.script.is_empty() {
-        problems.push("script: missing (the file or command to run)".into());
+        problems.push(Problem::general(
+            "script: missing (the file or command to run)".into(),
+        ));
     } else {
         if spec.name.is_empty() {
             spec.name = default_name(&spec.script);
@@ -332,12 +355,15 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
         if names_a_file(&spec) {
             spec.script = absolute(Path::new(&spec.cwd), &spec.script);
             if !Path::new(&spec.script).exists() {
-                problems.push(format!("script: {} does not exist", spec.script));
+                problems.push(Problem::about(
+                    "script",
+                    format!("script: {} does not exist", spec.script),
+                ));
             }
         }
     }
     if let Err(e) = spec.validate() {
-        problems.push(e.to_string());
+        problems.push(Problem::general(e.to_string()));
     }
     (spec, problems)
 }

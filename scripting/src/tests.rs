@@ -95,24 +95,29 @@ fn every_problem_is_reported_with_its_place_at_once() {
     );
     assert!(
         text.contains(
-            ":1:1: app `api`: instances: expected an integer, \"max\" or -1, found \"four\""
+            ":1:39: app `api`: instances: expected an integer, \"max\" or -1, found \"four\""
         ),
         "{text}"
     );
     assert!(
         text.contains(
-            ":2:1: app `w`: unknown option `max_memory_restrat`: did you mean `max_memory_restart`?"
+            ":2:38: app `w`: unknown option `max_memory_restrat`: did you mean `max_memory_restart`?"
         ),
         "{text}"
     );
+    assert!(text.contains(":2:19: app `w`: script: "), "{text}");
     assert!(text.contains("nope.py does not exist"), "{text}");
     assert!(
         text.contains(":3:1: app `api`: the name is already declared at 1:1"),
         "{text}"
     );
-    assert!(text.contains("cron_restart: invalid expression"), "{text}");
     assert!(
-        text.contains("2 | app(#{ name: \"w\""),
+        text.contains(":3:39: app `api`: cron_restart: invalid expression"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 | app(#{ name: \"w\"")
+            && text.contains(&format!("\n  | {}^", " ".repeat(37))),
         "the source line is shown: {text}"
     );
 }
@@ -171,6 +176,181 @@ fn the_example_config_is_valid() {
     assert_eq!(apps[2].env["PORT"], "9001");
 }
 
+/// One config in every form pmx reads. The same apps, options and values.
+const AS_RHAI: &str = r#"
+app(#{ name: "api", script: "app.js", instances: 4, max_memory_restart: "300M",
+       env: #{ PORT: 3000, DEBUG: false }, env_production: #{ NODE_ENV: "production" },
+       cron_restart: "0 3 * * *", watch: ["src"], kill_timeout: 3000 });
+app(#{ name: "worker", script: "worker.py", args: ["--queue", "jobs"], autorestart: false });
+"#;
+
+const AS_JSON: &str = r#"{
+  "apps": [
+    { "name": "api", "script": "app.js", "instances": 4, "max_memory_restart": "300M",
+      "env": { "PORT": 3000, "DEBUG": false }, "env_production": { "NODE_ENV": "production" },
+      "cron_restart": "0 3 * * *", "watch": ["src"], "kill_timeout": 3000 },
+    { "name": "worker", "script": "worker.py", "args": ["--queue", "jobs"], "autorestart": false }
+  ],
+  "deploy": { "production": { "user": "ops" } }
+}"#;
+
+const AS_YAML: &str = r#"
+apps:
+  - name: api
+    script: app.js
+    instances: 4
+    max_memory_restart: 300M
+    env:
+      PORT: 3000
+      DEBUG: false
+    env_production:
+      NODE_ENV: production
+    cron_restart: "0 3 * * *"
+    watch: [src]
+    kill_timeout: 3000
+  - name: worker
+    script: worker.py
+    args: ["--queue", "jobs"]
+    autorestart: false
+"#;
+
+const AS_TOML: &str = r#"
+[[apps]]
+name = "api"
+script = "app.js"
+instances = 4
+max_memory_restart = "300M"
+cron_restart = "0 3 * * *"
+watch = ["src"]
+kill_timeout = 3000
+env = { PORT = 3000, DEBUG = false }
+env_production = { NODE_ENV = "production" }
+
+[[apps]]
+name = "worker"
+script = "worker.py"
+args = ["--queue", "jobs"]
+autorestart = false
+"#;
+
+const AS_JS: &str = r#"
+const port = 3000;
+module.exports = {
+  apps: [
+    { name: "api", script: "app.js", instances: 4, max_memory_restart: "300M",
+      env: { PORT: port, DEBUG: false }, env_production: { NODE_ENV: "production" },
+      cron_restart: "0 3 * * *", watch: ["src"], kill_timeout: 3000 },
+    { name: "worker", script: "worker.py", args: ["--queue", "jobs"], autorestart: false },
+  ],
+};
+"#;
+
+fn node_runs() -> bool {
+    let found = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIPPED: the .js ecosystem form needs node, which is not installed");
+    }
+    found
+}
+
+#[test]
+fn every_ecosystem_form_gives_the_same_apps_as_the_rhai_script() {
+    let (dir, file) = dir();
+    let expected = eval(&file, AS_RHAI, Some("production")).unwrap();
+    assert_eq!(expected[0].env["NODE_ENV"], "production");
+    let mut forms = vec![
+        ("ecosystem.config.json", AS_JSON),
+        ("ecosystem.yml", AS_YAML),
+        ("ecosystem.toml", AS_TOML),
+    ];
+    if node_runs() {
+        forms.push(("ecosystem.config.js", AS_JS));
+    }
+    for (name, text) in forms {
+        let path = dir.path().join(name);
+        let apps = eval(&path, text, Some("production")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(apps, expected, "{name}");
+        // And converted to Rhai, the same again.
+        let rhai = to_rhai(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        let converted = dir.path().join(format!("{name}.rhai"));
+        let again =
+            eval(&converted, &rhai, Some("production")).unwrap_or_else(|e| panic!("{e}\n{rhai}"));
+        assert_eq!(again, expected, "{name} converted:\n{rhai}");
+    }
+}
+
+#[test]
+fn ecosystem_problems_point_at_the_option_in_the_file() {
+    let (dir, _) = dir();
+    let json = dir.path().join("ecosystem.json");
+    let text = "{\"apps\": [\n {\"name\": \"a\", \"script\": \"app.js\"},\n {\"name\": \"b\",\n  \"script\": \"app.js\",\n  \"instances\": \"four\"}]}";
+    let err = eval(&json, text, None).unwrap_err().to_string();
+    assert!(
+        err.contains("ecosystem.json:5:4: app `b`: instances: expected"),
+        "{err}"
+    );
+    let broken = eval(&json, "{\"apps\": [", None).unwrap_err().to_string();
+    assert!(
+        broken.contains("ecosystem.json:1:") && broken.contains("invalid JSON"),
+        "{broken}"
+    );
+    let yaml = dir.path().join("ecosystem.yaml");
+    let err = eval(
+        &yaml,
+        "apps:\n  - name: a\n    script: app.js\n    max_memory_restrat: 1G\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "ecosystem.yaml:4:5: app `a`: unknown option `max_memory_restrat`: did you mean"
+        ),
+        "{err}"
+    );
+    let toml = dir.path().join("ecosystem.toml");
+    let err = eval(&toml, "[[apps]]\nname = \"a\"\nscript = 3\n", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ecosystem.toml:3:1: app `a`: script: expected a string"),
+        "{err}"
+    );
+    let none = eval(&json, "{\"deploy\": {}}", None)
+        .unwrap_err()
+        .to_string();
+    assert!(none.contains("expected an `apps` list"), "{none}");
+}
+
+#[test]
+fn a_js_ecosystem_that_throws_is_reported() {
+    if !node_runs() {
+        return;
+    }
+    let (dir, _) = dir();
+    let js = dir.path().join("ecosystem.config.js");
+    let err = eval(&js, "throw new Error('no config here')", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("node could not load the file") && err.contains("no config here"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_starter_config_only_lacks_its_script() {
+    let (dir, _) = dir();
+    std::fs::remove_file(dir.path().join("app.js")).unwrap();
+    let file = dir.path().join("policies.rhai");
+    let err = eval(&file, STARTER, None).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    assert!(err.to_string().contains("app.js does not exist"), "{err}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     /// Arbitrary text, and mutations of a valid config, never panic or hang the evaluator.
@@ -184,5 +364,10 @@ proptest! {
         let at = (0..=at).rev().find(|&i| mutated.is_char_boundary(i)).unwrap_or(0);
         mutated.insert_str(at, &insert);
         let _ = evaluate(&file, &mutated, &EvalOptions { env_name: Some("production"), vars: vars() });
+        for name in ["e.json", "e.yml", "e.toml"] {
+            let data = file.with_file_name(name);
+            let _ = evaluate(&data, &text, &EvalOptions { env_name: None, vars: vars() });
+            let _ = to_rhai(&data, &text);
+        }
     }
 }

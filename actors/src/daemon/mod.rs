@@ -4,6 +4,7 @@
 
 mod control;
 mod query;
+mod revise;
 mod save;
 mod start;
 mod targets;
@@ -216,6 +217,8 @@ impl Handler<Handle> for Daemon {
             Request::Env(t) => ready(self.env(&t.targets, uid)),
             Request::Up(req) => self.up(*req, user("up")),
             Request::RejectConfig(r) => ready(self.reject_config(r, user("up"))),
+            Request::UpdateEnv(req) => self.update_env(req, user("restart --update-env")),
+            Request::Rollback(req) => self.rollback(req, user("rollback")),
         }
     }
 }

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 
 use actix::prelude::*;
 use pmx_core::event::{Cause, EventKind, NewEvent};
-use pmx_core::plan::{Step, plan};
-use pmx_core::protocol::{FailureKind, PlanReport, RejectedConfig, Response, UpRequest};
+use pmx_core::plan::{Step, count_env_updates, plan};
+use pmx_core::protocol::{
+    FailureKind, PlanReport, ProcessList, RejectedConfig, Response, UpRequest,
+};
 use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
 
@@ -48,7 +50,10 @@ impl Daemon {
             .iter()
             .map(|(name, entry)| (name.clone(), entry.spec.clone()))
             .collect();
-        let steps = plan(&current, &req.apps, req.prune);
+        let mut steps = plan(&current, &req.apps, req.prune);
+        if req.update_env {
+            count_env_updates(&mut steps, &current, &req.apps);
+        }
         if req.dry_run {
             return ready(Response::Plan(PlanReport {
                 revision: None,
@@ -111,6 +116,11 @@ impl Daemon {
             .collect();
         let declared = req.apps;
         let names: Vec<String> = declared.iter().map(|s| s.name.clone()).collect();
+        let unchanged: Vec<String> = steps
+            .iter()
+            .filter(|s| req.restart && matches!(s, Step::Same { .. }))
+            .map(|s| s.name().to_string())
+            .collect();
         Box::pin(
             fut::wrap_future::<_, Self>(stopped).then(move |_, act: &mut Daemon, _| {
                 let mut kept_ids = BTreeMap::new();
@@ -138,7 +148,13 @@ impl Daemon {
                         eprintln!("pmx: up: {refused:?}");
                     }
                 }
-                act.control(&names, Command::Start, cause)
+                let restarted = if unchanged.is_empty() {
+                    ready(Response::Processes(ProcessList::default()))
+                } else {
+                    act.control(&unchanged, Command::Restart, cause.clone())
+                };
+                restarted
+                    .then(move |_, act: &mut Daemon, _| act.control(&names, Command::Start, cause))
                     .map(move |answer, _, _| match answer {
                         Response::Processes(_) => Response::Plan(PlanReport {
                             revision: Some(revision),

@@ -1,12 +1,15 @@
 //! `stop`, `restart`, `delete`, `reset`, `sendSignal`: one request each, then the list.
 
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{Request, SignalRequest, Targets};
+use pmx_core::protocol::{
+    Request, Response, RollbackRequest, SignalRequest, Targets, UpdateEnvRequest,
+};
 use pmx_core::signal::parse_signal;
 
+use super::up::{is_config, load, print_plan, restart_with_env};
 use super::{ask, processes};
 use crate::CliError;
-use crate::args::{SignalArgs, TargetArgs};
+use crate::args::{RestartArgs, RollbackArgs, SignalArgs, TargetArgs};
 use crate::render;
 
 fn act(paths: &Paths, verb: &str, request: Request, targets: &[String]) -> Result<(), CliError> {
@@ -15,26 +18,97 @@ fn act(paths: &Paths, verb: &str, request: Request, targets: &[String]) -> Resul
     super::list::list(paths)
 }
 
-fn targets(t: &TargetArgs) -> Targets {
-    Targets {
-        targets: t.targets.clone(),
+/// A config file that exists stands for the apps it declares (`pmx stop ecosystem.json`).
+fn is_config_file(target: &str) -> bool {
+    is_config(target) && std::path::Path::new(target).is_file()
+}
+
+/// The targets with each config file replaced by the names of its apps.
+fn expand(targets: &[String], env_name: Option<&str>) -> Result<Targets, CliError> {
+    let mut out = Vec::new();
+    for target in targets {
+        if is_config_file(target) {
+            let (apps, _) = load(target, env_name)?;
+            out.extend(apps.into_iter().map(|a| a.name));
+        } else {
+            out.push(target.clone());
+        }
     }
+    Ok(Targets { targets: out })
 }
 
 pub fn stop(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
-    act(paths, "stop", Request::Stop(targets(&t)), &t.targets)
+    act(
+        paths,
+        "stop",
+        Request::Stop(expand(&t.targets, None)?),
+        &t.targets,
+    )
 }
 
-pub fn restart(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
-    act(paths, "restart", Request::Restart(targets(&t)), &t.targets)
+/// `restart` and `reload` (a restart until cluster mode lands). With `--update-env`, the apps
+/// take this command's environment (and a config file's declared one): a config revision.
+pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError> {
+    if !r.update_env {
+        let targets = expand(&r.targets, r.env.as_deref())?;
+        return act(paths, verb, Request::Restart(targets), &r.targets);
+    }
+    let (files, names): (Vec<&String>, Vec<&String>) =
+        r.targets.iter().partition(|t| is_config_file(t));
+    for file in files {
+        restart_with_env(paths, file, r.env.as_deref())?;
+    }
+    if !names.is_empty() {
+        let request = Request::UpdateEnv(UpdateEnvRequest {
+            targets: names.into_iter().cloned().collect(),
+            env: super::start::captured_env(),
+        });
+        plan_answer(ask(paths, &request)?)?;
+    }
+    super::list::list(paths)
+}
+
+fn plan_answer(response: Response) -> Result<(), CliError> {
+    match response {
+        Response::Plan(report) => {
+            print_plan(&report);
+            Ok(())
+        }
+        other => Err(CliError::Failed(format!(
+            "unexpected answer from the daemon: {other:?}"
+        ))),
+    }
+}
+
+pub fn rollback(paths: &Paths, r: RollbackArgs) -> Result<(), CliError> {
+    let request = Request::Rollback(RollbackRequest {
+        app: r.app,
+        to: r.to,
+        dry_run: r.dry_run,
+    });
+    plan_answer(ask(paths, &request)?)?;
+    if r.dry_run {
+        return Ok(());
+    }
+    super::list::list(paths)
 }
 
 pub fn delete(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
-    act(paths, "delete", Request::Delete(targets(&t)), &t.targets)
+    act(
+        paths,
+        "delete",
+        Request::Delete(expand(&t.targets, None)?),
+        &t.targets,
+    )
 }
 
 pub fn reset(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
-    act(paths, "reset", Request::Reset(targets(&t)), &t.targets)
+    act(
+        paths,
+        "reset",
+        Request::Reset(expand(&t.targets, None)?),
+        &t.targets,
+    )
 }
 
 pub fn send_signal(paths: &Paths, s: SignalArgs) -> Result<(), CliError> {

@@ -84,7 +84,7 @@ fn absolute_script(script: &str, cwd: &Path) -> String {
 }
 
 pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
-    // `pmx start policies.rhai [--env production]`: PM2's habit with ecosystem files.
+    // `pmx start policies.rhai|ecosystem.config.js [--env production]`: PM2's habit.
     if super::up::is_config(&args.script) {
         let up = UpArgs {
             env: args.env.iter().find(|e| !e.contains('=')).cloned(),

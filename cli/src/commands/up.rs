@@ -1,12 +1,14 @@
-//! `pmx up FILE`: evaluate a config script (here, in the sandbox), send the apps it declares,
-//! print the plan like a diff. A config that fails changes nothing and is journaled.
+//! `pmx up FILE`: evaluate a config (here, in the sandbox), send the apps it declares, print
+//! the plan like a diff. A config that fails changes nothing and is journaled. Also the other
+//! verbs that read a config: `restart FILE --update-env`, `ecosystem`, `convert`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{RejectedConfig, Request, Response, UpRequest};
-use pmx_scripting::{EvalOptions, evaluate};
+use pmx_core::protocol::{PlanReport, RejectedConfig, Request, Response, UpRequest};
+use pmx_core::spec::AppSpec;
+use pmx_scripting::{EvalOptions, Format, evaluate};
 
 use super::ask;
 use super::start::captured_env;
@@ -22,32 +24,87 @@ fn fingerprint(text: &str) -> String {
     format!("{hash:016x}")
 }
 
-/// Whether `pmx start FILE` means a config file rather than a script to run.
-pub fn is_config(script: &str) -> bool {
-    script.ends_with(".rhai")
+/// Whether a `pmx start`/`restart`/`stop`/`delete` argument names a config file rather than
+/// a script or an app: a Rhai, JSON, YAML or TOML file, or `*.config.js` as PM2 has it.
+pub fn is_config(target: &str) -> bool {
+    let path = Path::new(target);
+    match Format::of(path) {
+        Some(Format::Js) => {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            stem.ends_with(".config") || stem == "ecosystem"
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// A config file's apps (and its text, for the fingerprint).
+pub fn load(file: &str, env_name: Option<&str>) -> Result<(Vec<AppSpec>, String), ConfigFailure> {
+    let path = Path::new(file);
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| ConfigFailure::Unreadable(format!("cannot read {file}: {e}")))?;
+    let opts = EvalOptions {
+        env_name,
+        vars: Arc::new(captured_env()),
+    };
+    let apps = evaluate(path, &source, &opts).map_err(ConfigFailure::Invalid)?;
+    Ok((apps, source))
+}
+
+/// Why a config gave no apps.
+pub enum ConfigFailure {
+    Unreadable(String),
+    Invalid(pmx_scripting::ConfigError),
+}
+
+impl From<ConfigFailure> for CliError {
+    fn from(f: ConfigFailure) -> Self {
+        match f {
+            ConfigFailure::Unreadable(message) => CliError::Usage(message),
+            ConfigFailure::Invalid(error) => {
+                CliError::Usage(format!("{error}\nnothing was changed"))
+            }
+        }
+    }
+}
+
+/// Sends an `Up` and prints its plan like a diff.
+pub fn converge(paths: &Paths, request: UpRequest) -> Result<(), CliError> {
+    let report = match ask(paths, &Request::Up(Box::new(request)))? {
+        Response::Plan(report) => report,
+        other => {
+            return Err(CliError::Failed(format!(
+                "unexpected answer from the daemon: {other:?}"
+            )));
+        }
+    };
+    print_plan(&report);
+    Ok(())
+}
+
+pub fn print_plan(report: &PlanReport) {
+    for step in &report.steps {
+        println(&step.to_string());
+    }
+    match report.revision {
+        Some(revision) => println(&format!("config revision {revision} applied")),
+        None => println("dry run: nothing was changed"),
+    }
 }
 
 pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
-    let file = Path::new(&args.file);
-    let source = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file)))?;
-    let opts = EvalOptions {
-        env_name: args.env.as_deref(),
-        vars: Arc::new(captured_env()),
-    };
-    let mut apps = match evaluate(file, &source, &opts) {
-        Ok(apps) => apps,
-        Err(error) => {
-            if !args.dry_run {
-                let rejected = RejectedConfig {
-                    source: args.file.clone(),
-                    errors: error.to_string(),
-                };
-                // Best effort: the user's error matters more than the journal's.
-                let _ = ask(paths, &Request::RejectConfig(rejected));
-            }
-            return Err(CliError::Usage(format!("{error}\nnothing was changed")));
+    let (mut apps, source) = match load(&args.file, args.env.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(ConfigFailure::Invalid(error)) if !args.dry_run => {
+            let rejected = RejectedConfig {
+                source: args.file.clone(),
+                errors: error.to_string(),
+            };
+            // Best effort: the user's error matters more than the journal's.
+            let _ = ask(paths, &Request::RejectConfig(rejected));
+            return Err(ConfigFailure::Invalid(error).into());
         }
+        Err(other) => return Err(other.into()),
     };
     if let Some(only) = &args.only {
         let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
@@ -59,28 +116,76 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
         }
         apps.retain(|a| wanted.contains(&a.name.as_str()));
     }
-    let request = UpRequest {
-        apps,
-        // With --only, the rest of the config is not in the request: nothing to prune.
-        prune: args.prune && args.only.is_none(),
-        dry_run: args.dry_run,
-        source: args.file.clone(),
-        hash: fingerprint(&source),
-    };
-    let report = match ask(paths, &Request::Up(Box::new(request)))? {
-        Response::Plan(report) => report,
-        other => {
-            return Err(CliError::Failed(format!(
-                "unexpected answer from the daemon: {other:?}"
-            )));
-        }
-    };
-    for step in &report.steps {
-        println(&step.to_string());
+    converge(
+        paths,
+        UpRequest {
+            apps,
+            // With --only, the rest of the config is not in the request: nothing to prune.
+            prune: args.prune && args.only.is_none(),
+            dry_run: args.dry_run,
+            source: args.file.clone(),
+            hash: fingerprint(&source),
+            restart: false,
+            update_env: false,
+        },
+    )
+}
+
+/// `pmx restart FILE --update-env`: the file's apps with their declared environment and this
+/// command's, every one restarted.
+pub fn restart_with_env(paths: &Paths, file: &str, env_name: Option<&str>) -> Result<(), CliError> {
+    let (apps, source) = load(file, env_name)?;
+    converge(
+        paths,
+        UpRequest {
+            apps,
+            prune: false,
+            dry_run: false,
+            source: file.to_string(),
+            hash: fingerprint(&source),
+            restart: true,
+            update_env: true,
+        },
+    )
+}
+
+/// `pmx ecosystem [FILE]`: the starter config.
+pub fn ecosystem(file: &str, force: bool) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
     }
-    match report.revision {
-        Some(revision) => println(&format!("config revision {revision} applied")),
-        None => println("dry run: nothing was changed"),
-    }
+    let mut out = options.open(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => CliError::Usage(format!(
+            "{file} exists: keep it, or overwrite it with --force"
+        )),
+        _ => CliError::Failed(format!("cannot write {file}: {e}")),
+    })?;
+    out.write_all(pmx_scripting::STARTER.as_bytes())
+        .map_err(|e| CliError::Failed(format!("cannot write {file}: {e}")))?;
+    println(&format!(
+        "[PMX] wrote {file}: edit it, then `pmx up {file}`"
+    ));
     Ok(())
+}
+
+/// `pmx convert FILE`: the Rhai equivalent of an ecosystem file on stdout. If pmx would refuse
+/// it, the problems follow on stderr (exit 2): the text is printed anyway, to be fixed.
+pub fn convert(file: &str) -> Result<(), CliError> {
+    let path = Path::new(file);
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read {file}: {e}")))?;
+    let text = pmx_scripting::to_rhai(path, &source).map_err(|e| CliError::Usage(e.to_string()))?;
+    crate::output::print(&text);
+    match load(file, None) {
+        Ok(_) => Ok(()),
+        Err(ConfigFailure::Invalid(e)) => Err(CliError::Usage(format!(
+            "converted, but `pmx up` would refuse it:\n{e}"
+        ))),
+        Err(other) => Err(other.into()),
+    }
 }

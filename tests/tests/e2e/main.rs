@@ -2,10 +2,12 @@
 //! what the OS shows.
 
 mod bad_input;
+mod ecosystem;
 mod history;
 mod journal;
 mod lifecycle;
 mod restart_policy;
+mod revisions;
 mod socket;
 mod startup;
 mod stopping;

@@ -127,7 +127,7 @@ fn a_broken_config_changes_nothing_and_says_where() {
     );
     let stderr = home.fails(2, &["up", &bad_values]);
     for expected in [
-        "bad.rhai:1:1: app `api`: instances: expected an integer, \"max\" or -1, found \"four\"",
+        "bad.rhai:1:43: app `api`: instances: expected an integer, \"max\" or -1, found \"four\"",
         "did you mean `max_memory_restart`?",
         "missing.js does not exist",
         "nothing was changed",

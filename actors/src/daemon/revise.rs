@@ -1,0 +1,117 @@
+//! `restart --update-env` and `rollback`: both give an app another spec, so both go through
+//! `up` and become a config revision in the journal, with the change they made.
+
+use std::sync::Arc;
+
+use pmx_core::event::{Cause, EventKind};
+use pmx_core::protocol::{FailureKind, Response, RollbackRequest, UpRequest, UpdateEnvRequest};
+use pmx_core::spec::AppSpec;
+
+use super::{Daemon, Reply, internal, ready};
+
+/// One spec an app had, and the config revision that gave it (none: `start`, `resurrect`).
+struct Version {
+    revision: Option<u64>,
+    spec: AppSpec,
+}
+
+impl Daemon {
+    /// Restarts the targeted apps with `env` as their captured environment from now on.
+    pub(super) fn update_env(&mut self, req: UpdateEnvRequest, cause: Cause) -> Reply {
+        let picks = match self.resolve_targets(&req.targets) {
+            Ok(p) => p,
+            Err(r) => return ready(r),
+        };
+        let env = Arc::new(req.env);
+        let apps = picks
+            .iter()
+            .filter_map(|(name, _)| self.apps.get(name))
+            .map(|entry| AppSpec {
+                base_env: env.clone(),
+                ..entry.spec.clone()
+            })
+            .collect();
+        let up = UpRequest {
+            apps,
+            prune: false,
+            dry_run: false,
+            source: "restart --update-env".into(),
+            hash: String::new(),
+            restart: true,
+            update_env: true,
+        };
+        self.up(up, cause)
+    }
+
+    /// Re-applies the spec an app had at an earlier config revision (by default, the last
+    /// spec that differs from the current one).
+    pub(super) fn rollback(&mut self, req: RollbackRequest, cause: Cause) -> Reply {
+        let versions = match self.versions(&req.app) {
+            Ok(v) => v,
+            Err(e) => return ready(internal(e)),
+        };
+        let current = self.apps.get(&req.app).map(|e| &e.spec);
+        let picked = match req.to {
+            Some(rev) => versions
+                .iter()
+                .rev()
+                .find(|v| v.revision.is_some_and(|r| r <= rev)),
+            None => versions
+                .iter()
+                .rev()
+                .find(|v| current.is_none_or(|c| !c.differences(&v.spec).is_empty())),
+        };
+        let Some(version) = picked else {
+            let known: Vec<String> = versions
+                .iter()
+                .filter_map(|v| v.revision.map(|r| r.to_string()))
+                .collect();
+            let why = match req.to {
+                _ if versions.is_empty() => format!("no spec of `{}` is in the journal", req.app),
+                Some(rev) => format!(
+                    "`{}` has no spec from config revision {rev} or earlier (its revisions: {})",
+                    req.app,
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+                None => format!("`{}` has had no other spec to go back to", req.app),
+            };
+            return ready(Response::failure(FailureKind::NotFound, why));
+        };
+        let source = match version.revision {
+            Some(r) => format!("rollback of {} to its spec of revision {r}", req.app),
+            None => format!("rollback of {} to its previous spec", req.app),
+        };
+        let up = UpRequest {
+            apps: vec![version.spec.clone()],
+            prune: false,
+            dry_run: req.dry_run,
+            source,
+            hash: String::new(),
+            restart: false,
+            update_env: true,
+        };
+        self.up(up, cause)
+    }
+
+    /// Every spec the journal still holds for an app, oldest first.
+    fn versions(&self, app: &str) -> Result<Vec<Version>, pmx_storage::JournalError> {
+        let mut versions = Vec::new();
+        let mut revision = None;
+        for event in self.shared.journal.for_app(app, None)? {
+            match event.kind {
+                EventKind::ConfigChanged { revision: r, .. } => revision = Some(r),
+                EventKind::AppDeleted => revision = None,
+                EventKind::AppCreated { spec, .. } => versions.push(Version {
+                    revision: revision.take(),
+                    spec: *spec,
+                }),
+                _ => {}
+            }
+        }
+        Ok(versions)
+    }
+}

@@ -1,0 +1,151 @@
+//! PM2 ecosystem files: JSON, YAML, TOML, and `ecosystem.config.js` (run by the machine's
+//! `node`, which prints `module.exports` as JSON). Each becomes the same app maps a Rhai
+//! script declares, so one decoder validates them all.
+
+use std::path::Path;
+use std::process::Command;
+
+use rhai::{Dynamic, Map};
+use serde_json::Value;
+
+use crate::{Diagnostic, locate};
+
+/// The kinds of config file pmx reads, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Rhai,
+    Json,
+    Yaml,
+    Toml,
+    /// JavaScript, evaluated by node.
+    Js,
+}
+
+impl Format {
+    pub fn of(file: &Path) -> Option<Format> {
+        let ext = file.extension()?.to_str()?;
+        Some(match ext {
+            "rhai" => Format::Rhai,
+            "json" => Format::Json,
+            "yml" | "yaml" => Format::Yaml,
+            "toml" => Format::Toml,
+            "js" | "cjs" | "mjs" => Format::Js,
+            _ => return None,
+        })
+    }
+}
+
+/// Prints a config module's export as JSON: `module.exports` of CommonJS, the default export
+/// of an ES module.
+const EXPORT_AS_JSON: &str = "const {pathToFileURL}=require('url');\
+import(pathToFileURL(process.argv[1]).href)\
+.then(m=>{const v=m.default===undefined?m:m.default;process.stdout.write(JSON.stringify(v))})\
+.catch(e=>{process.stderr.write(String(e&&e.stack||e));process.exit(1)})";
+
+/// A problem with the whole file, at a place when known.
+fn whole(line: usize, column: usize, message: String) -> Vec<Diagnostic> {
+    vec![Diagnostic {
+        line,
+        column,
+        message,
+    }]
+}
+
+/// Parses a data file (or runs a JS one) into its top-level value.
+pub fn parse(file: &Path, source: &str, format: Format) -> Result<Value, Vec<Diagnostic>> {
+    match format {
+        Format::Json => serde_json::from_str(source)
+            .map_err(|e| whole(e.line(), e.column(), format!("invalid JSON: {e}"))),
+        Format::Yaml => yaml_serde::from_str(source).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            whole(line, column, format!("invalid YAML: {e}"))
+        }),
+        Format::Toml => toml::from_str(source).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((0, 0), |span| locate::line_col(source, span.start));
+            whole(line, column, format!("invalid TOML: {}", e.message()))
+        }),
+        Format::Js => run_node(file),
+        Format::Rhai => Err(whole(0, 0, "a Rhai script is evaluated, not parsed".into())),
+    }
+}
+
+fn run_node(file: &Path) -> Result<Value, Vec<Diagnostic>> {
+    let output = Command::new("node")
+        .arg("-e")
+        .arg(EXPORT_AS_JSON)
+        .arg(file)
+        .output()
+        .map_err(|e| {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                "node is not installed (not found in PATH)".to_string()
+            } else {
+                format!("cannot run node: {e}")
+            };
+            whole(
+                0,
+                0,
+                format!(
+                    "{why}: a .js ecosystem file is read by running node; \
+                     use a .json, .yml, .toml or .rhai config instead"
+                ),
+            )
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(whole(
+            0,
+            0,
+            format!("node could not load the file:\n{}", stderr.trim_end()),
+        ));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| whole(0, 0, format!("node printed no JSON for the export: {e}")))
+}
+
+/// The app objects of an ecosystem value: `{ apps: [...] }` (other keys, like PM2's `deploy`,
+/// are not pmx's business), `{ apps: {...} }`, a bare array, or one app object.
+pub fn apps_of(value: Value) -> Result<Vec<serde_json::Map<String, Value>>, String> {
+    let list = match value {
+        Value::Object(mut top) => match top.remove("apps") {
+            Some(Value::Array(list)) => list,
+            Some(one @ Value::Object(_)) => vec![one],
+            Some(other) => {
+                return Err(format!("apps: expected a list of apps, found {other}"));
+            }
+            None if top.contains_key("script") => vec![Value::Object(top)],
+            None => return Err("expected an `apps` list (PM2's ecosystem layout)".into()),
+        },
+        Value::Array(list) => list,
+        other => return Err(format!("expected an `apps` list, found {other}")),
+    };
+    list.into_iter()
+        .enumerate()
+        .map(|(i, app)| match app {
+            Value::Object(map) => Ok(map),
+            other => Err(format!("apps[{i}]: expected an app object, found {other}")),
+        })
+        .collect()
+}
+
+/// A JSON value as the Rhai value a script would have written.
+pub fn to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().unwrap_or(f64::NAN).into(),
+        },
+        Value::String(s) => s.clone().into(),
+        Value::Array(items) => items.iter().map(to_dynamic).collect::<rhai::Array>().into(),
+        Value::Object(map) => to_map(map).into(),
+    }
+}
+
+pub fn to_map(map: &serde_json::Map<String, Value>) -> Map {
+    map.iter()
+        .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+        .collect()
+}
