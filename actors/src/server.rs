@@ -8,14 +8,16 @@ use std::time::Duration;
 use actix::Addr;
 use pmx_core::frame;
 use pmx_core::protocol::{
-    FailureKind, Hello, HistoryRequest, PROTOCOL_VERSION, Request, Response, Welcome,
+    FailureKind, Hello, HistoryRequest, LogBatch, LogLine, LogsRequest, PROTOCOL_VERSION, Request,
+    Response, Welcome,
 };
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::daemon::{Daemon, Handle};
+use crate::logs::LogHub;
 
 /// A client has this long to say hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,6 +28,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub async fn serve(
     listener: UnixListener,
     daemon: Addr<Daemon>,
+    logs: LogHub,
     killed: mpsc::UnboundedSender<()>,
 ) {
     loop {
@@ -33,8 +36,9 @@ pub async fn serve(
             Ok((stream, _)) => {
                 let daemon = daemon.clone();
                 let killed = killed.clone();
+                let logs = logs.clone();
                 actix::spawn(async move {
-                    if let Err(e) = connection(stream, daemon, killed).await {
+                    if let Err(e) = connection(stream, daemon, logs, killed).await {
                         eprintln!("pmx: connection closed: {e}");
                     }
                 });
@@ -81,6 +85,7 @@ async fn write_frame<T: Serialize>(stream: &mut UnixStream, value: &T) -> Result
 async fn connection(
     mut stream: UnixStream,
     daemon: Addr<Daemon>,
+    logs: LogHub,
     killed: mpsc::UnboundedSender<()>,
 ) -> Result<(), ConnError> {
     let uid = stream.peer_cred()?.uid();
@@ -116,6 +121,11 @@ async fn connection(
             && h.follow
         {
             return follow(stream, daemon, uid, h.clone()).await;
+        }
+        if let Request::Logs(l) = &request
+            && l.follow
+        {
+            return follow_logs(stream, daemon, logs, uid, l.clone()).await;
         }
         let response = daemon
             .send(Handle { request, uid })
@@ -180,5 +190,95 @@ async fn follow(
         if !list.events.is_empty() {
             write_frame(&mut stream, &Response::History(list)).await?;
         }
+    }
+}
+
+/// Lines sent in one `LogLines` frame at most.
+const LOG_BATCH: usize = 1000;
+
+/// `logs` (following): the sources, then the targets' new lines as they are captured. A
+/// follower that cannot keep up is skipped ahead and told how many lines it missed.
+async fn follow_logs(
+    mut stream: UnixStream,
+    daemon: Addr<Daemon>,
+    logs: LogHub,
+    uid: u32,
+    req: LogsRequest,
+) -> Result<(), ConnError> {
+    // Subscribed before the sources are read, so no line falls between tail and stream.
+    let mut live = logs.subscribe();
+    let first = daemon
+        .send(Handle {
+            request: Request::Logs(req),
+            uid,
+        })
+        .await
+        .map_err(|_| ConnError::Gone)?;
+    let Response::LogSources(sources) = &first else {
+        return write_frame(&mut stream, &first).await;
+    };
+    let wanted: std::collections::HashSet<(String, u32)> = sources
+        .sources
+        .iter()
+        .map(|s| (s.app.clone(), s.id))
+        .collect();
+    write_frame(&mut stream, &first).await?;
+    let mut scratch = [0u8; 64];
+    loop {
+        let mut batch = LogBatch::default();
+        tokio::select! {
+            received = live.recv() => {
+                if !take(&mut batch, &wanted, received) {
+                    return Ok(());
+                }
+            }
+            read = stream.read(&mut scratch) => {
+                if read? == 0 {
+                    return Ok(()); // the client hung up
+                }
+                continue;
+            }
+        }
+        while batch.lines.len() < LOG_BATCH {
+            let received = match live.try_recv() {
+                Ok(line) => Ok(line),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    Err(broadcast::error::RecvError::Lagged(n))
+                }
+                Err(_) => break,
+            };
+            take(&mut batch, &wanted, received);
+        }
+        if !batch.lines.is_empty() || batch.missed > 0 {
+            write_frame(&mut stream, &Response::LogLines(batch)).await?;
+        }
+    }
+}
+
+/// Adds a received line (if its instance is followed) or the count of missed ones; false
+/// when the log thread is gone.
+fn take(
+    batch: &mut LogBatch,
+    wanted: &std::collections::HashSet<(String, u32)>,
+    received: Result<std::sync::Arc<crate::logs::LiveLine>, broadcast::error::RecvError>,
+) -> bool {
+    match received {
+        Ok(line) => {
+            if wanted.contains(&(line.app.to_string(), line.id)) {
+                batch.lines.push(LogLine {
+                    app: line.app.to_string(),
+                    id: line.id,
+                    stream: line.stream,
+                    at: line.at,
+                    text: line.text.clone(),
+                });
+            }
+            true
+        }
+        Err(broadcast::error::RecvError::Lagged(n)) => {
+            batch.missed += n;
+            true
+        }
+        Err(broadcast::error::RecvError::Closed) => false,
     }
 }

@@ -63,6 +63,13 @@ pub enum Verb {
     Daemon(DaemonArgs),
     /// Converge to a config script: start what is new, restart what changed, leave the rest
     Up(UpArgs),
+    /// Show apps' last log lines, then follow new ones (all, a name, an id, or /regex/)
+    Logs(LogsArgs),
+    /// Empty apps' log files
+    Flush(FlushArgs),
+    /// Reopen every log file (after an outside logrotate moved them)
+    #[command(name = "reloadLogs", alias = "reload-logs")]
+    ReloadLogs,
     /// Print the environment an app runs with (values: only for the daemon's user)
     Env(TargetArgs),
     /// Re-apply an app's spec of an earlier config revision (default: its previous spec)
@@ -82,6 +89,39 @@ pub enum Verb {
         /// The ecosystem file
         file: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// `all` (default), an app name, an id, or a regex over names written `/re/`
+    pub target: Option<String>,
+    /// Lines to show from each file first
+    #[arg(long, default_value_t = 15)]
+    pub lines: usize,
+    /// Show the last lines only, do not follow
+    #[arg(long)]
+    pub nostream: bool,
+    /// Only stdout
+    #[arg(long)]
+    pub out: bool,
+    /// Only stderr
+    #[arg(long)]
+    pub err: bool,
+    /// Lines only, no app prefix
+    #[arg(long)]
+    pub raw: bool,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+    /// Prefix followed lines with the time they were captured (moment.js format)
+    #[arg(long, num_args = 0..=1, default_missing_value = "YYYY-MM-DD HH:mm:ss")]
+    pub timestamp: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    /// Names, ids, or `all` (default)
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +181,33 @@ pub struct DaemonArgs {
     /// Journal retention: keep at most this many events per app (0: no limit)
     #[arg(long, env = "PMX_RETENTION_EVENTS", default_value_t = pmx_storage::DEFAULT_EVENTS_PER_APP)]
     pub retention_events: usize,
+    /// Log rotation: rotate a log file when it reaches this size (10M, 1G; 0: never)
+    #[arg(long, env = "PMX_LOG_MAX_SIZE", default_value = "10M", value_parser = size)]
+    pub log_max_size: u64,
+    /// Log rotation: rotated files kept per log file
+    #[arg(long, env = "PMX_LOG_RETAIN", default_value_t = 30)]
+    pub log_retain: u32,
+    /// Log rotation: gzip rotated files
+    #[arg(long, env = "PMX_LOG_COMPRESS")]
+    pub log_compress: bool,
+    /// Log rotation: date in rotated names, moment.js style
+    #[arg(
+        long,
+        env = "PMX_LOG_DATE_FORMAT",
+        default_value = "YYYY-MM-DD_HH-mm-ss"
+    )]
+    pub log_date_format: String,
+    /// Log rotation: also rotate at each tick of this cron expression ("0 0 * * *")
+    #[arg(long, env = "PMX_LOG_ROTATE_INTERVAL", value_parser = cron_expr)]
+    pub log_rotate_interval: Option<String>,
+}
+
+fn size(value: &str) -> Result<u64, String> {
+    pmx_core::units::parse_size_bytes(value).map_err(|e| e.to_string())
+}
+
+fn cron_expr(value: &str) -> Result<String, String> {
+    pmx_scripting::validate_cron(value)
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +310,27 @@ pub struct StartArgs {
     /// Signal sent to stop the app (default SIGINT)
     #[arg(long)]
     pub kill_signal: Option<String>,
+    /// stdout log file (`/dev/null`: discard)
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// stderr log file (`/dev/null`: discard)
+    #[arg(short = 'e', long = "error")]
+    pub error: Option<String>,
+    /// Combined stdout and stderr log file
+    #[arg(short = 'l', long = "log")]
+    pub log: Option<String>,
+    /// One log file for all instances
+    #[arg(long)]
+    pub merge_logs: bool,
+    /// Prefix log lines with a timestamp
+    #[arg(long)]
+    pub time: bool,
+    /// Timestamp format of log lines (moment.js style, e.g. "YYYY-MM-DD HH:mm Z")
+    #[arg(long)]
+    pub log_date_format: Option<String>,
+    /// `raw` or `json` (one JSON object per line)
+    #[arg(long, value_parser = ["raw", "json"])]
+    pub log_type: Option<String>,
     /// Arguments passed to the app, after `--`
     #[arg(last = true)]
     pub args: Vec<String>,

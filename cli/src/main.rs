@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod output;
 mod render;
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,9 @@ fn main() -> ExitCode {
         Verb::Startup { install } => commands::startup::startup(&paths, install),
         Verb::Unstartup => commands::startup::unstartup(),
         Verb::Env(t) => commands::list::env(&paths, t),
+        Verb::Logs(args) => commands::logs::logs(&paths, args),
+        Verb::Flush(args) => commands::logs::flush(&paths, args),
+        Verb::ReloadLogs => commands::logs::reload_logs(&paths),
         Verb::Up(args) => commands::up::run(&paths, args),
         Verb::Rollback(r) => commands::control::rollback(&paths, r),
         Verb::Ecosystem { file, force } => commands::up::ecosystem(&file, force),

@@ -169,6 +169,17 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         ("user", p.user.clone()),
         ("out log path", p.out_log.clone()),
         ("error log path", p.error_log.clone()),
+        (
+            "log type",
+            format!("{:?}", s.options.log_type).to_lowercase(),
+        ),
+        (
+            "lost log output",
+            match &p.log_error {
+                Some(why) => format!("{} ({why})", format_bytes(p.log_lost_bytes)),
+                None => "none".into(),
+            },
+        ),
     ];
     let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = format!("Describing process with id {} - name {}\n", p.id, p.name);
@@ -305,6 +316,12 @@ pub fn history_line(e: &Event) -> String {
         EventKind::ConfigRejected { source, errors } => {
             let first = errors.lines().next().unwrap_or_default();
             format!("config {source} rejected, nothing changed: {first}")
+        }
+        EventKind::LogWriteFailed { file, error } => {
+            format!("LOG LINES LOST: cannot write {file} ({error}); counting dropped bytes")
+        }
+        EventKind::LogWriteRecovered { file, lost_bytes } => {
+            format!("writing {file} again; {lost_bytes} bytes of output were lost")
         }
         EventKind::Compacted {
             removed,

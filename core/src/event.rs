@@ -99,6 +99,11 @@ pub enum EventKind {
     ConfigChanged { revision: u64, change: String },
     /// A config that was refused; nothing changed (app is empty).
     ConfigRejected { source: String, errors: String },
+    /// Output of the instance could not be written to `file` (disk full, file gone): from now
+    /// on lines are counted and dropped; the app is never blocked by it.
+    LogWriteFailed { file: String, error: String },
+    /// Writing to `file` works again; `lost_bytes` were dropped since it failed.
+    LogWriteRecovered { file: String, lost_bytes: u64 },
     /// Retention removed old events (app is empty): `removed` events, the newest of them
     /// `through_seq`. The registry they built lives on in a snapshot.
     Compacted { removed: u64, through_seq: u64 },

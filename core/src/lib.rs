@@ -5,6 +5,7 @@
 
 pub mod event;
 pub mod frame;
+pub mod logs;
 pub mod paths;
 pub mod plan;
 pub mod protocol;

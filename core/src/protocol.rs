@@ -50,6 +50,49 @@ pub enum Request {
     UpdateEnv(UpdateEnvRequest),
     /// `pmx rollback`: re-apply an app's spec of an earlier config revision.
     Rollback(RollbackRequest),
+    /// `pmx logs`: the log files of the targets; with `follow`, then their new lines.
+    Logs(LogsRequest),
+    /// `pmx flush`: empty the targets' log files.
+    Flush(Targets),
+    /// `pmx reloadLogs`: reopen every log file.
+    ReloadLogs,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogsRequest {
+    pub targets: Vec<String>,
+    /// Keep the connection open and stream new lines as `LogLines` frames.
+    pub follow: bool,
+}
+
+/// The files of the instances a `logs`/`flush` request named.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LogSources {
+    pub sources: Vec<LogSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSource {
+    pub app: String,
+    pub id: u32,
+    pub stream: crate::logs::Stream,
+    pub path: String,
+}
+
+/// New lines for a follower; `missed` lines were skipped because it fell behind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LogBatch {
+    pub lines: Vec<LogLine>,
+    pub missed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogLine {
+    pub app: String,
+    pub id: u32,
+    pub stream: crate::logs::Stream,
+    pub at: Millis,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,6 +195,8 @@ pub enum Response {
     Pong(Pong),
     Env(EnvList),
     Plan(PlanReport),
+    LogSources(LogSources),
+    LogLines(LogBatch),
     /// The daemon stopped every app and is exiting.
     Killed,
     Error(Failure),

@@ -64,6 +64,10 @@ pub struct AppOptions {
     /// Prefix log lines with a timestamp.
     pub time: bool,
     pub log_date_format: Option<String>,
+    /// `raw` lines, or one JSON object per line.
+    pub log_type: crate::logs::LogType,
+    /// Rotation settings of this app's files (unset ones: the daemon's).
+    pub log_rotate: crate::logs::RotateOptions,
     pub instance_var: String,
     pub increment_var: Option<String>,
     pub treekill: bool,
@@ -88,6 +92,8 @@ impl Default for AppOptions {
             merge_logs: false,
             time: false,
             log_date_format: None,
+            log_type: Default::default(),
+            log_rotate: Default::default(),
             instance_var: "NODE_APP_INSTANCE".into(),
             increment_var: None,
             treekill: true,

@@ -35,6 +35,12 @@ pub struct ProcessView {
     pub command: Vec<String>,
     pub out_log: String,
     pub error_log: String,
+    /// Output dropped because a log file could not be written.
+    #[serde(default)]
+    pub log_lost_bytes: u64,
+    /// Why, the last time.
+    #[serde(default)]
+    pub log_error: Option<String>,
     /// The spec, without the captured environment values.
     pub spec: AppSpec,
 }
@@ -82,6 +88,7 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Value {
             "kill_signal": crate::signal::signal_name(s.kill_signal),
             "pm_out_log_path": p.out_log,
             "pm_err_log_path": p.error_log,
+            "log_lost_bytes": p.log_lost_bytes,
             "username": p.user,
             "env": s.env,
             "exit_code": p.last_exit.and_then(|e| e.code),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use pmx_core::logs::{LogType, RotateOptions};
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppSpec, Interpreter, MAX_INSTANCES, default_name};
 use pmx_core::units::{parse_duration_ms, parse_size_bytes};
@@ -45,6 +46,8 @@ pub const OPTIONS: &[&str] = &[
     "combine_logs",
     "time",
     "log_date_format",
+    "log_type",
+    "log_rotate",
     "namespace",
     "instance_var",
     "increment_var",
@@ -205,6 +208,39 @@ fn instances(v: &Dynamic) -> Result<u32, String> {
     }
 }
 
+/// `log_rotate: #{ max_size: "10M", retain: 30, compress: true, date_format: "...",
+/// interval: "0 0 * * *" }`: each one given overrides the daemon's setting.
+fn rotate_options(v: &Dynamic) -> Result<RotateOptions, String> {
+    let Some(map) = v.read_lock::<Map>() else {
+        return Err(expected(
+            "log_rotate",
+            "a map (#{ max_size: \"10M\", retain: 30 })",
+            v,
+        ));
+    };
+    let mut options = RotateOptions::default();
+    for (key, value) in map.iter() {
+        let key = format!("log_rotate.{key}");
+        match key.as_str() {
+            "log_rotate.max_size" => options.max_size_bytes = Some(size(&key, value)?),
+            "log_rotate.retain" => options.retain = Some(count(&key, value)?),
+            "log_rotate.compress" => options.compress = Some(boolean(&key, value)?),
+            "log_rotate.date_format" => options.date_format = Some(string(&key, value)?),
+            "log_rotate.interval" => {
+                let expr = string(&key, value)?;
+                validate_cron(&expr).map_err(|e| e.replacen("cron_restart", &key, 1))?;
+                options.interval = Some(expr);
+            }
+            _ => {
+                return Err(format!(
+                    "unknown option `{key}`: log_rotate takes max_size, retain, compress, date_format, interval"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
 fn did_you_mean(key: &str) -> String {
     let best = OPTIONS
         .iter()
@@ -314,6 +350,18 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "merge_logs" | "combine_logs" => spec.options.merge_logs = boolean(key, v)?,
                 "time" => spec.options.time = boolean(key, v)?,
                 "log_date_format" => spec.options.log_date_format = Some(string(key, v)?),
+                "log_type" => {
+                    spec.options.log_type = match string(key, v)?.as_str() {
+                        "raw" => LogType::Raw,
+                        "json" => LogType::Json,
+                        other => {
+                            return Err(format!(
+                                "log_type: expected \"raw\" or \"json\", found {other:?}"
+                            ));
+                        }
+                    }
+                }
+                "log_rotate" => spec.options.log_rotate = rotate_options(v)?,
                 "namespace" => spec.options.namespace = string(key, v)?,
                 "instance_var" => spec.options.instance_var = string(key, v)?,
                 "increment_var" => spec.options.increment_var = Some(string(key, v)?),

@@ -100,12 +100,21 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Opens sled, turning a panic inside it into an error.
+/// Opens sled, turning a panic inside it into an error. A lock still held by a handle being
+/// dropped in this process (sled's threads let go a moment later) is waited for, not taken
+/// for damage.
 fn open_guarded(path: &Path) -> Result<SledJournal, String> {
-    match catch_unwind(AssertUnwindSafe(|| SledJournal::open(path))) {
-        Ok(Ok(journal)) => Ok(journal),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the storage engine failed while reading it".into()),
+    let mut tries = 0;
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| SledJournal::open(path))) {
+            Ok(Ok(journal)) => return Ok(journal),
+            Ok(Err(e)) if e.to_string().contains("could not acquire lock") && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("the storage engine failed while reading it".into()),
+        }
     }
 }
 

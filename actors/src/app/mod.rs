@@ -5,12 +5,14 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use pmx_core::Millis;
 use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::logs::{DEFAULT_DATE_FORMAT, LogFiles, LogType, Stream, log_files, strftime_of};
 use pmx_core::paths::Paths;
 use pmx_core::spec::AppSpec;
 use pmx_core::state::{self, Effect, Exit, Input, Instance, KillPolicy, Status};
@@ -20,6 +22,7 @@ use rustix::process::{Signal, pidfd_send_signal};
 use tokio::sync::{Notify, oneshot};
 
 use crate::clock::now_ms;
+use crate::logs::Attach;
 use crate::process::reaper::Managed;
 use crate::process::{family, identity, spawn, stats};
 
@@ -48,6 +51,8 @@ pub struct Shared {
     pub boot: Option<Arc<str>>,
     /// The umask apps run with: the one the daemon was started with.
     pub app_umask: u32,
+    /// The log thread, which captures every app's output.
+    pub logs: crate::logs::LogHub,
 }
 
 pub struct AppActor {
@@ -183,13 +188,29 @@ impl AppActor {
         }
     }
 
-    fn log_paths(&self, id: u32) -> (std::path::PathBuf, std::path::PathBuf) {
-        let per_instance = (self.spec.instances > 1).then_some(id);
-        let paths = &self.shared.paths;
-        (
-            paths.out_log(&self.spec.name, per_instance),
-            paths.error_log(&self.spec.name, per_instance),
-        )
+    fn log_files(&self, id: u32) -> LogFiles {
+        log_files(&self.spec, &self.shared.paths, id)
+    }
+
+    /// Hands a spawned process's output pipes to the log thread.
+    fn capture(&self, id: u32, files: LogFiles, out: Option<OwnedFd>, err: Option<OwnedFd>) {
+        let o = &self.spec.options;
+        let prefix = (o.time || o.log_date_format.is_some())
+            .then(|| strftime_of(o.log_date_format.as_deref().unwrap_or(DEFAULT_DATE_FORMAT)));
+        for (stream, pipe) in [(Stream::Out, out), (Stream::Err, err)] {
+            let Some(pipe) = pipe else { continue };
+            self.shared.logs.attach(Attach {
+                pipe,
+                app: self.spec.name.clone(),
+                id,
+                stream,
+                file: files.of(stream).map(Path::to_path_buf),
+                combined: files.combined.clone(),
+                rotate: o.log_rotate.clone(),
+                prefix: prefix.clone(),
+                json: o.log_type == LogType::Json,
+            });
+        }
     }
 
     fn spawn(&mut self, i: usize, ctx: &mut Context<Self>) {
@@ -204,20 +225,21 @@ impl AppActor {
         self.runs += 1;
         let (id, index) = (self.slots[i].id, self.slots[i].index);
         let token = format!("{}#{id}#{}", self.shared.token_prefix, self.runs);
-        let (out_log, error_log) = self.log_paths(id);
+        let files = self.log_files(id);
         let request = spawn::SpawnRequest {
             spec: &self.spec,
             argv: &self.command,
             id,
             index,
             token: &token,
-            out_log: &out_log,
-            error_log: &error_log,
+            capture_out: files.out.is_some() || files.combined.is_some(),
+            capture_err: files.err.is_some() || files.combined.is_some(),
             umask: self.shared.app_umask,
         };
         match spawn::spawn(&request) {
             Ok(spawned) => {
                 let pid = spawned.pid;
+                self.capture(id, files, spawned.out, spawned.err);
                 self.shared.managed.insert(pid);
                 let kind = EventKind::Spawned {
                     pid,
@@ -374,7 +396,10 @@ impl AppActor {
             },
         };
         let (id, index) = (slot.id, slot.index);
-        let (out_log, error_log) = self.log_paths(id);
+        let files = self.log_files(id);
+        let shown =
+            |p: Option<&Path>| p.map_or("/dev/null".into(), |p| p.to_string_lossy().into_owned());
+        let loss = self.shared.logs.loss(&self.spec.name, id);
         let m = &self.slots[i].machine;
         // Views leave out the captured environment (cloning the spec only shares it).
         let mut spec = self.spec.clone();
@@ -395,8 +420,10 @@ impl AppActor {
             last_exit: m.last_exit,
             error: m.error.clone(),
             command: self.command.clone(),
-            out_log: out_log.to_string_lossy().into_owned(),
-            error_log: error_log.to_string_lossy().into_owned(),
+            out_log: shown(files.out.as_deref()),
+            error_log: shown(files.err.as_deref()),
+            log_lost_bytes: loss.as_ref().map_or(0, |l| l.bytes),
+            log_error: loss.map(|l| l.last_error),
             spec,
         }
     }

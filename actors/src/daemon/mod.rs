@@ -3,6 +3,7 @@
 //! it folds the journal into the registry and brings back every app that should run.
 
 mod control;
+mod logs;
 mod query;
 mod revise;
 mod save;
@@ -219,6 +220,9 @@ impl Handler<Handle> for Daemon {
             Request::RejectConfig(r) => ready(self.reject_config(r, user("up"))),
             Request::UpdateEnv(req) => self.update_env(req, user("restart --update-env")),
             Request::Rollback(req) => self.rollback(req, user("rollback")),
+            Request::Logs(req) => ready(self.logs(&req.targets)),
+            Request::Flush(t) => self.flush_logs(&t.targets),
+            Request::ReloadLogs => self.reload_logs(),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Turns an `AppSpec` into a command line (checking the file system, so bad input is refused
 //! before anything is registered) and spawns one instance's process.
 
-use std::fs::OpenOptions;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -94,8 +93,10 @@ pub struct SpawnRequest<'a> {
     /// Marks every process of this run (inherited env), to find descendants that escaped
     /// the process group.
     pub token: &'a str,
-    pub out_log: &'a Path,
-    pub error_log: &'a Path,
+    /// Capture stdout (through a pipe to the log thread), else discard it.
+    pub capture_out: bool,
+    /// Capture stderr, else discard it.
+    pub capture_err: bool,
     /// The app's umask (the daemon's own is 077).
     pub umask: u32,
 }
@@ -106,6 +107,25 @@ pub struct Spawned {
     pub pid: u32,
     /// Signals go through the pidfd, never a bare pid that may have been reused.
     pub pidfd: Option<OwnedFd>,
+    /// The read ends of the captured streams, for the log thread.
+    pub out: Option<OwnedFd>,
+    pub err: Option<OwnedFd>,
+}
+
+/// Pipe capacity asked for captured streams: a burst of output fits without blocking the app
+/// while the log thread catches up (1 MiB is the unprivileged maximum).
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// A pipe for one stream: the app's end for `Stdio`, the daemon's end to read.
+fn capture(wanted: bool) -> Result<(Stdio, Option<OwnedFd>), String> {
+    if !wanted {
+        return Ok((Stdio::null(), None));
+    }
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("cannot create a pipe for the app's output: {e}"))?;
+    // Best effort: the default 64 KiB still works, with more blocking under floods.
+    let _ = rustix::pipe::fcntl_setpipe_size(&read, PIPE_SIZE);
+    Ok((Stdio::from(write), Some(read)))
 }
 
 /// The env var carrying the run token.
@@ -113,15 +133,8 @@ pub const TOKEN_VAR: &str = "PMX_RUN_TOKEN";
 
 pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
     let argv = req.argv;
-    let open_log = |path: &Path| {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot open log file {}: {e}", path.display()))
-    };
-    let out = open_log(req.out_log)?;
-    let err = open_log(req.error_log)?;
+    let (out, out_read) = capture(req.capture_out)?;
+    let (err, err_read) = capture(req.capture_err)?;
     let Some((program, args)) = argv.split_first() else {
         return Err("empty command line".to_string());
     };
@@ -137,8 +150,8 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
         .env("NODE_APP_INSTANCE", req.index.to_string())
         .env(TOKEN_VAR, req.token)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
+        .stdout(out)
+        .stderr(err)
         .process_group(0)
         .kill_on_drop(false);
     // The app's umask is set just around the spawn rather than in a pre_exec hook: a hook
@@ -160,7 +173,16 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
         .id()
         .ok_or_else(|| "the process exited before its pid was read".to_string())?;
     let pidfd = Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
-    Ok(Spawned { child, pid, pidfd })
+    // The app's ends of the pipes close with `cmd` here: the log thread sees the end of a
+    // stream when the app and everything it spawned have closed theirs.
+    drop(cmd);
+    Ok(Spawned {
+        child,
+        pid,
+        pidfd,
+        out: out_read,
+        err: err_read,
+    })
 }
 
 #[cfg(test)]

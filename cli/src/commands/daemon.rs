@@ -37,8 +37,19 @@ pub fn run(paths: Paths, args: DaemonArgs) -> Result<(), CliError> {
         }
     };
     let retention = Retention::new(args.retention_days, args.retention_events);
-    pmx_actors::run(DaemonConfig { paths, retention }, shutdown)
-        .map_err(|e| CliError::Failed(e.to_string()))
+    let rotation = pmx_core::logs::Rotation {
+        max_size_bytes: args.log_max_size,
+        retain: args.log_retain,
+        compress: args.log_compress,
+        date_format: args.log_date_format,
+        interval: args.log_rotate_interval,
+    };
+    let config = DaemonConfig {
+        paths,
+        retention,
+        rotation,
+    };
+    pmx_actors::run(config, shutdown).map_err(|e| CliError::Failed(e.to_string()))
 }
 
 pub fn ping(paths: &Paths) -> Result<(), CliError> {

@@ -4,6 +4,7 @@ pub mod control;
 pub mod daemon;
 pub mod history;
 pub mod list;
+pub mod logs;
 pub mod start;
 pub mod startup;
 pub mod up;

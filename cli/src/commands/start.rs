@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use pmx_core::logs::LogType;
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{Request, StartRequest};
 use pmx_core::signal::parse_signal;
-use pmx_core::spec::{AppSpec, Interpreter, RestartPolicy, default_name};
+use pmx_core::spec::{AppOptions, AppSpec, Interpreter, RestartPolicy, default_name};
 
 use super::{ask, processes};
 use crate::CliError;
@@ -41,6 +42,25 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
     };
     let defaults = RestartPolicy::default();
     let base_env = captured_env();
+    let file = |f: &Option<String>| {
+        f.as_ref().map(|f| match f.as_str() {
+            "/dev/null" => f.clone(),
+            f => cwd.join(f).to_string_lossy().into_owned(),
+        })
+    };
+    let options = AppOptions {
+        out_file: file(&args.output),
+        error_file: file(&args.error),
+        log_file: file(&args.log),
+        merge_logs: args.merge_logs,
+        time: args.time,
+        log_date_format: args.log_date_format.clone(),
+        log_type: match args.log_type.as_deref() {
+            Some("json") => LogType::Json,
+            _ => LogType::Raw,
+        },
+        ..AppOptions::default()
+    };
     Ok(AppSpec {
         name: args.name.unwrap_or_else(|| default_name(&args.script)),
         script,
@@ -69,7 +89,7 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             .kill_timeout
             .unwrap_or(AppSpec::default().kill_timeout_ms),
         kill_signal,
-        options: Default::default(),
+        options,
     })
 }
 

@@ -6,6 +6,7 @@ mod ecosystem;
 mod history;
 mod journal;
 mod lifecycle;
+mod logs;
 mod restart_policy;
 mod revisions;
 mod socket;

@@ -1,0 +1,239 @@
+//! One log file as the log thread writes it: opened on first use, rotated by size and on its
+//! cron ticks (renamed, never copied: no line is lost or written twice), rotated copies
+//! gzipped on a side thread and pruned to `retain`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, Local};
+use pmx_core::logs::{Rotation, rotated_files, rotated_name, strftime_of};
+
+use super::lines::format_local;
+
+pub struct LogFile {
+    pub path: PathBuf,
+    file: Option<File>,
+    size: u64,
+    rotation: Rotation,
+    schedule: Option<cron::Schedule>,
+    pub next_tick: Option<DateTime<Local>>,
+}
+
+/// A write that did not reach the file: how many bytes were lost, and why.
+pub struct Lost {
+    pub bytes: u64,
+    pub error: String,
+}
+
+/// 5 fields (minutes first) or 6 (seconds first), as `cron_restart` takes them.
+pub fn schedule_of(expr: &str) -> Option<cron::Schedule> {
+    let six = match expr.split_whitespace().count() {
+        5 => format!("0 {expr}"),
+        _ => expr.to_string(),
+    };
+    cron::Schedule::from_str(&six).ok()
+}
+
+impl LogFile {
+    pub fn new(path: PathBuf, rotation: Rotation) -> Self {
+        let schedule = rotation.interval.as_deref().and_then(schedule_of);
+        let next_tick = schedule.as_ref().and_then(|s| s.upcoming(Local).next());
+        LogFile {
+            path,
+            file: None,
+            size: 0,
+            rotation,
+            schedule,
+            next_tick,
+        }
+    }
+
+    fn open(&mut self) -> std::io::Result<&mut File> {
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            self.size = file.metadata().map_or(0, |m| m.len());
+            self.file = Some(file);
+        }
+        self.file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("log file not open"))
+    }
+
+    /// Creates the file now (PM2's files exist from the start, output or not). A failure
+    /// shows at the first write.
+    pub fn create(&mut self) {
+        let _ = self.open();
+    }
+
+    /// Writes all of `bytes` or reports what was lost. Rotates when the size is reached,
+    /// at a line boundary: a file ends with the line that reaches the size.
+    pub fn write(&mut self, mut bytes: &[u8]) -> Result<(), Lost> {
+        while !bytes.is_empty() {
+            let max = self.rotation.max_size_bytes;
+            let room = max.saturating_sub(self.size) as usize;
+            let cut = if max > 0 && bytes.len() > room {
+                let from = room.saturating_sub(1).min(bytes.len());
+                memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |at| from + at + 1)
+            } else {
+                bytes.len()
+            };
+            if let Err(e) = self.write_all(&bytes[..cut]) {
+                // Reopen next time: the file may have been removed or the disk freed.
+                self.file = None;
+                return Err(Lost {
+                    bytes: (bytes.len() - e.0) as u64,
+                    error: e.1.to_string(),
+                });
+            }
+            bytes = &bytes[cut..];
+            if max > 0 && self.size >= max {
+                self.rotate();
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a whole slice; on failure, how much of it was written and why.
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), (usize, std::io::Error)> {
+        let mut written = 0;
+        let file = self.open().map_err(|e| (0, e))?;
+        while written < bytes.len() {
+            match file.write(&bytes[written..]) {
+                Ok(0) => {
+                    self.size += written as u64;
+                    return Err((written, std::io::ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.size += written as u64;
+                    return Err((written, e));
+                }
+            }
+        }
+        self.size += written as u64;
+        Ok(())
+    }
+
+    /// Renames the file aside and starts a new one. Errors are reported in pmx.log; the
+    /// file then simply keeps growing.
+    pub fn rotate(&mut self) {
+        self.file = None;
+        let stamp = format_local(
+            super::lines::Clock::now_ms(),
+            &strftime_of(&self.rotation.date_format),
+        );
+        let taken = |p: &Path| {
+            let mut gz = p.as_os_str().to_owned();
+            gz.push(".gz");
+            p.exists() || Path::new(&gz).exists()
+        };
+        let mut target = rotated_name(&self.path, &stamp);
+        let mut n = 1;
+        while taken(&target) {
+            target = rotated_name(&self.path, &format!("{stamp}-{n}"));
+            n += 1;
+        }
+        if let Err(e) = std::fs::rename(&self.path, &target) {
+            eprintln!("pmx: cannot rotate {}: {e}", self.path.display());
+            return;
+        }
+        self.size = 0;
+        let (path, rotation) = (self.path.clone(), self.rotation.clone());
+        let work = move || {
+            if rotation.compress {
+                compress(&target);
+            }
+            prune(&path, rotation.retain);
+        };
+        if self.rotation.compress {
+            // gzip takes a while for a big file: never on the log thread.
+            if let Err(e) = std::thread::Builder::new()
+                .name("pmx-gzip".into())
+                .spawn(work)
+            {
+                eprintln!("pmx: cannot compress {}: {e}", self.path.display());
+            }
+        } else {
+            work();
+        }
+    }
+
+    /// A cron tick came: rotate a non-empty file, and plan the next tick.
+    pub fn tick(&mut self) {
+        if self.size > 0 || std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0) {
+            self.rotate();
+        }
+        self.next_tick = self
+            .schedule
+            .as_ref()
+            .and_then(|s| s.upcoming(Local).next());
+    }
+
+    /// `pmx flush`: empty the file (appends continue at its new end).
+    pub fn truncate(&mut self) -> std::io::Result<()> {
+        truncate(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+
+    /// `pmx reloadLogs`: the next write opens the file again (after an outside rotation).
+    pub fn reopen(&mut self) {
+        self.file = None;
+    }
+}
+
+/// Empties a file that exists.
+pub fn truncate(path: &Path) -> std::io::Result<()> {
+    match OpenOptions::new().write(true).open(path) {
+        Ok(file) => file.set_len(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `x.log` → `x.log.gz` (written aside, then renamed; the original removed after).
+fn compress(path: &Path) {
+    let mut gz_name = path.as_os_str().to_owned();
+    gz_name.push(".gz");
+    let gz = PathBuf::from(gz_name);
+    let mut tmp_name = gz.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let result = (|| -> std::io::Result<()> {
+        let mut input = File::open(path)?;
+        let modified = input.metadata()?.modified()?;
+        let output = File::create(&tmp)?;
+        let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
+        std::io::copy(&mut input, &mut encoder)?;
+        let output = encoder.finish()?;
+        // Rotated copies are ordered by modification time: keep the original's.
+        output.set_modified(modified)?;
+        output.sync_all()?;
+        std::fs::rename(&tmp, &gz)?;
+        std::fs::remove_file(path)
+    })();
+    if let Err(e) = result {
+        eprintln!("pmx: cannot compress {}: {e}", path.display());
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// Removes the oldest rotated copies beyond `retain`.
+fn prune(path: &Path, retain: u32) {
+    let rotated = rotated_files(path);
+    let excess = rotated.len().saturating_sub(retain as usize);
+    for old in rotated.into_iter().take(excess) {
+        if let Err(e) = std::fs::remove_file(&old) {
+            eprintln!("pmx: cannot remove {}: {e}", old.display());
+        }
+    }
+}

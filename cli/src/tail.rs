@@ -1,0 +1,123 @@
+//! The last lines of a log file, reading back into its rotated copies (gzipped or not) when
+//! the file itself holds fewer: `pmx logs --lines N` shows N lines whenever they exist.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use pmx_core::logs::rotated_files;
+
+/// Bytes read at a time walking a file backwards.
+const BLOCK: u64 = 64 * 1024;
+
+/// Up to `n` last lines of `path` and, before it, of its rotated copies; oldest first,
+/// without their newlines.
+pub fn last_lines(path: &Path, n: usize) -> Vec<Vec<u8>> {
+    let mut lines = tail_of_file(path, n);
+    for older in rotated_files(path).iter().rev() {
+        if lines.len() >= n {
+            break;
+        }
+        let mut earlier = if older.extension().is_some_and(|e| e == "gz") {
+            tail_of_gzip(older, n - lines.len())
+        } else {
+            tail_of_file(older, n - lines.len())
+        };
+        earlier.append(&mut lines);
+        lines = earlier;
+    }
+    lines
+}
+
+/// The last `n` lines of a plain file, reading only its end.
+fn tail_of_file(path: &Path, n: usize) -> Vec<Vec<u8>> {
+    let Ok(mut file) = File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(size) = file.seek(SeekFrom::End(0)) else {
+        return Vec::new();
+    };
+    if n == 0 || size == 0 {
+        return Vec::new();
+    }
+    let mut end = size;
+    let mut tail: Vec<u8> = Vec::new();
+    // Enough when it holds n newlines before the final one (or the file's start).
+    loop {
+        let start = end.saturating_sub(BLOCK);
+        let mut block = vec![0; (end - start) as usize];
+        if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut block).is_err() {
+            break;
+        }
+        block.extend_from_slice(&tail);
+        tail = block;
+        end = start;
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        if start == 0 || memchr::memchr_iter(b'\n', body).count() >= n {
+            break;
+        }
+    }
+    let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+    let mut lines: Vec<Vec<u8>> = body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    // The first piece may be the end of a line that started before what was read.
+    if end > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let skip = lines.len().saturating_sub(n);
+    lines.split_off(skip)
+}
+
+fn tail_of_gzip(path: &Path, n: usize) -> Vec<Vec<u8>> {
+    let Ok(file) = File::open(path) else {
+        return Vec::new();
+    };
+    let mut reader = BufReader::new(flate2::read::GzDecoder::new(file));
+    let mut kept: VecDeque<Vec<u8>> = VecDeque::with_capacity(n + 1);
+    let mut line = Vec::new();
+    while let Ok(read) = reader.read_until(b'\n', &mut line) {
+        if read == 0 {
+            break;
+        }
+        if line.ends_with(b"\n") {
+            line.pop();
+        }
+        kept.push_back(std::mem::take(&mut line));
+        if kept.len() > n {
+            kept.pop_front();
+        }
+    }
+    kept.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn reads_exactly_n_lines_across_rotations() {
+        let dir = std::env::temp_dir().join(format!("pmx-tail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let current = dir.join("api-out.log");
+        let old = dir.join("api-out__2020-01-01_00-00-00.log.gz");
+        let mut gz = flate2::write::GzEncoder::new(File::create(&old).unwrap(), Default::default());
+        gz.write_all(b"r1\nr2\nr3\n").unwrap();
+        gz.finish().unwrap();
+        let long = "x".repeat(100_000);
+        std::fs::write(&current, format!("{long}\nc2\nc3")).unwrap();
+        let text = |v: Vec<Vec<u8>>| -> Vec<String> {
+            v.into_iter()
+                .map(|l| String::from_utf8(l).unwrap())
+                .collect()
+        };
+        assert_eq!(text(last_lines(&current, 2)), ["c2", "c3"]);
+        assert_eq!(text(last_lines(&current, 3))[0].len(), 100_000);
+        assert_eq!(
+            text(last_lines(&current, 5)),
+            ["r2", "r3", &long, "c2", "c3"]
+        );
+        assert_eq!(last_lines(&current, 50).len(), 6);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
