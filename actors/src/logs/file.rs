@@ -93,8 +93,10 @@ impl LogFile {
                     error: e.1.to_string(),
                 });
             }
+            let whole_line = bytes[..cut].ends_with(b"\n");
             bytes = &bytes[cut..];
-            if max > 0 && self.size >= max {
+            // Never between the pieces of one line.
+            if max > 0 && self.size >= max && whole_line {
                 self.rotate();
             }
         }
@@ -147,6 +149,8 @@ impl LogFile {
             return;
         }
         self.size = 0;
+        // The new file exists at once (for `tail -F` and `pmx logs`).
+        self.create();
         let (path, rotation) = (self.path.clone(), self.rotation.clone());
         let work = move || {
             if rotation.compress {
@@ -235,5 +239,52 @@ fn prune(path: &Path, retain: u32) {
         if let Err(e) = std::fs::remove_file(&old) {
             eprintln!("pmx: cannot remove {}: {e}", old.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotation(max: u64, retain: u32) -> Rotation {
+        Rotation {
+            max_size_bytes: max,
+            retain,
+            ..Rotation::default()
+        }
+    }
+
+    #[test]
+    fn rotates_at_line_boundaries_keeps_every_line_and_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api-out.log");
+        let mut file = LogFile::new(path.clone(), rotation(10, 3));
+        let text: String = (0..20).map(|i| format!("line {i:02}\n")).collect();
+        // In odd pieces, as reads come.
+        for piece in text.as_bytes().chunks(7) {
+            file.write(piece).ok().unwrap();
+        }
+        let rotated = rotated_files(&path);
+        assert_eq!(rotated.len(), 3, "retain keeps the newest 3: {rotated:?}");
+        let mut kept = String::new();
+        for f in rotated.iter().chain([&path]) {
+            let part = std::fs::read_to_string(f).unwrap();
+            assert!(
+                part.is_empty() || part.ends_with('\n'),
+                "whole lines: {part:?}"
+            );
+            kept.push_str(&part);
+        }
+        assert!(
+            text.ends_with(&kept),
+            "the newest lines, in order, none twice"
+        );
+        // A cron tick rotates a file with content, not an empty one.
+        file.write(b"tail\n").ok().unwrap();
+        let before = rotated_files(&path).len();
+        file.tick();
+        assert_eq!(std::fs::read(&path).map(|b| b.len()).unwrap_or(0), 0);
+        file.tick();
+        assert!(rotated_files(&path).len() <= before.max(3));
     }
 }
