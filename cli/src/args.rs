@@ -207,7 +207,7 @@ fn size(value: &str) -> Result<u64, String> {
 }
 
 fn cron_expr(value: &str) -> Result<String, String> {
-    pmx_scripting::validate_cron(value)
+    pmx_scripting::validate_cron("--log-rotate-interval", value)
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,16 @@ pub struct UnitError {
     expected: &'static str,
 }
 
+/// A cron expression as the `cron` crate reads it (seconds first): PM2's 5 fields (minute
+/// first) get `0` seconds, 6 fields are kept; another count is `Err(count)`.
+pub fn six_field_cron(expr: &str) -> Result<String, usize> {
+    match expr.split_whitespace().count() {
+        5 => Ok(format!("0 {expr}")),
+        6 => Ok(expr.to_string()),
+        n => Err(n),
+    }
+}
+
 /// Splits `"1.5s"` into `(1.5, "s")`.
 fn split_number(input: &str) -> Option<(f64, &str)> {
     let s = input.trim();
@@ -94,6 +104,16 @@ pub fn format_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cron_expressions_get_their_seconds_field() {
+        assert_eq!(six_field_cron("0 3 * * *"), Ok("0 0 3 * * *".to_string()));
+        assert_eq!(
+            six_field_cron("*/5 0 3 * * *"),
+            Ok("*/5 0 3 * * *".to_string())
+        );
+        assert_eq!(six_field_cron("* *"), Err(2));
+    }
 
     #[test]
     fn durations_accept_units() {

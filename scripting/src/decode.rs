@@ -7,7 +7,7 @@ use std::path::Path;
 use pmx_core::logs::{LogType, RotateOptions};
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppSpec, Interpreter, MAX_INSTANCES, default_name};
-use pmx_core::units::{parse_duration_ms, parse_size_bytes};
+use pmx_core::units::{parse_duration_ms, parse_size_bytes, six_field_cron};
 use rhai::{Dynamic, Map};
 
 /// Every option an app may have. `env_<name>` is matched separately.
@@ -228,7 +228,7 @@ fn rotate_options(v: &Dynamic) -> Result<RotateOptions, String> {
             "log_rotate.date_format" => options.date_format = Some(string(&key, value)?),
             "log_rotate.interval" => {
                 let expr = string(&key, value)?;
-                validate_cron(&expr).map_err(|e| e.replacen("cron_restart", &key, 1))?;
+                validate_cron(&key, &expr)?;
                 options.interval = Some(expr);
             }
             _ => {
@@ -333,7 +333,7 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "max_memory_restart" => spec.options.max_memory_restart_bytes = Some(size(key, v)?),
                 "cron_restart" => {
                     let expr = string(key, v)?;
-                    spec.options.cron_restart = Some(validate_cron(&expr)?);
+                    spec.options.cron_restart = Some(validate_cron(key, &expr)?);
                 }
                 "watch" => {
                     spec.options.watch = match v.as_bool() {
@@ -426,19 +426,11 @@ fn names_a_file(spec: &AppSpec) -> bool {
             || Path::new(&spec.cwd).join(&spec.script).exists())
 }
 
-/// 5 fields (minute first) or 6 (seconds first), as PM2 accepts.
-pub fn validate_cron(expr: &str) -> Result<String, String> {
-    let fields = expr.split_whitespace().count();
-    let six = match fields {
-        5 => format!("0 {expr}"),
-        6 => expr.to_string(),
-        n => {
-            return Err(format!(
-                "cron_restart: expected 5 or 6 fields, found {n} in {expr:?}"
-            ));
-        }
-    };
+/// 5 fields (minute first) or 6 (seconds first), as PM2 accepts; errors name `key`.
+pub fn validate_cron(key: &str, expr: &str) -> Result<String, String> {
+    let six = six_field_cron(expr)
+        .map_err(|n| format!("{key}: expected 5 or 6 fields, found {n} in {expr:?}"))?;
     six.parse::<cron::Schedule>()
         .map(|_| expr.to_string())
-        .map_err(|e| format!("cron_restart: invalid expression {expr:?}: {e}"))
+        .map_err(|e| format!("{key}: invalid expression {expr:?}: {e}"))
 }

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Local};
 use pmx_core::logs::{Rotation, rotated_files, rotated_name, strftime_of};
+use pmx_core::units::six_field_cron;
 
 use super::lines::format_local;
 
@@ -28,12 +29,8 @@ pub struct Lost {
 }
 
 /// 5 fields (minutes first) or 6 (seconds first), as `cron_restart` takes them.
-pub fn schedule_of(expr: &str) -> Option<cron::Schedule> {
-    let six = match expr.split_whitespace().count() {
-        5 => format!("0 {expr}"),
-        _ => expr.to_string(),
-    };
-    cron::Schedule::from_str(&six).ok()
+fn schedule_of(expr: &str) -> Option<cron::Schedule> {
+    cron::Schedule::from_str(&six_field_cron(expr).ok()?).ok()
 }
 
 impl LogFile {
