@@ -193,6 +193,9 @@ async fn follow(
     }
 }
 
+/// The instances a follower asked for: app name → ids.
+type Followed = std::collections::HashMap<String, Vec<u32>>;
+
 /// Lines sent in one `LogLines` frame at most.
 const LOG_BATCH: usize = 1000;
 
@@ -217,11 +220,13 @@ async fn follow_logs(
     let Response::LogSources(sources) = &first else {
         return write_frame(&mut stream, &first).await;
     };
-    let wanted: std::collections::HashSet<(String, u32)> = sources
-        .sources
-        .iter()
-        .map(|s| (s.app.clone(), s.id))
-        .collect();
+    let mut wanted = Followed::new();
+    for source in &sources.sources {
+        wanted
+            .entry(source.app.clone())
+            .or_default()
+            .push(source.id);
+    }
     write_frame(&mut stream, &first).await?;
     let mut scratch = [0u8; 64];
     loop {
@@ -259,12 +264,16 @@ async fn follow_logs(
 /// when the log thread is gone.
 fn take(
     batch: &mut LogBatch,
-    wanted: &std::collections::HashSet<(String, u32)>,
+    wanted: &Followed,
     received: Result<std::sync::Arc<crate::logs::LiveLine>, broadcast::error::RecvError>,
 ) -> bool {
     match received {
         Ok(line) => {
-            if wanted.contains(&(line.app.to_string(), line.id)) {
+            // Looked up by `&str`: nothing is allocated for lines nobody follows.
+            if wanted
+                .get(&*line.app)
+                .is_some_and(|ids| ids.contains(&line.id))
+            {
                 batch.lines.push(LogLine {
                     app: line.app.to_string(),
                     id: line.id,

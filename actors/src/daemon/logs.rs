@@ -5,73 +5,66 @@
 use std::path::PathBuf;
 
 use actix::prelude::*;
-use pmx_core::logs::{Stream, log_files};
+use pmx_core::logs::{LogFiles, Stream, log_files};
 use pmx_core::protocol::{FailureKind, LogSource, LogSources, Response};
 
 use super::{Daemon, Reply, ready};
 
+/// The files of one instance.
+struct InstanceFiles {
+    app: String,
+    id: u32,
+    files: LogFiles,
+}
+
 impl Daemon {
-    /// The out and err files of every targeted instance (`all` with no app: none).
-    pub(super) fn log_sources(&self, targets: &[String]) -> Result<Vec<LogSource>, Response> {
+    /// Every targeted instance with its files (`all`, or no target, with no app: none).
+    fn instance_files(&self, targets: &[String]) -> Result<Vec<InstanceFiles>, Response> {
         let picks = if targets.iter().all(|t| t == "all") {
             self.apps.keys().map(|n| (n.clone(), None)).collect()
         } else {
             self.resolve_targets(targets)?
         };
-        let mut sources = Vec::new();
+        let mut found = Vec::new();
         for (name, ids) in picks {
             let Some(entry) = self.apps.get(&name) else {
                 continue;
             };
-            for &id in entry
-                .ids
-                .iter()
-                .filter(|id| ids.as_ref().is_none_or(|w| w.contains(id)))
-            {
-                let files = log_files(&entry.spec, &self.shared.paths, id);
-                for stream in [Stream::Out, Stream::Err] {
-                    if let Some(path) = files.of(stream) {
-                        sources.push(LogSource {
-                            app: name.clone(),
-                            id,
-                            stream,
-                            path: path.to_string_lossy().into_owned(),
-                        });
-                    }
+            for &id in &entry.ids {
+                if ids.as_ref().is_none_or(|wanted| wanted.contains(&id)) {
+                    found.push(InstanceFiles {
+                        app: name.clone(),
+                        id,
+                        files: log_files(&entry.spec, &self.shared.paths, id),
+                    });
                 }
             }
         }
-        sources.sort_by_key(|s| (s.id, s.stream == Stream::Err));
-        sources.dedup_by(|a, b| a.path == b.path);
-        Ok(sources)
+        Ok(found)
     }
 
     pub(super) fn logs(&self, targets: &[String]) -> Response {
-        match self.log_sources(targets) {
-            Ok(sources) => Response::LogSources(LogSources { sources }),
+        match self.instance_files(targets) {
+            Ok(instances) => Response::LogSources(LogSources {
+                sources: sources_of(&instances),
+            }),
             Err(r) => r,
         }
     }
 
-    /// Empties the targets' files (the combined one too).
+    /// Empties the targets' files, the combined ones too.
     pub(super) fn flush_logs(&self, targets: &[String]) -> Reply {
-        let sources = match self.log_sources(targets) {
-            Ok(s) => s,
+        let instances = match self.instance_files(targets) {
+            Ok(i) => i,
             Err(r) => return ready(r),
         };
-        let mut paths: Vec<PathBuf> = sources.iter().map(|s| PathBuf::from(&s.path)).collect();
-        for entry in self.apps.values() {
-            for &id in &entry.ids {
-                let files = log_files(&entry.spec, &self.shared.paths, id);
-                if let Some(combined) = files.combined
-                    && sources
-                        .iter()
-                        .any(|s| s.app == entry.spec.name && s.id == id)
-                {
-                    paths.push(combined);
-                }
-            }
-        }
+        let sources = sources_of(&instances);
+        let mut paths: Vec<PathBuf> = instances
+            .into_iter()
+            .flat_map(|i| [i.files.out, i.files.err, i.files.combined])
+            .flatten()
+            .collect();
+        paths.sort();
         paths.dedup();
         let hub = self.shared.logs.clone();
         Box::pin(
@@ -89,7 +82,10 @@ impl Daemon {
 
     pub(super) fn reload_logs(&self) -> Reply {
         let hub = self.shared.logs.clone();
-        let all = self.log_sources(&[]).unwrap_or_default();
+        let all = self
+            .instance_files(&[])
+            .map(|i| sources_of(&i))
+            .unwrap_or_default();
         Box::pin(
             async move {
                 hub.reopen().await;
@@ -98,4 +94,28 @@ impl Daemon {
             .into_actor(self),
         )
     }
+}
+
+/// The out and err files of instances, by id, a merged file once.
+fn sources_of(instances: &[InstanceFiles]) -> Vec<LogSource> {
+    let mut sources: Vec<LogSource> = instances
+        .iter()
+        .flat_map(|i| {
+            [Stream::Out, Stream::Err]
+                .into_iter()
+                .filter_map(move |stream| {
+                    Some(LogSource {
+                        app: i.app.clone(),
+                        id: i.id,
+                        stream,
+                        path: i.files.of(stream)?.to_string_lossy().into_owned(),
+                    })
+                })
+        })
+        .collect();
+    sources.sort_by_key(|s| (s.id, s.stream == Stream::Err));
+    // Merged logs: instances share a file, shown once (at its lowest id).
+    let mut seen = std::collections::HashSet::new();
+    sources.retain(|s| seen.insert(s.path.clone()));
+    sources
 }

@@ -1,12 +1,10 @@
 //! `stop`, `restart`, `delete`, `reset`, `sendSignal`: one request each, then the list.
 
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{
-    Request, Response, RollbackRequest, SignalRequest, Targets, UpdateEnvRequest,
-};
+use pmx_core::protocol::{Request, RollbackRequest, SignalRequest, Targets, UpdateEnvRequest};
 use pmx_core::signal::parse_signal;
 
-use super::up::{is_config, load, print_plan, restart_with_env};
+use super::up::{is_config, load, restart_with_env, show_plan};
 use super::{ask, processes};
 use crate::CliError;
 use crate::args::{RestartArgs, RollbackArgs, SignalArgs, TargetArgs};
@@ -63,21 +61,9 @@ pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError
             targets: names.into_iter().cloned().collect(),
             env: super::start::captured_env(),
         });
-        plan_answer(ask(paths, &request)?)?;
+        show_plan(ask(paths, &request)?)?;
     }
     super::list::list(paths)
-}
-
-fn plan_answer(response: Response) -> Result<(), CliError> {
-    match response {
-        Response::Plan(report) => {
-            print_plan(&report);
-            Ok(())
-        }
-        other => Err(CliError::Failed(format!(
-            "unexpected answer from the daemon: {other:?}"
-        ))),
-    }
 }
 
 pub fn rollback(paths: &Paths, r: RollbackArgs) -> Result<(), CliError> {
@@ -86,7 +72,7 @@ pub fn rollback(paths: &Paths, r: RollbackArgs) -> Result<(), CliError> {
         to: r.to,
         dry_run: r.dry_run,
     });
-    plan_answer(ask(paths, &request)?)?;
+    show_plan(ask(paths, &request)?)?;
     if r.dry_run {
         return Ok(());
     }

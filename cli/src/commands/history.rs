@@ -85,11 +85,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
                 }
             }
             Response::Error(f) => return Err(super::failure(f)),
-            other => {
-                return Err(CliError::Failed(format!(
-                    "unexpected answer from the daemon: {other:?}"
-                )));
-            }
+            other => return Err(super::unexpected(other)),
         }
         if !args.follow {
             return Ok(());

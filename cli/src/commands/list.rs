@@ -40,11 +40,7 @@ pub fn describe(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
 pub fn env(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
     let apps = match ask(paths, &Request::Env(Targets { targets: t.targets }))? {
         Response::Env(list) => list.apps,
-        other => {
-            return Err(CliError::Failed(format!(
-                "unexpected answer from the daemon: {other:?}"
-            )));
-        }
+        other => return Err(super::unexpected(other)),
     };
     let several = apps.len() > 1;
     for app in apps {

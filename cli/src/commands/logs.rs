@@ -9,7 +9,7 @@ use pmx_core::logs::{Stream, strftime_of};
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{LogSource, LogsRequest, Request, Response, Targets};
 
-use super::{ask, failure};
+use super::{ask, failure, unexpected};
 use crate::CliError;
 use crate::args::{FlushArgs, LogsArgs};
 use crate::client::Client;
@@ -76,10 +76,6 @@ fn sources(paths: &Paths, targets: Vec<String>) -> Result<Vec<LogSource>, CliErr
         Response::LogSources(s) => Ok(s.sources),
         other => Err(unexpected(other)),
     }
-}
-
-fn unexpected(other: Response) -> CliError {
-    CliError::Failed(format!("unexpected answer from the daemon: {other:?}"))
 }
 
 pub fn logs(paths: &Paths, args: LogsArgs) -> Result<(), CliError> {

@@ -37,8 +37,11 @@ pub fn failure(f: Failure) -> CliError {
 pub fn processes(response: Response) -> Result<Vec<ProcessView>, CliError> {
     match response {
         Response::Processes(list) => Ok(list.processes),
-        other => Err(CliError::Failed(format!(
-            "unexpected answer from the daemon: {other:?}"
-        ))),
+        other => Err(unexpected(other)),
     }
+}
+
+/// An answer of the wrong kind for the request.
+pub fn unexpected(other: Response) -> CliError {
+    CliError::Failed(format!("unexpected answer from the daemon: {other:?}"))
 }

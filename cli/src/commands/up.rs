@@ -10,8 +10,8 @@ use pmx_core::protocol::{PlanReport, RejectedConfig, Request, Response, UpReques
 use pmx_core::spec::AppSpec;
 use pmx_scripting::{EvalOptions, Format, evaluate};
 
-use super::ask;
 use super::start::captured_env;
+use super::{ask, unexpected};
 use crate::CliError;
 use crate::args::UpArgs;
 use crate::output::println;
@@ -70,19 +70,21 @@ impl From<ConfigFailure> for CliError {
 
 /// Sends an `Up` and prints its plan like a diff.
 pub fn converge(paths: &Paths, request: UpRequest) -> Result<(), CliError> {
-    let report = match ask(paths, &Request::Up(Box::new(request)))? {
-        Response::Plan(report) => report,
-        other => {
-            return Err(CliError::Failed(format!(
-                "unexpected answer from the daemon: {other:?}"
-            )));
-        }
-    };
-    print_plan(&report);
-    Ok(())
+    show_plan(ask(paths, &Request::Up(Box::new(request)))?)
 }
 
-pub fn print_plan(report: &PlanReport) {
+/// Prints a `Plan` answer (of `up`, `rollback`, `restart --update-env`).
+pub fn show_plan(response: Response) -> Result<(), CliError> {
+    match response {
+        Response::Plan(report) => {
+            print_plan(&report);
+            Ok(())
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+fn print_plan(report: &PlanReport) {
     for step in &report.steps {
         println(&step.to_string());
     }

@@ -319,3 +319,76 @@ fn a_full_disk_costs_lines_not_the_app() {
     assert!(history.contains("LOG LINES LOST"), "{history}");
     home.ok(&["delete", "all"]);
 }
+
+#[test]
+fn cron_rotation_ticks_and_merged_instances_share_one_file() {
+    let home = Home::new();
+    // Every second (6 fields: seconds first).
+    let started = home
+        .command(&["ping"])
+        .env("PMX_LOG_ROTATE_INTERVAL", "* * * * * *")
+        .output()
+        .unwrap();
+    assert!(started.status.success());
+    home.ok(&[
+        "start",
+        &fixture("ticker.sh"),
+        "--name",
+        "m",
+        "-i",
+        "2",
+        "--merge-logs",
+    ]);
+    let logs = home.path().join("logs");
+    let rotated = wait_for("two cron rotations", Duration::from_secs(10), || {
+        let n = std::fs::read_dir(&logs)
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("m-out__"))
+            .count();
+        (n >= 2).then_some(n)
+    });
+    assert!(rotated >= 2);
+    let out = home.ok(&["logs", "m", "--nostream", "--lines", "1", "--out"]);
+    assert_eq!(
+        out.matches("m-out.log last 1 lines:").count(),
+        1,
+        "one merged file: {out}"
+    );
+    assert!(!logs.join("m-out-0.log").exists() && !logs.join("m-out-1.log").exists());
+}
+
+#[test]
+fn a_follower_that_falls_behind_is_told_and_slows_nothing() {
+    let home = Home::new();
+    let lines = 300_000;
+    let script = format!("sleep 1; seq 1 {lines}");
+    home.ok(&["start", &script, "--name", "s", "--no-autorestart"]);
+    // Its stdout is not read while the app floods: it falls behind.
+    let mut follower = home
+        .command(&["logs", "s", "--lines", "0", "--raw"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let path = home.file("logs/s-out.log");
+    wait_for("every line in the file", Duration::from_secs(20), || {
+        (read(&path).iter().filter(|&&b| b == b'\n').count() == lines).then_some(())
+    });
+    let mut stdout = follower.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut shown);
+        shown.iter().filter(|&&b| b == b'\n').count()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    follower.kill().unwrap();
+    let output = follower.wait_with_output().unwrap();
+    let shown = reader.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("lines were skipped"),
+        "shown {shown}: {stderr}"
+    );
+    assert!(shown < lines, "the follower saw {shown} of {lines}");
+}
