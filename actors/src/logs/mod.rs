@@ -143,6 +143,7 @@ impl LogHub {
                     read: vec![0; READ_SIZE],
                     out: Vec::with_capacity(READ_SIZE),
                     daemon_log_check: Instant::now() + DAEMON_LOG_CHECK,
+                    next_tick: None,
                 }
                 .run()
             })?;
@@ -233,6 +234,8 @@ struct Hub {
     read: Vec<u8>,
     out: Vec<u8>,
     daemon_log_check: Instant,
+    /// When the earliest cron tick of the open files is due (`plan_ticks`).
+    next_tick: Option<Instant>,
 }
 
 impl Hub {
@@ -275,13 +278,7 @@ impl Hub {
     /// The earliest of: a pipe to re-arm, a cron tick, the daemon log check.
     fn next_wake(&self) -> Option<Instant> {
         let rearm = self.rearm.iter().map(|(at, _)| *at).min();
-        let tick = self
-            .files
-            .values()
-            .filter_map(|f| f.borrow().next_tick)
-            .min()
-            .map(|t| Instant::now() + (t - chrono::Local::now()).to_std().unwrap_or_default());
-        [rearm, tick, Some(self.daemon_log_check)]
+        [rearm, self.next_tick, Some(self.daemon_log_check)]
             .into_iter()
             .flatten()
             .min()
@@ -299,17 +296,31 @@ impl Hub {
         for token in due {
             self.arm(token);
         }
-        let wall = chrono::Local::now();
-        for file in self.files.values() {
-            let due = file.borrow().next_tick.is_some_and(|t| t <= wall);
-            if due {
-                file.borrow_mut().tick();
+        if self.next_tick.is_some_and(|t| t <= now) {
+            let wall = chrono::Local::now();
+            for file in self.files.values() {
+                let due = file.borrow().next_tick.is_some_and(|t| t <= wall);
+                if due {
+                    file.borrow_mut().tick();
+                }
             }
+            self.plan_ticks();
         }
         if now >= self.daemon_log_check {
             self.check_daemon_log();
             self.daemon_log_check = now + DAEMON_LOG_CHECK;
         }
+    }
+
+    /// The earliest cron tick of any open file, kept so a wake-up does not walk the files.
+    fn plan_ticks(&mut self) {
+        let earliest = self
+            .files
+            .values()
+            .filter_map(|f| f.borrow().next_tick)
+            .min();
+        self.next_tick = earliest
+            .map(|t| Instant::now() + (t - chrono::Local::now()).to_std().unwrap_or_default());
     }
 
     fn arm(&mut self, token: u64) {
@@ -365,6 +376,7 @@ impl Hub {
         for target in &targets {
             target.borrow_mut().create();
         }
+        self.plan_ticks();
         let app: Arc<str> = attach.app.as_str().into();
         let token = self.next_token;
         self.next_token += 1;
@@ -438,6 +450,7 @@ impl Hub {
             let _ = epoll::delete(&self.poll, &capture.pipe);
             drop(capture);
             self.files.retain(|_, f| Rc::strong_count(f) > 1);
+            self.plan_ticks();
             return self.ended();
         }
         let now = Instant::now();
