@@ -84,6 +84,20 @@ pub enum Verb {
         #[arg(long)]
         force: bool,
     },
+    /// Set an app's number of instances: N, +N or -N (the others keep running)
+    Scale {
+        /// The app
+        app: String,
+        /// N, +N or -N
+        #[arg(allow_hyphen_values = true)]
+        count: pmx_core::protocol::ScaleCount,
+    },
+    /// List the loaded rules: their trigger, when each last ran and fired, what it did, errors
+    Rules {
+        /// As JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a PM2 ecosystem file (.js, .json, .yml, .toml) as an equivalent Rhai config
     Convert {
         /// The ecosystem file
@@ -200,6 +214,17 @@ pub struct DaemonArgs {
     /// Log rotation: also rotate at each tick of this cron expression ("0 0 * * *")
     #[arg(long, env = "PMX_LOG_ROTATE_INTERVAL", value_parser = cron_expr)]
     pub log_rotate_interval: Option<String>,
+    /// How often every instance's CPU and memory are measured (and memory limits checked)
+    #[arg(long, env = "PMX_SAMPLE_INTERVAL", default_value = "1s", value_parser = interval)]
+    pub sample_interval: u64,
+}
+
+fn interval(value: &str) -> Result<u64, String> {
+    match parse_duration_ms(value) {
+        Ok(ms) if ms >= 50 => Ok(ms),
+        Ok(_) => Err("at least 50ms".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn size(value: &str) -> Result<u64, String> {
@@ -208,6 +233,10 @@ fn size(value: &str) -> Result<u64, String> {
 
 fn cron_expr(value: &str) -> Result<String, String> {
     pmx_scripting::validate_cron("--log-rotate-interval", value)
+}
+
+fn cron_restart(value: &str) -> Result<String, String> {
+    pmx_scripting::validate_cron("--cron-restart", value)
 }
 
 #[derive(Debug, Args)]
@@ -331,6 +360,21 @@ pub struct StartArgs {
     /// `raw` or `json` (one JSON object per line)
     #[arg(long, value_parser = ["raw", "json"])]
     pub log_type: Option<String>,
+    /// Restart an instance gracefully when its memory (process tree) is above this (512M)
+    #[arg(long, value_parser = size)]
+    pub max_memory_restart: Option<u64>,
+    /// Restart at each tick of this cron expression (5 fields, or 6 with seconds)
+    #[arg(long, alias = "cron", value_parser = cron_restart)]
+    pub cron_restart: Option<String>,
+    /// Restart when files change: under these paths (comma separated), or the app's directory
+    #[arg(long, num_args = 0.., value_delimiter = ',')]
+    pub watch: Option<Vec<String>>,
+    /// With --watch: names or globs to ignore (node_modules and .git always are)
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    pub ignore_watch: Vec<String>,
+    /// With --watch: wait this long after a change before restarting (default 1s)
+    #[arg(long, value_parser = duration)]
+    pub watch_delay: Option<u64>,
     /// Arguments passed to the app, after `--`
     #[arg(last = true)]
     pub args: Vec<String>,

@@ -85,6 +85,8 @@ fn main() -> ExitCode {
         Verb::Rollback(r) => commands::control::rollback(&paths, r),
         Verb::Ecosystem { file, force } => commands::up::ecosystem(&file, force),
         Verb::Convert { file } => commands::up::convert(&file),
+        Verb::Scale { app, count } => commands::control::scale(&paths, app, count),
+        Verb::Rules { json } => commands::list::rules(&paths, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,6 +50,35 @@ pub fn action(verb: &str, what: &str, affected: &[ProcessView]) {
 }
 
 /// The process table, as PM2 draws it.
+/// `pmx rules`.
+pub fn rules(list: &pmx_core::protocol::RuleList, now: Millis) -> String {
+    let Some(source) = &list.source else {
+        return "no rules loaded (declare them with rule(...) in a config script, then `pmx up` it)".into();
+    };
+    let ago = |t: Option<Millis>| {
+        t.map_or("never".into(), |t| {
+            format!("{} ago", format_uptime(now.saturating_sub(t)))
+        })
+    };
+    let mut out = format!("rules from {source}\n");
+    for r in &list.rules {
+        let state = if r.disabled { "disabled" } else { "active" };
+        out.push_str(&format!(
+            "\n{} ({}, {state})\n  runs {}, last {}; fired {}: {}\n",
+            r.name,
+            r.trigger,
+            r.runs,
+            ago(r.last_run),
+            ago(r.last_fired),
+            r.last_action.as_deref().unwrap_or("-"),
+        ));
+        if let Some(e) = &r.last_error {
+            out.push_str(&format!("  {} failures, last: {e}\n", r.failures));
+        }
+    }
+    out.trim_end().to_string()
+}
+
 pub fn table(processes: &[ProcessView], now: Millis) -> String {
     let head = [
         "id", "name", "mode", "pid", "status", "↺", "uptime", "cpu", "mem", "user",
@@ -71,8 +100,8 @@ pub fn table(processes: &[ProcessView], now: Millis) -> String {
                     p.status.as_str().into(),
                     p.restarts.to_string(),
                     uptime,
-                    format!("{}%", p.cpu),
-                    format_bytes(p.memory),
+                    format!("{:.1}%", p.usage.tree_cpu),
+                    format_bytes(p.usage.tree_memory),
                     p.user.clone(),
                 ],
             )
@@ -164,8 +193,35 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         ("kill timeout", format!("{} ms", s.kill_timeout_ms)),
         ("last exit", opt(p.last_exit.as_ref().map(describe_exit))),
         ("error", opt(p.error.clone())),
-        ("cpu", format!("{}%", p.cpu)),
+        ("cpu", format!("{:.1}%", p.cpu)),
         ("memory", format_bytes(p.memory)),
+        (
+            "process tree",
+            format!(
+                "{} processes, cpu {:.1}%, memory {}",
+                p.usage.processes,
+                p.usage.tree_cpu,
+                format_bytes(p.usage.tree_memory)
+            ),
+        ),
+        (
+            "cpu avg 1/5/15m",
+            p.usage.cpu_avg.map(|c| format!("{c:.1}%")).join(" / "),
+        ),
+        (
+            "memory avg 1/5/15m",
+            p.usage.memory_avg.map(format_bytes).join(" / "),
+        ),
+        ("max memory restart", memory_policy(&s.options)),
+        ("cron restart", opt(s.options.cron_restart.clone())),
+        (
+            "watch",
+            if s.options.watch.is_empty() {
+                "off".into()
+            } else {
+                s.options.watch.join(", ")
+            },
+        ),
         ("user", p.user.clone()),
         ("out log path", p.out_log.clone()),
         ("error log path", p.error_log.clone()),
@@ -189,6 +245,28 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
     out
 }
 
+fn memory_policy(o: &pmx_core::spec::AppOptions) -> String {
+    let mut parts = Vec::new();
+    if let Some(limit) = o.max_memory_restart_bytes {
+        parts.push(match o.max_memory_restart_for_ms {
+            0 => format_bytes(limit),
+            ms => format!("{} for {} s", format_bytes(limit), ms / 1000),
+        });
+    }
+    if let Some(rate) = o.max_memory_growth_per_hour {
+        parts.push(format!(
+            "growth above {}/h over {} s",
+            format_bytes(rate),
+            o.max_memory_growth_window_ms / 1000
+        ));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 fn timestamp(ms: Millis) -> String {
     jiff::Timestamp::from_millisecond(ms as i64)
         .map(|t| t.strftime("%Y-%m-%d %H:%M:%S%.3f").to_string())
@@ -202,6 +280,16 @@ fn cause(c: &Cause) -> String {
         Cause::Policy => "restart policy".into(),
         Cause::Boot => "daemon boot".into(),
         Cause::Shutdown => "daemon shutdown".into(),
+        Cause::Rule {
+            rule,
+            reason,
+            figures,
+        } if figures.is_empty() => format!("rule {rule}: {reason}"),
+        Cause::Rule {
+            rule,
+            reason,
+            figures,
+        } => format!("rule {rule}: {reason} [{}]", figures.join(", ")),
     }
 }
 
@@ -292,6 +380,23 @@ pub fn history_line(e: &Event) -> String {
                 signal_name(*signal)
             )
         }
+        EventKind::Scaled { from, to, ids } => format!("scaled {from} → {to} instances {ids:?}"),
+        EventKind::Note { text } => format!("note: {text}"),
+        EventKind::RulesLoaded { source, rules, .. } => {
+            format!(
+                "{} rules loaded from {source}: {}",
+                rules.len(),
+                rules.join(", ")
+            )
+        }
+        EventKind::RuleFailed {
+            rule,
+            error,
+            disabled,
+        } => format!(
+            "rule {rule} failed{}: {error}",
+            if *disabled { " and is disabled" } else { "" }
+        ),
         EventKind::CountersReset => "restart counters reset".into(),
         EventKind::DaemonStarted { pid, version } => format!("daemon {version} started, pid {pid}"),
         EventKind::Saved { apps } => {

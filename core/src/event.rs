@@ -104,6 +104,25 @@ pub enum EventKind {
     LogWriteFailed { file: String, error: String },
     /// Writing to `file` works again; `lost_bytes` were dropped since it failed.
     LogWriteRecovered { file: String, lost_bytes: u64 },
+    /// The number of instances changed from `from` to `to`; `ids` are the instances now, in
+    /// order (the ones that stayed keep their ids).
+    Scaled { from: u32, to: u32, ids: Vec<u32> },
+    /// A rule wrote this to the journal (its cause names the rule).
+    Note { text: String },
+    /// `pmx up` loaded the rules of a config script (app is empty): the script is kept, so a
+    /// later daemon loads the same rules.
+    RulesLoaded {
+        source: String,
+        script: String,
+        rules: Vec<String>,
+    },
+    /// A rule threw, looped or ran too long (app is empty); `disabled` once it failed too
+    /// often in a row.
+    RuleFailed {
+        rule: String,
+        error: String,
+        disabled: bool,
+    },
     /// Retention removed old events (app is empty): `removed` events, the newest of them
     /// `through_seq`. The registry they built lives on in a snapshot.
     Compacted { removed: u64, through_seq: u64 },
@@ -135,6 +154,25 @@ pub enum Cause {
     Boot,
     /// The daemon is shutting down (`pmx kill`, SIGTERM): desired state is unchanged.
     Shutdown,
+    /// A policy: a rule of a config script, or a built-in one (`max_memory_restart`,
+    /// `cron_restart`, `watch`), with the figures it read and its reason.
+    Rule {
+        rule: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        figures: Vec<String>,
+    },
+}
+
+impl Cause {
+    /// A built-in policy's cause.
+    pub fn rule(rule: &str, reason: impl Into<String>) -> Self {
+        Cause::Rule {
+            rule: rule.to_string(),
+            reason: reason.into(),
+            figures: Vec::new(),
+        }
+    }
 }
 
 impl EventKind {

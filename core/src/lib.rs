@@ -6,6 +6,7 @@
 pub mod event;
 pub mod frame;
 pub mod logs;
+pub mod metrics;
 pub mod paths;
 pub mod plan;
 pub mod protocol;

@@ -56,6 +56,82 @@ pub enum Request {
     Flush(Targets),
     /// `pmx reloadLogs`: reopen every log file.
     ReloadLogs,
+    /// `pmx scale APP N|+N|-N`.
+    Scale(ScaleRequest),
+    /// `pmx rules`: the loaded rules and what each did last.
+    Rules,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub target: String,
+    pub count: ScaleCount,
+}
+
+/// `N` (exactly), `+N` or `-N` (relative to the current count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleCount {
+    To(u32),
+    Up(u32),
+    Down(u32),
+}
+
+impl ScaleCount {
+    /// The count this asks for, starting from `current`.
+    pub fn from(self, current: u32) -> u32 {
+        match self {
+            ScaleCount::To(n) => n,
+            ScaleCount::Up(n) => current.saturating_add(n),
+            ScaleCount::Down(n) => current.saturating_sub(n),
+        }
+    }
+}
+
+impl std::str::FromStr for ScaleCount {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let number = |n: &str| {
+            n.parse::<u32>()
+                .map_err(|_| format!("invalid instance count `{s}`: expected N, +N or -N"))
+        };
+        match (s.strip_prefix('+'), s.strip_prefix('-')) {
+            (Some(n), _) => number(n).map(ScaleCount::Up),
+            (_, Some(n)) => number(n).map(ScaleCount::Down),
+            _ => number(s).map(ScaleCount::To),
+        }
+    }
+}
+
+/// A config script's rules, sent with `pmx up` for the daemon to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RulesScript {
+    pub source: String,
+    pub script: String,
+}
+
+/// One loaded rule, as `pmx rules` shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RuleStatus {
+    pub name: String,
+    /// `every 15s`, `on exit`.
+    pub trigger: String,
+    pub runs: u64,
+    pub last_run: Option<crate::Millis>,
+    /// When an action of the rule was last carried out, and what it was.
+    pub last_fired: Option<crate::Millis>,
+    pub last_action: Option<String>,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RuleList {
+    /// The file the rules came from.
+    pub source: Option<String>,
+    pub rules: Vec<RuleStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,6 +205,9 @@ pub struct UpRequest {
     /// A change of the captured environment counts as a change (`--update-env`).
     #[serde(default)]
     pub update_env: bool,
+    /// The script's rules (Rhai configs); they replace the loaded rules.
+    #[serde(default)]
+    pub rules: Option<RulesScript>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +276,7 @@ pub enum Response {
     Plan(PlanReport),
     LogSources(LogSources),
     LogLines(LogBatch),
+    Rules(RuleList),
     /// The daemon stopped every app and is exiting.
     Killed,
     Error(Failure),

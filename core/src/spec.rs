@@ -51,6 +51,12 @@ pub struct AppOptions {
     pub listen_timeout_ms: u64,
     pub shutdown_with_message: bool,
     pub max_memory_restart_bytes: Option<u64>,
+    /// How long memory must stay above the limit before the restart (0: at once).
+    pub max_memory_restart_for_ms: u64,
+    /// A leak guard: restart when memory grows faster than this many bytes per hour…
+    pub max_memory_growth_per_hour: Option<u64>,
+    /// …over this window.
+    pub max_memory_growth_window_ms: u64,
     /// A validated cron expression (5 or 6 fields).
     pub cron_restart: Option<String>,
     /// Paths to watch (`watch: true` is the app's cwd); empty: no watching.
@@ -82,6 +88,9 @@ impl Default for AppOptions {
             listen_timeout_ms: 3000,
             shutdown_with_message: false,
             max_memory_restart_bytes: None,
+            max_memory_restart_for_ms: 0,
+            max_memory_growth_per_hour: None,
+            max_memory_growth_window_ms: 600_000,
             cron_restart: None,
             watch: Vec::new(),
             ignore_watch: Vec::new(),
@@ -117,6 +126,18 @@ impl Default for AppSpec {
             kill_timeout_ms: 1600,
             kill_signal: 2,
             options: AppOptions::default(),
+        }
+    }
+}
+
+impl AppOptions {
+    /// `max_memory_restart` as the sampler applies it.
+    pub fn memory_policy(&self) -> crate::metrics::MemoryPolicy {
+        crate::metrics::MemoryPolicy {
+            limit: self.max_memory_restart_bytes,
+            sustain_ms: self.max_memory_restart_for_ms,
+            growth_per_hour: self.max_memory_growth_per_hour,
+            growth_window_ms: self.max_memory_growth_window_ms,
         }
     }
 }

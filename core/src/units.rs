@@ -12,13 +12,49 @@ pub struct UnitError {
 }
 
 /// A cron expression as the `cron` crate reads it (seconds first): PM2's 5 fields (minute
-/// first) get `0` seconds, 6 fields are kept; another count is `Err(count)`.
+/// first) get `0` seconds, 6 fields are kept; another count is `Err(count)`. Day-of-week
+/// numbers are POSIX's (0 or 7 = Sunday, 1 = Monday) and become the crate's (1 = Sunday), so
+/// `0 3 * * 1` means Monday 03:00 as it does for PM2.
 pub fn six_field_cron(expr: &str) -> Result<String, usize> {
-    match expr.split_whitespace().count() {
-        5 => Ok(format!("0 {expr}")),
-        6 => Ok(expr.to_string()),
-        n => Err(n),
+    let mut fields: Vec<String> = expr.split_whitespace().map(String::from).collect();
+    match fields.len() {
+        5 => fields.insert(0, "0".into()),
+        6 => {}
+        n => return Err(n),
     }
+    fields[5] = crate_weekdays(&fields[5]);
+    Ok(fields.join(" "))
+}
+
+/// Rewrites a POSIX day-of-week field for the `cron` crate, item by item (`1-5`, `0,6`,
+/// `*/2`, `MON-FRI`); a range ending on Sunday (`5-7`) is split, as the crate does not wrap.
+fn crate_weekdays(field: &str) -> String {
+    let day = |n: &str| match n.parse::<u8>() {
+        Ok(7) | Ok(0) => "1".to_string(),
+        Ok(d) => (d + 1).to_string(),
+        Err(_) => n.to_string(),
+    };
+    field
+        .split(',')
+        .map(|item| {
+            let (base, step) = match item.split_once('/') {
+                Some((b, s)) => (b, Some(s)),
+                None => (item, None),
+            };
+            let base = match base.split_once('-') {
+                Some((a, "7")) if step.is_none() && a != "0" && a != "7" => {
+                    return format!("{}-7,1", day(a));
+                }
+                Some((a, b)) => format!("{}-{}", day(a), day(b)),
+                None => day(base),
+            };
+            match step {
+                Some(s) => format!("{base}/{s}"),
+                None => base,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Splits `"1.5s"` into `(1.5, "s")`.
@@ -87,6 +123,25 @@ pub fn format_uptime(ms: u64) -> String {
     }
 }
 
+/// Parses a rate of growth into bytes per hour: `50M/h`, `1G/d`, `2M/m`, `100k/s`.
+pub fn parse_rate_per_hour(input: &str) -> Result<u64, UnitError> {
+    let err = || UnitError {
+        what: "rate",
+        input: input.to_string(),
+        expected: "a size per time unit, e.g. 50M/h, 1G/d, 2M/m",
+    };
+    let (size, per) = input.split_once('/').ok_or_else(err)?;
+    let bytes = parse_size_bytes(size).map_err(|_| err())? as f64;
+    let per_hour = match per.trim() {
+        "s" | "sec" => bytes * 3600.0,
+        "m" | "min" => bytes * 60.0,
+        "h" | "hour" => bytes,
+        "d" | "day" => bytes / 24.0,
+        _ => return Err(err()),
+    };
+    Ok(per_hour as u64)
+}
+
 /// Renders a byte count the way PM2's `mem` column does: `12.3mb`.
 pub fn format_bytes(bytes: u64) -> String {
     let b = bytes as f64;
@@ -108,11 +163,38 @@ mod tests {
     #[test]
     fn cron_expressions_get_their_seconds_field() {
         assert_eq!(six_field_cron("0 3 * * *"), Ok("0 0 3 * * *".to_string()));
+        // POSIX days (1 = Monday, 0 and 7 = Sunday) in the crate's numbering (1 = Sunday).
+        assert_eq!(six_field_cron("0 3 * * 1").as_deref(), Ok("0 0 3 * * 2"));
+        assert_eq!(
+            six_field_cron("0 3 * * 0,7").as_deref(),
+            Ok("0 0 3 * * 1,1")
+        );
+        assert_eq!(
+            six_field_cron("0 3 * * 1-5").as_deref(),
+            Ok("0 0 3 * * 2-6")
+        );
+        assert_eq!(
+            six_field_cron("0 3 * * 5-7").as_deref(),
+            Ok("0 0 3 * * 6-7,1")
+        );
+        assert_eq!(
+            six_field_cron("0 3 * * MON").as_deref(),
+            Ok("0 0 3 * * MON")
+        );
         assert_eq!(
             six_field_cron("*/5 0 3 * * *"),
             Ok("*/5 0 3 * * *".to_string())
         );
         assert_eq!(six_field_cron("* *"), Err(2));
+    }
+
+    #[test]
+    fn rates_are_per_hour() {
+        assert_eq!(parse_rate_per_hour("50M/h"), Ok(50 << 20));
+        assert_eq!(parse_rate_per_hour("1M/m"), Ok(60 << 20));
+        assert_eq!(parse_rate_per_hour("24k/d"), Ok(1024));
+        assert!(parse_rate_per_hour("50M").is_err());
+        assert!(parse_rate_per_hour("50M/week").is_err());
     }
 
     #[test]

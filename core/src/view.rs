@@ -35,6 +35,9 @@ pub struct ProcessView {
     pub command: Vec<String>,
     pub out_log: String,
     pub error_log: String,
+    /// The instance's whole process tree, and averages.
+    #[serde(default)]
+    pub usage: Usage,
     /// Output dropped because a log file could not be written.
     #[serde(default)]
     pub log_lost_bytes: u64,
@@ -43,6 +46,20 @@ pub struct ProcessView {
     pub log_error: Option<String>,
     /// The spec, without the captured environment values.
     pub spec: AppSpec,
+}
+
+/// What the sampler measured of an instance beyond its own process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    /// CPU % of the process and every descendant.
+    pub tree_cpu: f32,
+    pub tree_memory: u64,
+    /// Processes in the tree.
+    pub processes: u32,
+    /// Tree CPU % averaged over 1, 5 and 15 minutes.
+    pub cpu_avg: [f32; 3],
+    pub memory_avg: [u64; 3],
 }
 
 /// PM2's `jlist` object for one process.
@@ -61,7 +78,15 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Value {
         "pid": p.pid.unwrap_or(0),
         "name": p.name,
         "pm_id": p.id,
-        "monit": { "memory": p.memory, "cpu": p.cpu },
+        "monit": {
+            "memory": p.memory,
+            "cpu": p.cpu,
+            "tree_memory": p.usage.tree_memory,
+            "tree_cpu": p.usage.tree_cpu,
+            "processes": p.usage.processes,
+            "cpu_avg": p.usage.cpu_avg,
+            "memory_avg": p.usage.memory_avg,
+        },
         "pm2_env": {
             "name": p.name,
             "pm_id": p.id,

@@ -7,7 +7,7 @@ use std::path::Path;
 use pmx_core::logs::{LogType, RotateOptions};
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppSpec, Interpreter, MAX_INSTANCES, default_name};
-use pmx_core::units::{parse_duration_ms, parse_size_bytes, six_field_cron};
+use pmx_core::units::{parse_duration_ms, parse_rate_per_hour, parse_size_bytes, six_field_cron};
 use rhai::{Dynamic, Map};
 
 /// Every option an app may have. `env_<name>` is matched separately.
@@ -142,6 +142,41 @@ fn size(key: &str, v: &Dynamic) -> Result<u64, String> {
         .into_string()
         .map_err(|_| expected(key, "a size (\"512M\", \"1G\")", v))?;
     parse_size_bytes(&text).map_err(|e| format!("{key}: {e}"))
+}
+
+/// `max_memory_restart`: a size (PM2's form), or `#{ limit, for, growth, window }` for a
+/// sustained limit and a leak guard.
+fn memory_restart(options: &mut pmx_core::spec::AppOptions, v: &Dynamic) -> Result<(), String> {
+    const KEY: &str = "max_memory_restart";
+    let Some(map) = v.read_lock::<rhai::Map>().map(|m| m.clone()) else {
+        options.max_memory_restart_bytes = Some(size(KEY, v)?);
+        return Ok(());
+    };
+    for (k, value) in &map {
+        let key = format!("{KEY}.{k}");
+        match k.as_str() {
+            "limit" => options.max_memory_restart_bytes = Some(size(&key, value)?),
+            // `for` is a Rhai keyword: a script writes `"for": "60s"` or `over: "60s"`.
+            "for" | "over" => options.max_memory_restart_for_ms = duration(&key, value)?,
+            "growth" => {
+                let text = string(&key, value)?;
+                let rate = parse_rate_per_hour(&text).map_err(|e| format!("{key}: {e}"))?;
+                options.max_memory_growth_per_hour = Some(rate);
+            }
+            "window" => options.max_memory_growth_window_ms = duration(&key, value)?,
+            other => {
+                return Err(format!(
+                    "{KEY}: unknown key `{other}` (expected limit, for or over, growth, window)"
+                ));
+            }
+        }
+    }
+    if options.max_memory_restart_bytes.is_none() && options.max_memory_growth_per_hour.is_none() {
+        return Err(format!(
+            "{KEY}: give a limit (\"512M\") or a growth (\"50M/h\")"
+        ));
+    }
+    Ok(())
 }
 
 /// A string (split on whitespace, as PM2 splits `args`) or an array of strings.
@@ -330,7 +365,7 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "listen_timeout" => spec.options.listen_timeout_ms = duration(key, v)?,
                 "wait_ready" => spec.options.wait_ready = boolean(key, v)?,
                 "shutdown_with_message" => spec.options.shutdown_with_message = boolean(key, v)?,
-                "max_memory_restart" => spec.options.max_memory_restart_bytes = Some(size(key, v)?),
+                "max_memory_restart" => memory_restart(&mut spec.options, v)?,
                 "cron_restart" => {
                     let expr = string(key, v)?;
                     spec.options.cron_restart = Some(validate_cron(key, &expr)?);

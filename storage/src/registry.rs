@@ -40,6 +40,8 @@ pub struct Registry {
     pub saved: Option<Vec<AppSpec>>,
     /// The last config revision `pmx up` applied.
     pub config_revision: u64,
+    /// The rules `pmx up` last loaded: (source file, script).
+    pub rules: Option<(String, String)>,
 }
 
 /// A process the journal saw spawned and not exited, with what identifies it.
@@ -116,6 +118,21 @@ impl Registry {
                 if let Some(app) = self.apps.get_mut(&event.app) {
                     app.desired = desired;
                 }
+            }
+            EventKind::Scaled { to, ids, .. } => {
+                if let Some(max) = ids.iter().max() {
+                    self.next_id = self.next_id.max(max + 1);
+                }
+                if let Some(app) = self.apps.get_mut(&event.app) {
+                    for gone in app.ids.iter().filter(|id| !ids.contains(id)) {
+                        self.live.remove(gone);
+                    }
+                    app.ids = ids.clone();
+                    app.spec.instances = *to;
+                }
+            }
+            EventKind::RulesLoaded { source, script, .. } => {
+                self.rules = Some((source.clone(), script.clone()));
             }
             EventKind::DaemonStarted { .. } => self.crashed = true,
             EventKind::DaemonStopped { .. } => self.crashed = false,

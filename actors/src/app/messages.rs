@@ -16,6 +16,11 @@ impl Actor for AppActor {
         if !orphans.is_empty() {
             self.begin_takeover(orphans, ctx);
         }
+        self.arm_policies(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.stop_watching();
     }
 }
 

@@ -16,7 +16,7 @@ use pmx_core::logs::{DEFAULT_DATE_FORMAT, LogFiles, LogType, Stream, log_files, 
 use pmx_core::paths::Paths;
 use pmx_core::spec::AppSpec;
 use pmx_core::state::{self, Effect, Exit, Input, Instance, KillPolicy, Status};
-use pmx_core::view::ProcessView;
+use pmx_core::view::{ProcessView, Usage};
 use pmx_storage::Journal;
 use rustix::process::{Signal, pidfd_send_signal};
 use tokio::sync::{Notify, oneshot};
@@ -24,11 +24,13 @@ use tokio::sync::{Notify, oneshot};
 use crate::clock::now_ms;
 use crate::logs::Attach;
 use crate::process::reaper::Managed;
-use crate::process::{family, identity, spawn, stats};
+use crate::process::{family, identity, spawn};
 
 mod messages;
+mod policies;
 mod takeover;
 pub use messages::{Control, Retire, SendSignal, Views};
+pub use policies::Rescale;
 pub use takeover::Orphan;
 
 /// How often a stopping instance checks whether its descendants are gone.
@@ -53,6 +55,12 @@ pub struct Shared {
     pub app_umask: u32,
     /// The log thread, which captures every app's output.
     pub logs: crate::logs::LogHub,
+    /// Measures every instance; applies `max_memory_restart`.
+    pub sampler: crate::sampler::Sampler,
+    /// The file watcher of every app with `watch`.
+    pub watch: crate::watch::WatchHub,
+    /// The rules: told about exits and status changes.
+    pub policy: crate::policy::PolicyHandle,
 }
 
 pub struct AppActor {
@@ -71,6 +79,8 @@ pub struct AppActor {
     deferred: Vec<(Control, oneshot::Sender<Vec<ProcessView>>)>,
     /// Orphans to take over once the actor runs.
     orphans: Vec<Orphan>,
+    /// The first file change of a debounce in progress.
+    watch_pending: Option<std::path::PathBuf>,
 }
 
 /// One instance.
@@ -79,7 +89,6 @@ struct Slot {
     index: u32,
     machine: Instance,
     run: Option<Run>,
-    cpu: Option<stats::CpuSample>,
 }
 
 /// The live process of an instance.
@@ -106,7 +115,6 @@ impl AppActor {
                 index: index as u32,
                 machine: Instance::new(),
                 run: None,
-                cpu: None,
             })
             .collect();
         Self {
@@ -120,6 +128,7 @@ impl AppActor {
             takeover: None,
             deferred: Vec::new(),
             orphans: Vec::new(),
+            watch_pending: None,
         }
     }
 
@@ -158,6 +167,7 @@ impl AppActor {
         slot.machine = step.next;
         let id = slot.id;
         if let Some(t) = step.transition {
+            self.shared.policy.became(&self.spec.name, id, t.to);
             self.journal(Some(id), EventKind::Transition(t), cause.clone());
         }
         for effect in step.effects {
@@ -179,7 +189,9 @@ impl AppActor {
                 if after_ms == 0 {
                     self.feed(i, input, Cause::Policy, ctx);
                 } else {
+                    let id = self.slots[i].id;
                     ctx.run_later(Duration::from_millis(after_ms), move |act, ctx| {
+                        let Some(i) = act.position(id) else { return };
                         act.feed(i, input, Cause::Policy, ctx);
                         act.answer_waiters();
                     });
@@ -241,6 +253,12 @@ impl AppActor {
                 let pid = spawned.pid;
                 self.capture(id, files, spawned.out, spawned.err);
                 self.shared.managed.insert(pid);
+                self.shared.sampler.watch(
+                    id,
+                    pid,
+                    self.spec.options.memory_policy(),
+                    ctx.address().recipient(),
+                );
                 let kind = EventKind::Spawned {
                     pid,
                     start_time: identity::start_time(pid),
@@ -266,7 +284,9 @@ impl AppActor {
                             signal: None,
                         },
                     };
-                    act.exited(i, pid, exit, ctx);
+                    if let Some(i) = act.position(id) {
+                        act.exited(i, pid, exit, ctx);
+                    }
                     act.answer_waiters();
                 }));
                 self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
@@ -300,6 +320,10 @@ impl AppActor {
 
     fn exited(&mut self, i: usize, pid: u32, exit: Exit, ctx: &mut Context<Self>) {
         self.shared.managed.remove(pid);
+        self.shared.sampler.unwatch(self.slots[i].id, pid);
+        self.shared
+            .policy
+            .exited(&self.spec.name, self.slots[i].id, exit);
         let slot = &mut self.slots[i];
         let uptime_ms = now_ms().saturating_sub(slot.machine.started_at.unwrap_or(0));
         let id = slot.id;
@@ -335,8 +359,11 @@ impl AppActor {
     fn drain(&mut self, i: usize, run: Run, exit: Exit, deadline: Millis, ctx: &mut Context<Self>) {
         let left = family::members(None, run.pid, &run.token);
         if !left.is_empty() && now_ms() < deadline {
+            let id = self.slots[i].id;
             ctx.run_later(DRAIN_POLL, move |act, ctx| {
-                act.drain(i, run, exit, deadline, ctx)
+                if let Some(i) = act.position(id) {
+                    act.drain(i, run, exit, deadline, ctx)
+                }
             });
             return;
         }
@@ -369,6 +396,11 @@ impl AppActor {
         });
     }
 
+    /// Where instance `id` is among the slots (callbacks hold ids: slots come and go).
+    fn position(&self, id: u32) -> Option<usize> {
+        self.slots.iter().position(|s| s.id == id)
+    }
+
     fn selected(&self, ids: &Option<Vec<u32>>) -> Vec<usize> {
         (0..self.slots.len())
             .filter(|&i| {
@@ -385,17 +417,14 @@ impl AppActor {
             .collect()
     }
 
-    fn view(&mut self, i: usize) -> ProcessView {
-        let slot = &mut self.slots[i];
-        let m = &slot.machine;
-        let usage = match m.pid {
-            Some(pid) => stats::read(pid, &mut slot.cpu),
-            None => stats::Usage {
-                cpu: 0.0,
-                memory: 0,
-            },
-        };
+    fn view(&self, i: usize) -> ProcessView {
+        let slot = &self.slots[i];
         let (id, index) = (slot.id, slot.index);
+        let figures = slot
+            .machine
+            .pid
+            .and_then(|_| self.shared.sampler.figures(id))
+            .unwrap_or_default();
         let files = self.log_files(id);
         let shown =
             |p: Option<&Path>| p.map_or("/dev/null".into(), |p| p.to_string_lossy().into_owned());
@@ -414,8 +443,15 @@ impl AppActor {
             unstable_restarts: m.unstable_restarts,
             started_at: m.started_at.filter(|_| m.pid.is_some()),
             created_at: self.created_at,
-            cpu: usage.cpu,
-            memory: usage.memory,
+            cpu: figures.latest.cpu,
+            memory: figures.latest.memory,
+            usage: Usage {
+                tree_cpu: figures.latest.tree_cpu,
+                tree_memory: figures.latest.tree_memory,
+                processes: figures.latest.processes,
+                cpu_avg: figures.cpu_avg,
+                memory_avg: figures.memory_avg,
+            },
             user: self.shared.user.to_string(),
             last_exit: m.last_exit,
             error: m.error.clone(),

@@ -4,6 +4,7 @@
 
 mod control;
 mod logs;
+mod policy;
 mod query;
 mod revise;
 mod save;
@@ -90,6 +91,9 @@ impl Daemon {
             },
             cause: Cause::Boot,
         }])?;
+        if let Some((source, script)) = registry.rules.clone() {
+            daemon.shared.policy.restore(source, script);
+        }
         let home = daemon.shared.paths.home().display().to_string();
         let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref());
         for (name, app) in registry.apps {
@@ -223,6 +227,8 @@ impl Handler<Handle> for Daemon {
             Request::Logs(req) => ready(self.logs(&req.targets)),
             Request::Flush(t) => self.flush_logs(&t.targets),
             Request::ReloadLogs => self.reload_logs(),
+            Request::Scale(req) => self.scale(req, user("scale")),
+            Request::Rules => self.rules(),
         }
     }
 }

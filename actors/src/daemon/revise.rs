@@ -32,6 +32,7 @@ impl Daemon {
             })
             .collect();
         let up = UpRequest {
+            rules: None,
             apps,
             prune: false,
             dry_run: false,
@@ -86,6 +87,7 @@ impl Daemon {
             None => format!("rollback of {} to its previous spec", req.app),
         };
         let up = UpRequest {
+            rules: None,
             apps: vec![version.spec.clone()],
             prune: false,
             dry_run: req.dry_run,

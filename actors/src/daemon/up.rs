@@ -44,7 +44,7 @@ impl Daemon {
         }
     }
 
-    pub(super) fn up(&mut self, req: UpRequest, cause: Cause) -> Reply {
+    pub(super) fn up(&mut self, mut req: UpRequest, cause: Cause) -> Reply {
         let current: BTreeMap<String, AppSpec> = self
             .apps
             .iter()
@@ -78,6 +78,46 @@ impl Daemon {
             self.reject_config(refused, cause);
             return ready(Response::failure(FailureKind::Invalid, errors));
         }
+        let Some(rules) = req.rules.take() else {
+            return self.apply(req, steps, Vec::new(), cause);
+        };
+        // The rules are compiled by the runner before anything changes: a script it refuses
+        // changes nothing.
+        let loading = self
+            .shared
+            .policy
+            .load(rules.source.clone(), rules.script.clone());
+        Box::pin(
+            fut::wrap_future::<_, Self>(loading).then(move |loaded, act, _| match loaded {
+                Ok(Ok(names)) => {
+                    let kind = EventKind::RulesLoaded {
+                        source: rules.source,
+                        script: rules.script,
+                        rules: names,
+                    };
+                    act.apply(req, steps, vec![event("", kind, &cause)], cause)
+                }
+                Ok(Err(errors)) => {
+                    let refused = RejectedConfig {
+                        source: req.source,
+                        errors: errors.clone(),
+                    };
+                    act.reject_config(refused, cause);
+                    ready(Response::failure(FailureKind::Invalid, errors))
+                }
+                Err(_) => ready(internal("the rules runner is not running")),
+            }),
+        )
+    }
+
+    /// Journals the revision (with `extra` events) and converges.
+    fn apply(
+        &mut self,
+        req: UpRequest,
+        steps: Vec<Step>,
+        extra: Vec<NewEvent>,
+        cause: Cause,
+    ) -> Reply {
         let revision = self.config_revision + 1;
         let mut events = vec![event(
             "",
@@ -96,6 +136,7 @@ impl Daemon {
             };
             events.push(event(step.name(), change, &cause));
         }
+        events.extend(extra);
         if let Err(e) = self.record(events) {
             return ready(internal(e));
         }

@@ -1,10 +1,8 @@
 //! Everything that touches OS processes: resolving a spec into a command line and spawning it
 //! (`spawn`), finding and signalling everything an instance started (`family`), reaping
-//! orphaned descendants (`reaper`), telling a process from a reused pid (`identity`), and
-//! reading CPU and memory (`stats`).
+//! orphaned descendants (`reaper`), and telling a process from a reused pid (`identity`).
 
 pub mod family;
 pub mod identity;
 pub mod reaper;
 pub mod spawn;
-pub mod stats;

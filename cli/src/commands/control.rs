@@ -1,7 +1,9 @@
 //! `stop`, `restart`, `delete`, `reset`, `sendSignal`: one request each, then the list.
 
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{Request, RollbackRequest, SignalRequest, Targets, UpdateEnvRequest};
+use pmx_core::protocol::{
+    Request, RollbackRequest, ScaleRequest, SignalRequest, Targets, UpdateEnvRequest,
+};
 use pmx_core::signal::parse_signal;
 
 use super::up::{is_config, load, restart_with_env, show_plan};
@@ -129,4 +131,17 @@ pub fn resurrect(paths: &Paths) -> Result<(), CliError> {
     let affected = processes(ask(paths, &Request::Resurrect)?)?;
     render::action("resurrect", "saved apps", &affected);
     super::list::list(paths)
+}
+
+/// `pmx scale APP N|+N|-N`.
+pub fn scale(
+    paths: &Paths,
+    app: String,
+    count: pmx_core::protocol::ScaleCount,
+) -> Result<(), CliError> {
+    let request = Request::Scale(ScaleRequest {
+        target: app.clone(),
+        count,
+    });
+    act(paths, "scale", request, &[app])
 }

@@ -48,6 +48,7 @@ pub fn run(paths: Paths, args: DaemonArgs) -> Result<(), CliError> {
         paths,
         retention,
         rotation,
+        sample_interval: std::time::Duration::from_millis(args.sample_interval),
     };
     pmx_actors::run(config, shutdown).map_err(|e| CliError::Failed(e.to_string()))
 }

@@ -1,4 +1,4 @@
-//! `list`, `jlist`, `describe`.
+//! `list`, `jlist`, `describe`, `env`, `rules`.
 
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{Request, Response, Targets};
@@ -14,6 +14,20 @@ pub fn list(paths: &Paths) -> Result<(), CliError> {
     let all = processes(ask(paths, &Request::List)?)?;
     println(&render::table(&all, render::now_ms()));
     Ok(())
+}
+
+pub fn rules(paths: &Paths, json: bool) -> Result<(), CliError> {
+    match ask(paths, &Request::Rules)? {
+        Response::Rules(list) if json => {
+            println(&serde_json::to_string(&list).unwrap_or_default());
+            Ok(())
+        }
+        Response::Rules(list) => {
+            println(&render::rules(&list, render::now_ms()));
+            Ok(())
+        }
+        other => Err(super::unexpected(other)),
+    }
 }
 
 pub fn jlist(paths: &Paths) -> Result<(), CliError> {

@@ -59,6 +59,20 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             Some("json") => LogType::Json,
             _ => LogType::Raw,
         },
+        max_memory_restart_bytes: args.max_memory_restart,
+        cron_restart: args.cron_restart.clone(),
+        watch: match &args.watch {
+            Some(paths) if paths.is_empty() => vec![cwd.to_string_lossy().into_owned()],
+            Some(paths) => paths
+                .iter()
+                .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                .collect(),
+            None => Vec::new(),
+        },
+        ignore_watch: args.ignore_watch.clone(),
+        watch_delay_ms: args
+            .watch_delay
+            .unwrap_or(AppOptions::default().watch_delay_ms),
         ..AppOptions::default()
     };
     Ok(AppSpec {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{PlanReport, RejectedConfig, Request, Response, UpRequest};
+use pmx_core::protocol::{PlanReport, RejectedConfig, Request, Response, RulesScript, UpRequest};
 use pmx_core::spec::AppSpec;
 use pmx_scripting::{EvalOptions, Format, evaluate};
 
@@ -49,6 +49,23 @@ pub fn load(file: &str, env_name: Option<&str>) -> Result<(Vec<AppSpec>, String)
     };
     let apps = evaluate(path, &source, &opts).map_err(ConfigFailure::Invalid)?;
     Ok((apps, source))
+}
+
+/// A Rhai config's rules, checked here so their problems are shown with their places; the
+/// daemon runs the script's rules. Other formats have none (`None`: the loaded rules stay).
+pub fn rules_of(file: &str, source: &str) -> Result<Option<RulesScript>, ConfigFailure> {
+    let path = Path::new(file);
+    if Format::of(path).unwrap_or(Format::Rhai) != Format::Rhai {
+        return Ok(None);
+    }
+    let source_name = path
+        .canonicalize()
+        .map_or_else(|_| file.to_string(), |p| p.display().to_string());
+    pmx_scripting::rules::check(path, source).map_err(ConfigFailure::Invalid)?;
+    Ok(Some(RulesScript {
+        source: source_name,
+        script: source.to_string(),
+    }))
 }
 
 /// Why a config gave no apps.
@@ -95,7 +112,9 @@ fn print_plan(report: &PlanReport) {
 }
 
 pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
-    let (mut apps, source) = match load(&args.file, args.env.as_deref()) {
+    let loaded = load(&args.file, args.env.as_deref())
+        .and_then(|(apps, source)| Ok((apps, rules_of(&args.file, &source)?, source)));
+    let (mut apps, rules, source) = match loaded {
         Ok(loaded) => loaded,
         Err(ConfigFailure::Invalid(error)) if !args.dry_run => {
             let rejected = RejectedConfig {
@@ -129,6 +148,8 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
             hash: fingerprint(&source),
             restart: false,
             update_env: false,
+            // With --only, the rules stay as they are.
+            rules: rules.filter(|_| args.only.is_none()),
         },
     )
 }
@@ -147,6 +168,7 @@ pub fn restart_with_env(paths: &Paths, file: &str, env_name: Option<&str>) -> Re
             hash: fingerprint(&source),
             restart: true,
             update_env: true,
+            rules: None,
         },
     )
 }

@@ -7,6 +7,7 @@ mod history;
 mod journal;
 mod lifecycle;
 mod logs;
+mod policies;
 mod restart_policy;
 mod revisions;
 mod socket;

@@ -1,0 +1,208 @@
+//! The built-in policies of one app, in its actor: `cron_restart` (a timer to the next tick),
+//! `watch` (debounced file changes), `max_memory_restart` (breaches the sampler reports), and
+//! `scale` (instances added or retired without touching the others).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Local};
+use pmx_core::event::Cause;
+use pmx_core::state::{Command, Input, Instance, Status};
+use pmx_core::units::six_field_cron;
+use pmx_core::view::ProcessView;
+use tokio::sync::oneshot;
+
+use super::{AppActor, Slot, Waiter};
+use crate::sampler::MemoryBreach;
+use crate::watch::FilesChanged;
+
+/// The wall clock may jump: a far cron tick is re-checked at least this often.
+const CRON_RECHECK: Duration = Duration::from_secs(3600);
+
+/// Change the app's instances to `ids` (the ones that stay keep their ids and processes).
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessView>")]
+pub struct Rescale {
+    pub ids: Vec<u32>,
+    pub cause: Cause,
+}
+
+impl AppActor {
+    /// Arms what the spec asks for; called when the actor starts.
+    pub(super) fn arm_policies(&mut self, ctx: &mut Context<Self>) {
+        self.arm_cron(None, ctx);
+        self.start_watching(ctx);
+    }
+
+    /// Restarts every instance that is not stopped (a stopped app stays stopped).
+    fn restart_running(&mut self, cause: Cause, ctx: &mut Context<Self>) {
+        for i in 0..self.slots.len() {
+            let status = self.slots[i].machine.status;
+            if !matches!(status, Status::Stopped | Status::Stopping) {
+                self.feed(i, Input::Command(Command::Restart), cause.clone(), ctx);
+            }
+        }
+    }
+
+    /// Sleeps until the next tick after `after` (or now), restarts, and sleeps again.
+    fn arm_cron(&mut self, after: Option<DateTime<Local>>, ctx: &mut Context<Self>) {
+        let Some(expr) = self.spec.options.cron_restart.clone() else {
+            return;
+        };
+        let schedule = six_field_cron(&expr)
+            .ok()
+            .and_then(|six| cron::Schedule::from_str(&six).ok());
+        let now = Local::now();
+        let from = after.map_or(now, |a| a.max(now));
+        let Some(tick) = schedule.and_then(|s| s.after(&from).next()) else {
+            return;
+        };
+        let wait = (tick - now).to_std().unwrap_or_default();
+        if wait > CRON_RECHECK {
+            ctx.run_later(CRON_RECHECK, move |act, ctx| act.arm_cron(after, ctx));
+            return;
+        }
+        ctx.run_later(wait, move |act, ctx| {
+            let cause = Cause::rule(
+                "cron_restart",
+                format!("cron {expr} at {}", tick.format("%H:%M:%S")),
+            );
+            act.restart_running(cause, ctx);
+            act.answer_waiters();
+            act.arm_cron(Some(tick), ctx);
+        });
+    }
+
+    fn start_watching(&mut self, ctx: &mut Context<Self>) {
+        let o = &self.spec.options;
+        if o.watch.is_empty() {
+            return;
+        }
+        let cwd = Path::new(&self.spec.cwd);
+        let roots: Vec<PathBuf> = o.watch.iter().map(|p| cwd.join(p)).collect();
+        let own: Vec<PathBuf> = self
+            .slots
+            .iter()
+            .flat_map(|s| {
+                let files = self.log_files(s.id);
+                [files.out, files.err, files.combined]
+            })
+            .flatten()
+            .collect();
+        let problems = self.shared.watch.register(
+            &self.spec.name,
+            roots,
+            &o.ignore_watch,
+            own,
+            ctx.address().recipient(),
+        );
+        for problem in problems {
+            eprintln!("pmx: {}: {problem}", self.spec.name);
+        }
+    }
+
+    pub(super) fn stop_watching(&self) {
+        if !self.spec.options.watch.is_empty() {
+            self.shared.watch.unregister(&self.spec.name);
+        }
+    }
+}
+
+impl Handler<FilesChanged> for AppActor {
+    type Result = ();
+
+    /// The first change arms the debounce; the restart names it.
+    fn handle(&mut self, msg: FilesChanged, ctx: &mut Context<Self>) {
+        if self.watch_pending.is_some() {
+            return;
+        }
+        self.watch_pending = Some(msg.path);
+        let delay = Duration::from_millis(self.spec.options.watch_delay_ms);
+        ctx.run_later(delay, |act, ctx| {
+            if let Some(path) = act.watch_pending.take() {
+                let cause = Cause::rule("watch", format!("{} changed", path.display()));
+                act.restart_running(cause, ctx);
+                act.answer_waiters();
+            }
+        });
+    }
+}
+
+impl Handler<MemoryBreach> for AppActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MemoryBreach, ctx: &mut Context<Self>) {
+        let Some(i) = self.position(msg.id) else {
+            return;
+        };
+        let slot = &self.slots[i];
+        let current = slot.run.as_ref().is_some_and(|r| r.pid == msg.pid);
+        if !current || slot.machine.status != Status::Online {
+            return;
+        }
+        let cause = Cause::Rule {
+            rule: "max_memory_restart".into(),
+            reason: msg.breach.to_string(),
+            figures: vec![format!("pid {}", msg.pid)],
+        };
+        self.feed(i, Input::Command(Command::Restart), cause, ctx);
+        self.answer_waiters();
+    }
+}
+
+impl Handler<Rescale> for AppActor {
+    type Result = ResponseActFuture<Self, Vec<ProcessView>>;
+
+    fn handle(&mut self, msg: Rescale, ctx: &mut Context<Self>) -> Self::Result {
+        let running = self
+            .slots
+            .iter()
+            .any(|s| s.machine.status != Status::Stopped);
+        let retired: Vec<u32> = self
+            .slots
+            .iter()
+            .map(|s| s.id)
+            .filter(|id| !msg.ids.contains(id))
+            .collect();
+        for (index, &id) in msg.ids.iter().enumerate() {
+            if self.position(id).is_some() {
+                continue;
+            }
+            self.slots.push(Slot {
+                id,
+                index: index as u32,
+                machine: Instance::new(),
+                run: None,
+            });
+            if running {
+                let i = self.slots.len() - 1;
+                self.feed(i, Input::Command(Command::Start), msg.cause.clone(), ctx);
+            }
+        }
+        for &id in &retired {
+            if let Some(i) = self.position(id) {
+                self.feed(i, Input::Command(Command::Stop), msg.cause.clone(), ctx);
+            }
+        }
+        self.spec.instances = msg.ids.len() as u32;
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push(Waiter {
+            ids: self.slots.iter().map(|s| s.id).collect(),
+            tx,
+        });
+        self.answer_waiters();
+        Box::pin(
+            async move { rx.await.unwrap_or_default() }
+                .into_actor(self)
+                .map(move |views, act, _| {
+                    act.slots.retain(|s| !retired.contains(&s.id));
+                    views
+                        .into_iter()
+                        .filter(|v| !retired.contains(&v.id))
+                        .collect()
+                }),
+        )
+    }
+}

@@ -1,0 +1,128 @@
+//! `scale`, `rules`, and the actions rules decide: the daemon's side of the policies.
+
+use actix::prelude::*;
+use pmx_core::event::{Cause, EventKind};
+use pmx_core::protocol::{FailureKind, Response, ScaleRequest, SignalRequest};
+use pmx_core::signal::parse_signal;
+use pmx_core::spec::MAX_INSTANCES;
+use pmx_core::state::Command;
+use pmx_scripting::rules::Action;
+
+use super::{Daemon, Reply, internal, ready};
+use crate::app::{Rescale, Views};
+use crate::policy::{PolicyAction, Snapshot};
+
+impl Daemon {
+    /// `pmx scale APP N|+N|-N`: new instances get fresh ids, the last ones are retired first.
+    pub(super) fn scale(&mut self, req: ScaleRequest, cause: Cause) -> Reply {
+        let Some(entry) = self.apps.get(&req.target) else {
+            return ready(Response::failure(
+                FailureKind::NotFound,
+                format!("no app `{}` (see `pmx list`)", req.target),
+            ));
+        };
+        let from = entry.ids.len() as u32;
+        let to = req.count.from(from);
+        if !(1..=MAX_INSTANCES).contains(&to) {
+            return ready(Response::failure(
+                FailureKind::Invalid,
+                format!(
+                    "cannot scale `{}` to {to} instances: between 1 and {MAX_INSTANCES}",
+                    req.target
+                ),
+            ));
+        }
+        let mut ids = entry.ids.clone();
+        ids.truncate(to as usize);
+        while ids.len() < to as usize {
+            ids.push(self.next_id);
+            self.next_id += 1;
+        }
+        let scaled = EventKind::Scaled {
+            from,
+            to,
+            ids: ids.clone(),
+        };
+        let mut event = Self::command_event(&req.target, "scale", &cause);
+        event.kind = scaled;
+        if let Err(e) = self.record(vec![event]) {
+            return ready(internal(e));
+        }
+        let Some(entry) = self.apps.get_mut(&req.target) else {
+            return ready(internal("the app vanished"));
+        };
+        entry.ids = ids.clone();
+        entry.spec.instances = to;
+        let work = entry.addr.send(Rescale { ids, cause });
+        self.answer_after(async move { work.await.unwrap_or_default() })
+    }
+
+    pub(super) fn rules(&self) -> Reply {
+        let status = self.shared.policy.status();
+        Box::pin(
+            async move {
+                match status.await {
+                    Ok(list) => Response::Rules(list),
+                    Err(_) => internal("the rules runner is not running"),
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<PolicyAction> for Daemon {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: PolicyAction, _: &mut Context<Self>) -> Self::Result {
+        let app = vec![msg.app.clone()];
+        let reply = match msg.action {
+            Action::Restart | Action::Reload => self.control(&app, Command::Restart, msg.cause),
+            Action::Stop => self.control(&app, Command::Stop, msg.cause),
+            Action::Start => self.control(&app, Command::Start, msg.cause),
+            Action::Scale(n) => self.scale(
+                ScaleRequest {
+                    target: msg.app.clone(),
+                    count: pmx_core::protocol::ScaleCount::To(n),
+                },
+                msg.cause,
+            ),
+            Action::Signal(name) => match parse_signal(&name) {
+                Some(signal) => self.send_signal(
+                    SignalRequest {
+                        signal,
+                        targets: app,
+                    },
+                    msg.cause,
+                ),
+                None => ready(Response::failure(
+                    FailureKind::Invalid,
+                    format!("unknown signal {name:?}"),
+                )),
+            },
+            // The runner journals notes itself.
+            Action::Note(_) => ready(Response::Processes(Default::default())),
+        };
+        let name = msg.app;
+        Box::pin(reply.map(move |response, _, _| {
+            if let Response::Error(f) = response {
+                eprintln!("pmx: a rule's action on {name} failed: {}", f.message);
+            }
+        }))
+    }
+}
+
+impl Handler<Snapshot> for Daemon {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: Snapshot, _: &mut Context<Self>) -> Self::Result {
+        let picks = self.apps.keys().map(|n| (n.clone(), None)).collect();
+        let views = self.gather(&picks, &|ids| Views { ids });
+        Box::pin(
+            async move {
+                let _ = msg.0.send(views.await);
+            }
+            .into_actor(self),
+        )
+    }
+}

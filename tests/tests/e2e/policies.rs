@@ -1,0 +1,265 @@
+//! Policies: the sampler's figures, `max_memory_restart`, `cron_restart`, `watch`, `scale`,
+//! and rules in Rhai (autoscaling, a broken rule). Daemons sample every 100 ms here.
+
+use std::time::Duration;
+
+use pmx_tests::{Home, alive, fixture, wait_for};
+use serde_json::Value;
+
+fn instances(home: &Home, name: &str) -> Vec<Value> {
+    home.jlist()
+        .into_iter()
+        .filter(|p| p["name"] == name)
+        .collect()
+}
+
+fn ids_and_pids(home: &Home, name: &str) -> Vec<(u64, u64)> {
+    instances(home, name)
+        .iter()
+        .map(|p| (p["pm_id"].as_u64().unwrap(), p["pid"].as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn memory_above_the_limit_restarts_the_instance_with_the_figures_in_history() {
+    let home = Home::fast_sampling();
+    home.ok(&[
+        "start",
+        &fixture("hog.py"),
+        "--name",
+        "hog",
+        "--max-memory-restart",
+        "60M",
+    ]);
+    let first = home.wait_online("hog");
+    wait_for(
+        "a restart by the memory limit",
+        Duration::from_secs(15),
+        || {
+            let p = home.proc("hog");
+            let pid = p["pid"].as_u64().unwrap_or(0) as u32;
+            (p["pm2_env"]["status"] == "online" && pid != first && pid != 0).then_some(())
+        },
+    );
+    assert!(!alive(first), "the old process is gone");
+    let history = home.ok(&["history", "hog"]);
+    let line = history
+        .lines()
+        .find(|l| l.contains("rule max_memory_restart"))
+        .unwrap_or_else(|| panic!("no memory restart in history:\n{history}"));
+    assert!(line.contains("above the limit 60.0mb"), "{line}");
+    assert!(line.contains("online → stopping"), "graceful: {line}");
+    let describe = home.ok(&["describe", "hog"]);
+    assert!(
+        describe.contains("max memory restart         60.0mb"),
+        "{describe}"
+    );
+}
+
+#[test]
+fn the_sampler_measures_the_whole_process_tree() {
+    let home = Home::fast_sampling();
+    // A shell that runs a child: the tree is two processes.
+    home.ok(&["start", &fixture("grandchild.sh"), "--name", "tree"]);
+    home.wait_online("tree");
+    let monit = wait_for("tree figures", Duration::from_secs(5), || {
+        let m = home.proc("tree")["monit"].clone();
+        (m["processes"].as_u64() >= Some(2)).then_some(m)
+    });
+    assert!(
+        monit["tree_memory"].as_u64() > monit["memory"].as_u64(),
+        "{monit}"
+    );
+}
+
+#[test]
+fn cron_restart_with_seconds_restarts_a_running_app_and_leaves_a_stopped_one() {
+    let home = Home::new();
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "tick",
+        "--cron-restart",
+        "*/2 * * * * *",
+    ]);
+    let first = home.wait_online("tick");
+    wait_for("a cron restart", Duration::from_secs(6), || {
+        let pid = home.pid("tick");
+        (pid != first && pid != 0).then_some(())
+    });
+    let history = home.ok(&["history", "tick"]);
+    assert!(
+        history.contains("rule cron_restart: cron */2 * * * * * at"),
+        "{history}"
+    );
+    home.ok(&["stop", "tick"]);
+    std::thread::sleep(Duration::from_millis(4500));
+    assert_eq!(
+        home.status("tick"),
+        "stopped",
+        "cron does not start a stopped app"
+    );
+}
+
+#[test]
+fn a_watched_change_restarts_the_app_and_an_ignored_one_does_not() {
+    let home = Home::new();
+    let dir = home.file("src");
+    std::fs::create_dir(&dir).unwrap();
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "dev",
+        "--watch",
+        &dir,
+        "--ignore-watch",
+        "*.log",
+        "--watch-delay",
+        "200ms",
+    ]);
+    let first = home.wait_online("dev");
+    std::fs::write(format!("{dir}/debug.log"), "noise").unwrap();
+    std::fs::create_dir_all(format!("{dir}/node_modules/x")).unwrap();
+    std::fs::write(format!("{dir}/node_modules/x/index.js"), "1").unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(home.pid("dev"), first, "ignored files restart nothing");
+    std::fs::write(format!("{dir}/app.conf"), "changed").unwrap();
+    let second = wait_for("a restart on change", Duration::from_secs(5), || {
+        let pid = home.pid("dev");
+        (pid != first && pid != 0).then_some(pid)
+    });
+    assert!(alive(second));
+    let history = home.ok(&["history", "dev"]);
+    assert!(
+        history.contains(&format!("rule watch: {dir}/app.conf changed")),
+        "{history}"
+    );
+}
+
+#[test]
+fn scale_adds_and_retires_instances_and_the_others_keep_running() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "api", "-i", "2"]);
+    home.wait_online("api");
+    let before = ids_and_pids(&home, "api");
+    home.ok(&["scale", "api", "+2"]);
+    let grown = ids_and_pids(&home, "api");
+    assert_eq!(grown.len(), 4);
+    assert_eq!(
+        &grown[..2],
+        &before[..],
+        "the first two kept their ids and processes"
+    );
+    home.ok(&["scale", "api", "1"]);
+    let shrunk = ids_and_pids(&home, "api");
+    assert_eq!(shrunk, vec![before[0]]);
+    for (_, pid) in &grown[1..] {
+        assert!(!alive(*pid as u32), "retired instance {pid} still runs");
+    }
+    let err = home.fails(2, &["scale", "api", "-1"]);
+    assert!(err.contains("between 1 and"), "{err}");
+    let history = home.ok(&["history", "api"]);
+    assert!(
+        history.contains("scaled 2 → 4 instances [0, 1, 2, 3]"),
+        "{history}"
+    );
+    assert!(history.contains("scaled 4 → 1 instances [0]"), "{history}");
+    // The journal remembers the count: a new daemon brings back one instance.
+    home.ok(&["kill"]);
+    home.wait_daemon_exit();
+    home.ok(&["ping"]);
+    home.wait_online("api");
+    assert_eq!(instances(&home, "api").len(), 1);
+}
+
+#[test]
+fn an_autoscale_rule_follows_the_load_up_and_back_down_after_its_cooldown() {
+    let home = Home::fast_sampling();
+    let flag = home.file("busy");
+    let config = home.file("policies.rhai");
+    std::fs::write(
+        &config,
+        format!(
+            r#"app(#{{ name: "work", script: "{}", args: ["{flag}"] }});
+autoscale("work", #{{ min: 1, max: 2, above: 40.0, below: 10.0, window: "1s", every: "300ms", cooldown: "2s" }});
+"#,
+            fixture("load.py")
+        ),
+    )
+    .unwrap();
+    home.ok(&["up", &config]);
+    let first = home.wait_online("work");
+    std::fs::write(&flag, "").unwrap();
+    wait_for("a second instance", Duration::from_secs(15), || {
+        (instances(&home, "work").len() == 2).then_some(())
+    });
+    let history = home.ok(&["history", "work"]);
+    let line = history
+        .lines()
+        .find(|l| l.contains("scaled 1 → 2"))
+        .unwrap_or_else(|| panic!("{history}"));
+    assert!(line.contains("rule autoscale-work: cpu"), "{line}");
+    assert!(line.contains("work.cpu_avg(1s)="), "figures: {line}");
+    std::fs::remove_file(&flag).unwrap();
+    wait_for("back to one instance", Duration::from_secs(20), || {
+        (instances(&home, "work").len() == 1).then_some(())
+    });
+    assert_eq!(home.pid("work"), first, "the first instance stayed");
+    let rules = home.ok(&["rules"]);
+    assert!(
+        rules.contains("autoscale-work (every 300ms, active)"),
+        "{rules}"
+    );
+    assert!(rules.contains("scale to 1 work"), "{rules}");
+}
+
+#[test]
+fn a_broken_rule_is_disabled_and_reported_while_apps_keep_running() {
+    let home = Home::new();
+    let config = home.file("policies.rhai");
+    let app = format!(
+        r#"app(#{{ name: "api", script: "{}" }});"#,
+        fixture("forever.sh")
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "{app}\nrule(\"spin\", #{{ every: \"200ms\" }}, |ctx| {{ loop {{ }} }});\nrule(\"oops\", #{{ every: \"200ms\" }}, |ctx| {{ ctx.app(\"nope\").restart(\"x\") }});\n"
+        ),
+    )
+    .unwrap();
+    home.ok(&["up", &config]);
+    let pid = home.wait_online("api");
+    let rules = wait_for("both rules disabled", Duration::from_secs(10), || {
+        let out = home.ok(&["rules"]);
+        (out.matches("disabled)").count() == 2).then_some(out)
+    });
+    assert!(rules.contains("(an endless loop?)"), "{rules}");
+    assert!(rules.contains("no app named `nope`"), "{rules}");
+    let history = home.ok(&["history", "all"]);
+    assert!(
+        history.contains("rule spin failed and is disabled"),
+        "{history}"
+    );
+    assert_eq!(home.pid("api"), pid, "the app was untouched");
+    assert!(alive(pid));
+
+    // A rule with a bad option is refused where it is written; nothing changes.
+    std::fs::write(
+        &config,
+        format!("{app}\nrule(\"slow\", #{{ evry: \"1s\" }}, |ctx| {{ }});\n"),
+    )
+    .unwrap();
+    let err = home.fails(2, &["up", &config]);
+    assert!(
+        err.contains("policies.rhai:2:1: rule `slow`: unknown option `evry`"),
+        "{err}"
+    );
+    assert_eq!(home.pid("api"), pid);
+    assert!(
+        home.ok(&["rules"]).contains("spin"),
+        "the loaded rules stay"
+    );
+}
