@@ -127,6 +127,24 @@ impl Sampler {
             .collect()
     }
 
+    /// A process not sampled yet (it just started): its memory read now, so a view never
+    /// shows 0 for a live process.
+    pub fn first_look(pid: u32) -> Figures {
+        let memory = procfs::process::Process::new(pid as i32)
+            .and_then(|p| p.statm())
+            .map_or(0, |m| m.resident * procfs::page_size());
+        Figures {
+            latest: Sample {
+                at: now_ms(),
+                memory,
+                tree_memory: memory,
+                processes: 1,
+                ..Sample::default()
+            },
+            ..Figures::default()
+        }
+    }
+
     fn run(self) {
         let Ok(mut system) = System::new() else {
             eprintln!("pmx: the sampler cannot read processes: no metrics");

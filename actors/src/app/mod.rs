@@ -25,6 +25,7 @@ use crate::clock::now_ms;
 use crate::logs::Attach;
 use crate::process::reaper::Managed;
 use crate::process::{family, identity, spawn};
+use crate::sampler::Sampler;
 
 mod messages;
 mod policies;
@@ -420,11 +421,14 @@ impl AppActor {
     fn view(&self, i: usize) -> ProcessView {
         let slot = &self.slots[i];
         let (id, index) = (slot.id, slot.index);
-        let figures = slot
-            .machine
-            .pid
-            .and_then(|_| self.shared.sampler.figures(id))
-            .unwrap_or_default();
+        let figures = match slot.machine.pid {
+            Some(pid) => self
+                .shared
+                .sampler
+                .figures(id)
+                .unwrap_or_else(|| Sampler::first_look(pid)),
+            None => Default::default(),
+        };
         let files = self.log_files(id);
         let shown =
             |p: Option<&Path>| p.map_or("/dev/null".into(), |p| p.to_string_lossy().into_owned());

@@ -129,3 +129,22 @@ fn cron_rules_use_posix_weekdays() {
     };
     assert_eq!(six, "0 0 3 * * 2");
 }
+
+#[test]
+fn the_example_config_declares_its_rules() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policies.rhai");
+    let script = std::fs::read_to_string(path).unwrap();
+    let names: Vec<String> = check(Path::new(path), &script)
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{} ({})", r.name, r.trigger))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "hello-autoscale (every 15s)",
+            "worker-crashes (on exit)",
+            "flap-guard-hello-worker-0 (every 5s)"
+        ]
+    );
+}
