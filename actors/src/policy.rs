@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use pmx_core::Millis;
 use pmx_core::event::{Cause, EventKind, NewEvent};
-use pmx_core::protocol::{RuleList, RuleStatus};
+use pmx_core::protocol::{RuleList, RuleStatus, RulesScript};
 use pmx_core::state::{Exit, Status};
 use pmx_core::view::ProcessView;
 use pmx_scripting::rules::{Action, AppState, Decision, Policies, RuleEvent, Trigger, World};
@@ -48,8 +48,7 @@ pub struct Inbox(Receiver<Input>);
 
 enum Input {
     Load {
-        source: String,
-        script: String,
+        rules: RulesScript,
         reply: Option<oneshot::Sender<Result<Vec<String>, String>>>,
     },
     Event(RuleEvent),
@@ -84,27 +83,18 @@ impl PolicyHandle {
     }
 
     /// Replaces the loaded rules; the answer is their names, or why the script failed.
-    pub fn load(
-        &self,
-        source: String,
-        script: String,
-    ) -> oneshot::Receiver<Result<Vec<String>, String>> {
+    pub fn load(&self, rules: RulesScript) -> oneshot::Receiver<Result<Vec<String>, String>> {
         let (tx, rx) = oneshot::channel();
         let _ = self.tx.send(Input::Load {
-            source,
-            script,
+            rules,
             reply: Some(tx),
         });
         rx
     }
 
     /// Loads the rules a previous daemon ran (a failure is logged).
-    pub fn restore(&self, source: String, script: String) {
-        let _ = self.tx.send(Input::Load {
-            source,
-            script,
-            reply: None,
-        });
+    pub fn restore(&self, rules: RulesScript) {
+        let _ = self.tx.send(Input::Load { rules, reply: None });
     }
 
     pub fn status(&self) -> oneshot::Receiver<RuleList> {
@@ -216,12 +206,8 @@ where
                     due.saturating_duration_since(Instant::now())
                 });
             match rx.recv_timeout(wait) {
-                Ok(Input::Load {
-                    source,
-                    script,
-                    reply,
-                }) => {
-                    let result = self.load(source, &script);
+                Ok(Input::Load { rules, reply }) => {
+                    let result = self.load(rules);
                     if let Some(reply) = reply {
                         let _ = reply.send(result);
                     } else if let Err(e) = result {
@@ -238,8 +224,13 @@ where
         }
     }
 
-    fn load(&mut self, source: String, script: &str) -> Result<Vec<String>, String> {
-        let policies = Policies::load(&source, script).map_err(|e| e.to_string())?;
+    fn load(&mut self, rules: RulesScript) -> Result<Vec<String>, String> {
+        let RulesScript {
+            source,
+            script,
+            vars,
+        } = rules;
+        let policies = Policies::load(&source, &script, &vars).map_err(|e| e.to_string())?;
         let now = Instant::now();
         let slots: Vec<Slot> = policies
             .specs()

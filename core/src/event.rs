@@ -115,6 +115,9 @@ pub enum EventKind {
         source: String,
         script: String,
         rules: Vec<String>,
+        /// The variables the script read with `env()`.
+        #[serde(default)]
+        vars: std::collections::BTreeMap<String, String>,
     },
     /// A rule threw, looped or ran too long (app is empty); `disabled` once it failed too
     /// often in a row.

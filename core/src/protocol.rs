@@ -105,10 +105,13 @@ impl std::str::FromStr for ScaleCount {
 }
 
 /// A config script's rules, sent with `pmx up` for the daemon to run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulesScript {
     pub source: String,
     pub script: String,
+    /// The variables the CLI's evaluation read with `env()`: the daemon's gets the same.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 /// One loaded rule, as `pmx rules` shows it.

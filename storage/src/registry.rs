@@ -40,8 +40,8 @@ pub struct Registry {
     pub saved: Option<Vec<AppSpec>>,
     /// The last config revision `pmx up` applied.
     pub config_revision: u64,
-    /// The rules `pmx up` last loaded: (source file, script).
-    pub rules: Option<(String, String)>,
+    /// The rules `pmx up` last loaded.
+    pub rules: Option<pmx_core::protocol::RulesScript>,
 }
 
 /// A process the journal saw spawned and not exited, with what identifies it.
@@ -131,8 +131,17 @@ impl Registry {
                     app.spec.instances = *to;
                 }
             }
-            EventKind::RulesLoaded { source, script, .. } => {
-                self.rules = Some((source.clone(), script.clone()));
+            EventKind::RulesLoaded {
+                source,
+                script,
+                vars,
+                ..
+            } => {
+                self.rules = Some(pmx_core::protocol::RulesScript {
+                    source: source.clone(),
+                    script: script.clone(),
+                    vars: vars.clone(),
+                });
             }
             EventKind::DaemonStarted { .. } => self.crashed = true,
             EventKind::DaemonStopped { .. } => self.crashed = false,

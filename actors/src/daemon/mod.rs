@@ -91,8 +91,8 @@ impl Daemon {
             },
             cause: Cause::Boot,
         }])?;
-        if let Some((source, script)) = registry.rules.clone() {
-            daemon.shared.policy.restore(source, script);
+        if let Some(rules) = registry.rules.clone() {
+            daemon.shared.policy.restore(rules);
         }
         let home = daemon.shared.paths.home().display().to_string();
         let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref());

@@ -83,10 +83,7 @@ impl Daemon {
         };
         // The rules are compiled by the runner before anything changes: a script it refuses
         // changes nothing.
-        let loading = self
-            .shared
-            .policy
-            .load(rules.source.clone(), rules.script.clone());
+        let loading = self.shared.policy.load(rules.clone());
         Box::pin(
             fut::wrap_future::<_, Self>(loading).then(move |loaded, act, _| match loaded {
                 Ok(Ok(names)) => {
@@ -94,6 +91,7 @@ impl Daemon {
                         source: rules.source,
                         script: rules.script,
                         rules: names,
+                        vars: rules.vars,
                     };
                     act.apply(req, steps, vec![event("", kind, &cause)], cause)
                 }

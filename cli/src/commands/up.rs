@@ -61,10 +61,12 @@ pub fn rules_of(file: &str, source: &str) -> Result<Option<RulesScript>, ConfigF
     let source_name = path
         .canonicalize()
         .map_or_else(|_| file.to_string(), |p| p.display().to_string());
-    pmx_scripting::rules::check(path, source).map_err(ConfigFailure::Invalid)?;
+    let (_, vars) = pmx_scripting::rules::check(path, source, &captured_env())
+        .map_err(ConfigFailure::Invalid)?;
     Ok(Some(RulesScript {
         source: source_name,
         script: source.to_string(),
+        vars,
     }))
 }
 

@@ -107,19 +107,38 @@ fn rule_engine(deadline: Rc<Cell<Instant>>) -> Engine {
 
 impl Policies {
     /// Compiles a config script for its rules: `app()` declarations are ignored (the CLI sent
-    /// the apps), `env()` reads the daemon's environment.
-    pub fn load(file: &str, script: &str) -> Result<Self, ConfigError> {
+    /// the apps), `env()` reads `vars` (the variables the CLI's evaluation read).
+    pub fn load(file: &str, script: &str, vars: &Vars) -> Result<Self, ConfigError> {
+        Self::load_reading(file, script, vars, &Rc::default())
+    }
+
+    /// `load`, noting in `read` every variable `env()` was asked for that exists.
+    fn load_reading(
+        file: &str,
+        script: &str,
+        vars: &Vars,
+        read: &Rc<std::cell::RefCell<Vars>>,
+    ) -> Result<Self, ConfigError> {
         let deadline = Rc::new(Cell::new(Instant::now() + crate::TIME_LIMIT));
         let mut engine = rule_engine(deadline.clone());
         engine.register_fn("app", |_: Map| {});
-        let vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        let vars = Rc::new(vars);
-        let v = vars.clone();
+        let lookup = {
+            let vars = vars.clone();
+            let read = read.clone();
+            move |name: &str| {
+                let value = vars.get(name).cloned();
+                if let Some(v) = &value {
+                    read.borrow_mut().insert(name.to_string(), v.clone());
+                }
+                value
+            }
+        };
+        let get = lookup.clone();
         engine.register_fn("env", move |name: &str| -> Dynamic {
-            v.get(name).map_or(Dynamic::UNIT, |v| v.clone().into())
+            get(name).map_or(Dynamic::UNIT, Dynamic::from)
         });
         engine.register_fn("env", move |name: &str, default: &str| -> String {
-            vars.get(name).cloned().unwrap_or_else(|| default.into())
+            lookup(name).unwrap_or_else(|| default.into())
         });
         let fail = |diagnostics| ConfigError {
             file: file.to_string(),
@@ -344,10 +363,17 @@ fn rule_spec(name: &str, options: &Map) -> Result<RuleSpec, String> {
     })
 }
 
-/// The rules a script declares, for the CLI to check before sending it: names and triggers,
-/// or every problem with its place.
-pub fn check(file: &Path, script: &str) -> Result<Vec<RuleSpec>, ConfigError> {
-    Policies::load(&file.display().to_string(), script).map(|p| p.specs().cloned().collect())
+/// Environment variables, by name.
+pub type Vars = std::collections::BTreeMap<String, String>;
+
+/// The rules a script declares, for the CLI to check before sending it, with the variables of
+/// `vars` the script read (the daemon's evaluation gets the same values); or every problem
+/// with its place.
+pub fn check(file: &Path, script: &str, vars: &Vars) -> Result<(Vec<RuleSpec>, Vars), ConfigError> {
+    let read = Rc::default();
+    let policies = Policies::load_reading(&file.display().to_string(), script, vars, &read)?;
+    let specs = policies.specs().cloned().collect();
+    Ok((specs, read.take()))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ fn world(cpu_avg: f64, instances: u32) -> World {
 }
 
 fn load(script: &str) -> Policies {
-    match Policies::load("p.rhai", script) {
+    match Policies::load("p.rhai", script, &Vars::new()) {
         Ok(p) => p,
         Err(e) => panic!("{e}"),
     }
@@ -103,6 +103,7 @@ fn bad_declarations_are_placed_at_their_rule_call() {
     let err = Policies::load(
         "p.rhai",
         "app(#{ name: \"a\", script: \"a.js\" });\nrule(\"x\", #{ evry: \"1s\" }, |c| {});\nrule(\"y\", #{ every: \"1s\", on: \"exit\" }, |c| {});\nrule(\"z\", #{ on: \"boot\" }, |c| {});\n",
+        &Vars::new(),
     )
     .err()
     .unwrap();
@@ -134,8 +135,10 @@ fn cron_rules_use_posix_weekdays() {
 fn the_example_config_declares_its_rules() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policies.rhai");
     let script = std::fs::read_to_string(path).unwrap();
-    let names: Vec<String> = check(Path::new(path), &script)
-        .unwrap()
+    let vars = Vars::from([("HELLO_WORKERS".to_string(), "3".to_string())]);
+    let (rules, read) = check(Path::new(path), &script, &vars).unwrap();
+    assert_eq!(read, vars, "the variables the script read travel with it");
+    let names: Vec<String> = rules
         .into_iter()
         .map(|r| format!("{} ({})", r.name, r.trigger))
         .collect();
