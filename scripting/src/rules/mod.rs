@@ -20,7 +20,7 @@ pub use api::{
     Action, AppState, Averager, Decision, Outcome, RuleEvent, Trend, World, register_units,
 };
 
-use crate::{ConfigError, Diagnostic, at, runtime_message};
+use crate::{ConfigError, Diagnostic, at};
 
 /// The standard rules, compiled before every config script.
 pub const STDLIB: &str = include_str!("stdlib.rhai");
@@ -217,30 +217,7 @@ fn declare(engine: &mut Engine, script: &str) -> Result<(AST, Vec<Declared>), Ve
         },
     );
     api::register_units(engine);
-    let syntax = |e: rhai::ParseError| {
-        let (line, column) = at(e.position());
-        vec![Diagnostic {
-            line,
-            column,
-            message: format!("syntax error: {}", e.err_type()),
-        }]
-    };
-    let stdlib = engine.compile(STDLIB).map_err(|e| {
-        vec![Diagnostic {
-            line: 0,
-            column: 0,
-            message: format!("pmx's standard rules do not compile: {e}"),
-        }]
-    })?;
-    let ast = stdlib.merge(&engine.compile(script).map_err(syntax)?);
-    if let Err(e) = engine.run_ast(&ast) {
-        let (line, column) = at(e.position());
-        return Err(vec![Diagnostic {
-            line,
-            column,
-            message: runtime_message(&e),
-        }]);
-    }
+    let ast = crate::run_with_stdlib(engine, script)?;
     let declared = declared.take();
     Ok((ast, declared))
 }
