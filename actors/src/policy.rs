@@ -181,12 +181,12 @@ struct Runner<A: Actor> {
 /// When a trigger next fires after `now`, if it is timed.
 fn next_due(trigger: &Trigger, now: Instant) -> Option<Instant> {
     match trigger {
-        Trigger::Every(ms) => Some(now + Duration::from_millis(*ms)),
+        Trigger::Every(ms) => now.checked_add(Duration::from_millis(*ms)),
         Trigger::Cron { six, .. } => {
             let schedule = cron::Schedule::from_str(six).ok()?;
             let at = schedule.upcoming(chrono::Local).next()?;
             let wait = (at - chrono::Local::now()).to_std().unwrap_or_default();
-            Some(now + wait)
+            now.checked_add(wait)
         }
         Trigger::On { .. } => None,
     }
@@ -273,16 +273,13 @@ where
         let Some(loaded) = &mut self.loaded else {
             return;
         };
-        let due: Vec<usize> = loaded
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.next.is_some_and(|t| t <= now))
-            .map(|(i, _)| i)
-            .collect();
-        let specs: Vec<Trigger> = loaded.policies.specs().map(|s| s.trigger.clone()).collect();
-        for &i in &due {
-            loaded.slots[i].next = next_due(&specs[i], now);
+        let mut due = Vec::new();
+        let slots = loaded.slots.iter_mut();
+        for (i, (spec, slot)) in loaded.policies.specs().zip(slots).enumerate() {
+            if slot.next.is_some_and(|t| t <= now) {
+                slot.next = next_due(&spec.trigger, now);
+                due.push(i);
+            }
         }
         if due.is_empty() {
             return;
@@ -322,7 +319,12 @@ where
         let views = rx.recv_timeout(VIEW_TIMEOUT).ok()?;
         let now = now_ms();
         let mut apps: std::collections::BTreeMap<String, AppState> = Default::default();
+        // Per app: instances with a process, instances errored.
+        let mut counts: HashMap<&str, (u32, usize)> = HashMap::new();
         for v in &views {
+            let count = counts.entry(&v.name).or_default();
+            count.0 += v.pid.is_some() as u32;
+            count.1 += (v.status == Status::Errored) as usize;
             let app = apps.entry(v.name.clone()).or_insert_with(|| AppState {
                 name: v.name.clone(),
                 status: "online".into(),
@@ -343,18 +345,11 @@ where
             }
         }
         for app in apps.values_mut() {
-            let running = views
-                .iter()
-                .filter(|v| v.name == app.name && v.pid.is_some())
-                .count();
+            let (running, errored) = counts.get(app.name.as_str()).copied().unwrap_or_default();
             if running > 0 {
                 app.cpu /= running as f64;
             }
-            let all_errored = views
-                .iter()
-                .filter(|v| v.name == app.name)
-                .all(|v| v.status == Status::Errored);
-            if all_errored {
+            if errored == app.ids.len() {
                 let since = *self.errored_since.entry(app.name.clone()).or_insert(now);
                 app.errored_since = Some(since);
             } else {
@@ -421,7 +416,10 @@ where
             return;
         }
         // Cooling down: what the rule decides now is not carried out.
-        if slot.acted_at.is_some_and(|at| now < at + spec.cooldown_ms) {
+        if slot
+            .acted_at
+            .is_some_and(|at| now < at.saturating_add(spec.cooldown_ms))
+        {
             return;
         }
         let mut done = Vec::new();
@@ -449,14 +447,11 @@ where
             reason: d.reason,
             figures: d.figures,
         };
-        match d.action {
-            Action::Note(text) => self.journal(&d.app, EventKind::Note { text }, cause),
-            action => self.wiring.daemon.do_send(PolicyAction {
-                app: d.app,
-                action,
-                cause,
-            }),
-        }
+        self.wiring.daemon.do_send(PolicyAction {
+            app: d.app,
+            action: d.action,
+            cause,
+        });
     }
 
     fn journal(&self, app: &str, kind: EventKind, cause: Cause) {

@@ -37,7 +37,7 @@ struct Watched {
 #[derive(Clone)]
 pub struct Sampler {
     board: Arc<Mutex<HashMap<u32, Watched>>>,
-    pub interval: Duration,
+    interval: Duration,
 }
 
 /// An instance's latest figures and averages, for views.

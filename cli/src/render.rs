@@ -284,12 +284,16 @@ fn cause(c: &Cause) -> String {
             rule,
             reason,
             figures,
-        } if figures.is_empty() => format!("rule {rule}: {reason}"),
-        Cause::Rule {
-            rule,
-            reason,
-            figures,
-        } => format!("rule {rule}: {reason} [{}]", figures.join(", ")),
+        } => {
+            let mut text = format!("rule {rule}");
+            if !reason.is_empty() {
+                text.push_str(&format!(": {reason}"));
+            }
+            if !figures.is_empty() {
+                text.push_str(&format!(" [{}]", figures.join(", ")));
+            }
+            text
+        }
     }
 }
 

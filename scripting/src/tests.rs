@@ -371,3 +371,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn max_memory_restart_takes_a_size_or_a_sustained_and_growth_map() {
+    let (_dir, file) = dir();
+    let apps = eval(
+        &file,
+        r#"app(#{ name: "a", script: "app.js", max_memory_restart: "512M" });
+           app(#{ name: "b", script: "app.js",
+                  max_memory_restart: #{ limit: "100M", over: "30s", growth: "50M/h", window: "5m" } });"#,
+        None,
+    )
+    .unwrap();
+    let a = apps[0].options.memory_policy();
+    assert_eq!(
+        (a.limit, a.sustain_ms, a.growth_per_hour),
+        (Some(512 << 20), 0, None)
+    );
+    let b = apps[1].options.memory_policy();
+    assert_eq!(b.limit, Some(100 << 20));
+    assert_eq!(b.sustain_ms, 30_000);
+    assert_eq!(b.growth_per_hour, Some(50 << 20));
+    assert_eq!(b.growth_window_ms, 300_000);
+    let err = errors(
+        &file,
+        r#"app(#{ name: "c", script: "app.js", max_memory_restart: #{ limt: "1G" } });"#,
+    );
+    assert!(
+        err.contains("max_memory_restart: unknown key `limt`"),
+        "{err}"
+    );
+    let err = errors(
+        &file,
+        r#"app(#{ name: "d", script: "app.js", max_memory_restart: #{ over: "1m" } });"#,
+    );
+    assert!(err.contains("give a limit"), "{err}");
+}

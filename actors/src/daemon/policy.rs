@@ -1,7 +1,7 @@
 //! `scale`, `rules`, and the actions rules decide: the daemon's side of the policies.
 
 use actix::prelude::*;
-use pmx_core::event::{Cause, EventKind};
+use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::protocol::{FailureKind, Response, ScaleRequest, SignalRequest};
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::MAX_INSTANCES;
@@ -38,14 +38,17 @@ impl Daemon {
             ids.push(self.next_id);
             self.next_id += 1;
         }
-        let scaled = EventKind::Scaled {
-            from,
-            to,
-            ids: ids.clone(),
+        let scaled = NewEvent {
+            app: req.target.clone(),
+            instance: None,
+            kind: EventKind::Scaled {
+                from,
+                to,
+                ids: ids.clone(),
+            },
+            cause: cause.clone(),
         };
-        let mut event = Self::command_event(&req.target, "scale", &cause);
-        event.kind = scaled;
-        if let Err(e) = self.record(vec![event]) {
+        if let Err(e) = self.record(vec![scaled]) {
             return ready(internal(e));
         }
         let Some(entry) = self.apps.get_mut(&req.target) else {
@@ -100,8 +103,19 @@ impl Handler<PolicyAction> for Daemon {
                     format!("unknown signal {name:?}"),
                 )),
             },
-            // The runner journals notes itself.
-            Action::Note(_) => ready(Response::Processes(Default::default())),
+            Action::Note(text) => {
+                let note = NewEvent {
+                    app: msg.app.clone(),
+                    instance: None,
+                    kind: EventKind::Note { text },
+                    cause: msg.cause,
+                };
+                match self.shared.journal.append(vec![note]) {
+                    Ok(_) => self.shared.commit.notify_one(),
+                    Err(e) => eprintln!("pmx: journal append failed for a note: {e}"),
+                }
+                ready(Response::Processes(Default::default()))
+            }
         };
         let name = msg.app;
         Box::pin(reply.map(move |response, _, _| {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{PlanReport, RejectedConfig, Request, Response, RulesScript, UpRequest};
 use pmx_core::spec::AppSpec;
-use pmx_scripting::{EvalOptions, Format, evaluate};
+use pmx_scripting::{Config, EvalOptions, Format, evaluate_config};
 
 use super::start::captured_env;
 use super::{ask, unexpected};
@@ -40,6 +40,11 @@ pub fn is_config(target: &str) -> bool {
 
 /// A config file's apps (and its text, for the fingerprint).
 pub fn load(file: &str, env_name: Option<&str>) -> Result<(Vec<AppSpec>, String), ConfigFailure> {
+    load_config(file, env_name).map(|(config, source)| (config.apps, source))
+}
+
+/// A config file's apps, rules and the variables it read, and its text.
+fn load_config(file: &str, env_name: Option<&str>) -> Result<(Config, String), ConfigFailure> {
     let path = Path::new(file);
     let source = std::fs::read_to_string(path)
         .map_err(|e| ConfigFailure::Unreadable(format!("cannot read {file}: {e}")))?;
@@ -47,27 +52,25 @@ pub fn load(file: &str, env_name: Option<&str>) -> Result<(Vec<AppSpec>, String)
         env_name,
         vars: Arc::new(captured_env()),
     };
-    let apps = evaluate(path, &source, &opts).map_err(ConfigFailure::Invalid)?;
-    Ok((apps, source))
+    let config = evaluate_config(path, &source, &opts).map_err(ConfigFailure::Invalid)?;
+    Ok((config, source))
 }
 
-/// A Rhai config's rules, checked here so their problems are shown with their places; the
-/// daemon runs the script's rules. Other formats have none (`None`: the loaded rules stay).
-pub fn rules_of(file: &str, source: &str) -> Result<Option<RulesScript>, ConfigFailure> {
+/// What the daemon needs to run a Rhai config's rules (checked by the evaluation); other
+/// formats have none (`None`: the loaded rules stay).
+fn rules_of(file: &str, source: &str, config: Config) -> Option<RulesScript> {
     let path = Path::new(file);
     if Format::of(path).unwrap_or(Format::Rhai) != Format::Rhai {
-        return Ok(None);
+        return None;
     }
     let source_name = path
         .canonicalize()
         .map_or_else(|_| file.to_string(), |p| p.display().to_string());
-    let (_, vars) = pmx_scripting::rules::check(path, source, &captured_env())
-        .map_err(ConfigFailure::Invalid)?;
-    Ok(Some(RulesScript {
+    Some(RulesScript {
         source: source_name,
         script: source.to_string(),
-        vars,
-    }))
+        vars: config.env_read,
+    })
 }
 
 /// Why a config gave no apps.
@@ -114,8 +117,10 @@ fn print_plan(report: &PlanReport) {
 }
 
 pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
-    let loaded = load(&args.file, args.env.as_deref())
-        .and_then(|(apps, source)| Ok((apps, rules_of(&args.file, &source)?, source)));
+    let loaded = load_config(&args.file, args.env.as_deref()).map(|(mut config, source)| {
+        let apps = std::mem::take(&mut config.apps);
+        (apps, rules_of(&args.file, &source, config), source)
+    });
     let (mut apps, rules, source) = match loaded {
         Ok(loaded) => loaded,
         Err(ConfigFailure::Invalid(error)) if !args.dry_run => {

@@ -121,8 +121,7 @@ fn err<T>(message: String) -> Fallible<T> {
 }
 
 impl Ctx {
-    pub fn new(rule: String, world: World, event: Option<RuleEvent>) -> Self {
-        let _ = rule;
+    pub fn new(world: World, event: Option<RuleEvent>) -> Self {
         Ctx(Rc::new(Run {
             world,
             event,
@@ -168,8 +167,9 @@ impl Ctx {
             .as_ref()
             .map(|e| e.app.clone())
             .unwrap_or_default();
+        // The text is the event: the cause needs no reason besides the rule.
         self.0
-            .decide(app, Action::Note(text.to_string()), text.to_string());
+            .decide(app, Action::Note(text.to_string()), String::new());
     }
 }
 
@@ -322,6 +322,6 @@ pub fn register(engine: &mut Engine) {
         a.act(Action::Signal(signal.to_string()), why)
     });
     engine.register_fn("note", |a: &mut AppRef, text: &str| {
-        a.act(Action::Note(text.to_string()), text)
+        a.act(Action::Note(text.to_string()), "")
     });
 }

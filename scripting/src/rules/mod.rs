@@ -8,8 +8,8 @@
 mod api;
 
 use std::cell::Cell;
-use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pmx_core::Millis;
@@ -80,7 +80,7 @@ pub struct RuleSpec {
 pub const EVENTS: [&str; 4] = ["exit", "errored", "online", "stopped"];
 
 /// A rule as the script declared it: its options, its function, where.
-struct Declared {
+pub(crate) struct Declared {
     name: String,
     options: Map,
     func: FnPtr,
@@ -109,44 +109,17 @@ impl Policies {
     /// Compiles a config script for its rules: `app()` declarations are ignored (the CLI sent
     /// the apps), `env()` reads `vars` (the variables the CLI's evaluation read).
     pub fn load(file: &str, script: &str, vars: &Vars) -> Result<Self, ConfigError> {
-        Self::load_reading(file, script, vars, &Rc::default())
-    }
-
-    /// `load`, noting in `read` every variable `env()` was asked for that exists.
-    fn load_reading(
-        file: &str,
-        script: &str,
-        vars: &Vars,
-        read: &Rc<std::cell::RefCell<Vars>>,
-    ) -> Result<Self, ConfigError> {
         let deadline = Rc::new(Cell::new(Instant::now() + crate::TIME_LIMIT));
         let mut engine = rule_engine(deadline.clone());
         engine.register_fn("app", |_: Map| {});
-        let lookup = {
-            let vars = vars.clone();
-            let read = read.clone();
-            move |name: &str| {
-                let value = vars.get(name).cloned();
-                if let Some(v) = &value {
-                    read.borrow_mut().insert(name.to_string(), v.clone());
-                }
-                value
-            }
-        };
-        let get = lookup.clone();
-        engine.register_fn("env", move |name: &str| -> Dynamic {
-            get(name).map_or(Dynamic::UNIT, Dynamic::from)
-        });
-        engine.register_fn("env", move |name: &str, default: &str| -> String {
-            lookup(name).unwrap_or_else(|| default.into())
-        });
+        crate::register_env(&mut engine, Arc::new(vars.clone()), Rc::default());
         let fail = |diagnostics| ConfigError {
             file: file.to_string(),
             source: script.to_string(),
             diagnostics,
         };
         let (ast, declared) = declare(&mut engine, script).map_err(fail)?;
-        let rules = specs_of(script, declared).map_err(fail)?;
+        let rules = specs_of(declared).map_err(fail)?;
         api::register(&mut engine);
         Ok(Policies {
             engine,
@@ -167,11 +140,11 @@ impl Policies {
         world: World,
         event: Option<RuleEvent>,
     ) -> Result<Outcome, String> {
-        let Some((spec, func)) = self.rules.get(index) else {
+        let Some((_, func)) = self.rules.get(index) else {
             return Err(format!("no rule #{index}"));
         };
         self.deadline.set(Instant::now() + RUN_TIME_LIMIT);
-        let ctx = api::Ctx::new(spec.name.clone(), world, event);
+        let ctx = api::Ctx::new(world, event);
         match func.call::<Dynamic>(&self.engine, &self.ast, (ctx.clone(),)) {
             Ok(_) => Ok(ctx.outcome()),
             Err(e) => Err(failure_message(&e)),
@@ -202,7 +175,10 @@ fn failure_message(e: &EvalAltResult) -> String {
 
 /// Compiles the standard library and the script together and runs the script's top level,
 /// collecting every `rule(...)` it declares.
-fn declare(engine: &mut Engine, script: &str) -> Result<(AST, Vec<Declared>), Vec<Diagnostic>> {
+pub(crate) fn declare(
+    engine: &mut Engine,
+    script: &str,
+) -> Result<(AST, Vec<Declared>), Vec<Diagnostic>> {
     let declared: Rc<std::cell::RefCell<Vec<Declared>>> = Rc::default();
     let sink = declared.clone();
     engine.register_fn(
@@ -223,11 +199,7 @@ fn declare(engine: &mut Engine, script: &str) -> Result<(AST, Vec<Declared>), Ve
 }
 
 /// Checks each declaration; every problem, placed at its `rule(` call.
-fn specs_of(
-    script: &str,
-    declared: Vec<Declared>,
-) -> Result<Vec<(RuleSpec, FnPtr)>, Vec<Diagnostic>> {
-    let _ = script;
+pub(crate) fn specs_of(declared: Vec<Declared>) -> Result<Vec<(RuleSpec, FnPtr)>, Vec<Diagnostic>> {
     let mut rules = Vec::new();
     let mut problems = Vec::new();
     for d in declared {
@@ -342,16 +314,6 @@ fn rule_spec(name: &str, options: &Map) -> Result<RuleSpec, String> {
 
 /// Environment variables, by name.
 pub type Vars = std::collections::BTreeMap<String, String>;
-
-/// The rules a script declares, for the CLI to check before sending it, with the variables of
-/// `vars` the script read (the daemon's evaluation gets the same values); or every problem
-/// with its place.
-pub fn check(file: &Path, script: &str, vars: &Vars) -> Result<(Vec<RuleSpec>, Vars), ConfigError> {
-    let read = Rc::default();
-    let policies = Policies::load_reading(&file.display().to_string(), script, vars, &read)?;
-    let specs = policies.specs().cloned().collect();
-    Ok((specs, read.take()))
-}
 
 #[cfg(test)]
 mod tests;

@@ -136,9 +136,17 @@ fn the_example_config_declares_its_rules() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policies.rhai");
     let script = std::fs::read_to_string(path).unwrap();
     let vars = Vars::from([("HELLO_WORKERS".to_string(), "3".to_string())]);
-    let (rules, read) = check(Path::new(path), &script, &vars).unwrap();
-    assert_eq!(read, vars, "the variables the script read travel with it");
-    let names: Vec<String> = rules
+    let opts = crate::EvalOptions {
+        env_name: None,
+        vars: std::sync::Arc::new(vars.clone()),
+    };
+    let config = crate::evaluate_config(std::path::Path::new(path), &script, &opts).unwrap();
+    assert_eq!(
+        config.env_read, vars,
+        "the variables the script read travel with it"
+    );
+    let names: Vec<String> = config
+        .rules
         .into_iter()
         .map(|r| format!("{} ({})", r.name, r.trigger))
         .collect();
@@ -149,5 +157,31 @@ fn the_example_config_declares_its_rules() {
             "worker-crashes (on exit)",
             "flap-guard-hello-worker-0 (every 5s)"
         ]
+    );
+}
+
+#[test]
+fn flap_guard_starts_an_app_errored_longer_than_its_cool_off() {
+    let p = load(r#"flap_guard("api", "30s");"#);
+    let errored_for = |secs: u64| {
+        let mut w = world(0.0, 1);
+        let api = w.apps.get_mut("api").unwrap();
+        api.status = "errored".into();
+        api.online = 0;
+        api.errored_since = Some(w.now - secs * 1000);
+        w
+    };
+    assert!(
+        p.run(0, errored_for(10), None)
+            .unwrap()
+            .decisions
+            .is_empty()
+    );
+    let late = p.run(0, errored_for(31), None).unwrap();
+    assert_eq!(late.decisions[0].action, Action::Start);
+    assert_eq!(late.decisions[0].reason, "errored for 30s: trying again");
+    assert!(
+        p.run(0, world(0.0, 1), None).unwrap().decisions.is_empty(),
+        "online: left alone"
     );
 }

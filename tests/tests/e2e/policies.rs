@@ -263,3 +263,52 @@ fn a_broken_rule_is_disabled_and_reported_while_apps_keep_running() {
         "the loaded rules stay"
     );
 }
+
+#[test]
+fn an_exit_hook_writes_to_the_journal_and_rules_come_back_with_the_daemon() {
+    let home = Home::new();
+    let config = home.file("policies.rhai");
+    std::fs::write(
+        &config,
+        format!(
+            r#"app(#{{ name: "api", script: "{}" }});
+rule("exit-note", #{{ on: "exit", app: "api" }}, |ctx| {{
+    ctx.note(`api #${{ctx.event.instance}} exited by signal ${{ctx.event.signal}}`);
+}});
+"#,
+            fixture("forever.sh")
+        ),
+    )
+    .unwrap();
+    home.ok(&["up", &config]);
+    home.wait_online("api");
+    home.ok(&["restart", "api"]);
+    const NOTE: &str = "note: api #0 exited by signal 2";
+    let notes = |home: &Home| {
+        let history = home.ok(&["history", "api"]);
+        history.lines().filter(|l| l.contains(NOTE)).count()
+    };
+    wait_for("the exit note", Duration::from_secs(5), || {
+        (notes(&home) == 1).then_some(())
+    });
+    let history = home.ok(&["history", "api"]);
+    assert!(
+        history.contains(&format!("{NOTE}  ← rule exit-note\n")),
+        "the cause is the rule, the text is said once: {history}"
+    );
+
+    // The script is in the journal: a new daemon runs the same rule.
+    home.ok(&["kill"]);
+    home.wait_daemon_exit();
+    home.ok(&["ping"]);
+    home.wait_online("api");
+    assert!(
+        home.ok(&["rules"])
+            .contains("exit-note (on exit of api, active)")
+    );
+    let before = notes(&home);
+    home.ok(&["restart", "api"]);
+    wait_for("a note from the new daemon", Duration::from_secs(5), || {
+        (notes(&home) == before + 1).then_some(())
+    });
+}
