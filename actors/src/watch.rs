@@ -58,6 +58,19 @@ fn ignored(root: &Path, path: &Path, patterns: &[glob::Pattern]) -> bool {
         })
 }
 
+/// Whether `path` is one of the app's log files, or a rotated (or being gzipped) copy of one:
+/// `api-out.log` → `api-out__2026-11-21_10-00-00.log.gz`.
+fn is_own(own_files: &[PathBuf], path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    own_files.iter().any(|own| {
+        let own_name = own.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let stem = own_name.strip_suffix(".log").unwrap_or(own_name);
+        own == path
+            || (own.parent() == path.parent()
+                && name.strip_prefix(stem).is_some_and(|r| r.starts_with("__")))
+    })
+}
+
 impl WatchHub {
     /// Watches `roots` for `app`; the returned problems are paths that cannot be watched.
     pub fn register(
@@ -148,7 +161,7 @@ impl WatchHub {
             for r in apps.iter() {
                 let watched = r.roots.iter().find(|root| path.starts_with(root));
                 if let Some(root) = watched
-                    && !r.own_files.contains(path)
+                    && !is_own(&r.own_files, path)
                     && !ignored(root, path, &r.ignore)
                 {
                     r.actor.do_send(FilesChanged { path: path.clone() });
@@ -182,5 +195,21 @@ mod tests {
         assert!(!ignored(root, Path::new("/app/src/index.js"), &ig));
         assert!(!ignored(root, Path::new("/app/config/a.json"), &ig));
         assert!(ignored(root, Path::new("/elsewhere/a.js"), &ig));
+    }
+
+    #[test]
+    fn the_apps_own_logs_and_their_rotations_are_its_own() {
+        let own = vec![PathBuf::from("/app/logs/api-out.log")];
+        assert!(is_own(&own, Path::new("/app/logs/api-out.log")));
+        assert!(is_own(
+            &own,
+            Path::new("/app/logs/api-out__2026-11-21_10-00-00.log.gz")
+        ));
+        assert!(is_own(
+            &own,
+            Path::new("/app/logs/api-out__2026-11-21_10-00-00.log.gz.tmp")
+        ));
+        assert!(!is_own(&own, Path::new("/app/logs/api-outer.log")));
+        assert!(!is_own(&own, Path::new("/app/src/api-out__x.log")));
     }
 }

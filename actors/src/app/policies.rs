@@ -75,6 +75,7 @@ impl AppActor {
         });
     }
 
+    /// Registers (again) the app's watched paths, ignoring its current instances' log files.
     fn start_watching(&mut self, ctx: &mut Context<Self>) {
         let o = &self.spec.options;
         if o.watch.is_empty() {
@@ -187,6 +188,8 @@ impl Handler<Rescale> for AppActor {
             }
         }
         self.spec.instances = msg.ids.len() as u32;
+        // New instances have log files of their own, which the watcher must not see as changes.
+        self.start_watching(ctx);
         let (tx, rx) = oneshot::channel();
         self.waiters.push(Waiter {
             ids: self.slots.iter().map(|s| s.id).collect(),

@@ -107,20 +107,25 @@ fn a_watched_change_restarts_the_app_and_an_ignored_one_does_not() {
     let home = Home::new();
     let dir = home.file("src");
     std::fs::create_dir(&dir).unwrap();
+    // The app writes its own logs into the watched directory, all the time.
     home.ok(&[
         "start",
-        &fixture("forever.sh"),
+        &fixture("ticker.sh"),
         "--name",
         "dev",
         "--watch",
         &dir,
         "--ignore-watch",
-        "*.log",
+        "*.tmp",
         "--watch-delay",
         "200ms",
+        "-o",
+        &format!("{dir}/out.log"),
+        "-e",
+        &format!("{dir}/err.log"),
     ]);
     let first = home.wait_online("dev");
-    std::fs::write(format!("{dir}/debug.log"), "noise").unwrap();
+    std::fs::write(format!("{dir}/scratch.tmp"), "noise").unwrap();
     std::fs::create_dir_all(format!("{dir}/node_modules/x")).unwrap();
     std::fs::write(format!("{dir}/node_modules/x/index.js"), "1").unwrap();
     std::thread::sleep(Duration::from_millis(1200));
