@@ -22,8 +22,8 @@ pub enum Verb {
     Stop(TargetArgs),
     /// Restart apps (names, ids, all, or a config file: the apps it declares)
     Restart(RestartArgs),
-    /// Reload apps (until cluster mode lands, a restart)
-    Reload(RestartArgs),
+    /// Replace instances one by one with new ready processes (apps with `listen`; others restart)
+    Reload(ReloadArgs),
     /// Stop and remove apps
     #[command(alias = "del")]
     Delete(TargetArgs),
@@ -150,6 +150,15 @@ pub struct RestartArgs {
     /// With a config file: merge `env_NAME` over `env`
     #[arg(long)]
     pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    pub restart: RestartArgs,
+    /// Instances replaced at once
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: u32,
 }
 
 #[derive(Debug, Args)]
@@ -282,11 +291,16 @@ fn duration(value: &str) -> Result<u64, String> {
     parse_duration_ms(value).map_err(|e| e.to_string())
 }
 
+fn listen_addr(value: &str) -> Result<String, String> {
+    pmx_core::listen::ListenAddr::parse(value).map(|_| value.to_string())
+}
+
 fn instances(value: &str) -> Result<u32, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     match value {
-        "max" | "0" | "-1" => {
-            Ok(std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
-        }
+        "max" | "0" => Ok(cores),
+        // PM2's "all cores but one", never fewer than one.
+        "-1" => Ok(cores.saturating_sub(1).max(1)),
         n => n
             .parse::<u32>()
             .map_err(|_| format!("invalid instances `{n}`: a number or `max`")),
@@ -312,9 +326,19 @@ pub struct StartArgs {
     /// Environment variable for the app, K=V (repeatable)
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
-    /// Number of instances (a number or `max`)
-    #[arg(short = 'i', long, value_parser = instances)]
+    /// Number of instances: N, `max` or 0 (every core), -1 (every core but one)
+    #[arg(short = 'i', long, value_parser = instances, allow_hyphen_values = true)]
     pub instances: Option<u32>,
+    /// Address the daemon listens on for the app and passes to every instance (socket
+    /// activation; Node apps need no change): PORT, HOST:PORT or a socket path (repeatable)
+    #[arg(long, value_parser = listen_addr)]
+    pub listen: Vec<String>,
+    /// An instance is online when it says so (sd_notify READY=1, or process.send('ready'))
+    #[arg(long)]
+    pub wait_ready: bool,
+    /// How long an instance has to be ready (default 3000 ms)
+    #[arg(long, value_parser = duration)]
+    pub listen_timeout: Option<u64>,
     /// Do not restart the app when it exits
     #[arg(long)]
     pub no_autorestart: bool,

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         Verb::Start(args) => commands::start::run(&paths, *args),
         Verb::Stop(t) => commands::control::stop(&paths, t),
         Verb::Restart(r) => commands::control::restart(&paths, r, "restart"),
-        Verb::Reload(r) => commands::control::restart(&paths, r, "reload"),
+        Verb::Reload(r) => commands::control::reload(&paths, r),
         Verb::Delete(t) => commands::control::delete(&paths, t),
         Verb::Reset(t) => commands::control::reset(&paths, t),
         Verb::SendSignal(s) => commands::control::send_signal(&paths, s),

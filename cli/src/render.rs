@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pmx_core::Millis;
-use pmx_core::event::{Cause, Event, EventKind};
+use pmx_core::event::{Cause, Event, EventKind, ReloadStep};
 use pmx_core::protocol::RetentionCut;
 use pmx_core::signal::signal_name;
 use pmx_core::state::{Exit, Reason, Status};
@@ -301,6 +301,15 @@ fn reason(r: &Reason) -> String {
     match r {
         Reason::Command { command } => format!("{command:?}").to_lowercase(),
         Reason::Spawned { pid } => format!("spawned pid {pid}"),
+        Reason::Ready { pid, how, after_ms } => {
+            format!("pid {pid} ready after {after_ms} ms ({how})")
+        }
+        Reason::AssumedReady { pid, timeout_ms } => {
+            format!("pid {pid} said nothing for listen_timeout {timeout_ms} ms: taken as ready")
+        }
+        Reason::NotReady { pid, timeout_ms } => {
+            format!("pid {pid} not ready within listen_timeout {timeout_ms} ms (wait_ready)")
+        }
         Reason::SpawnFailed { error } => format!("spawn failed: {error}"),
         Reason::StopCompleted { exit } => format!("exited with {}", describe_exit(exit)),
         Reason::StopExitCode { exit, .. } => {
@@ -384,6 +393,20 @@ pub fn history_line(e: &Event) -> String {
                 signal_name(*signal)
             )
         }
+        EventKind::Reload(step) => match step {
+            ReloadStep::Replacing { old_pid } => {
+                format!("reload: starting a new process to replace pid {old_pid}")
+            }
+            ReloadStep::Replaced { old_pid, new_pid } => {
+                format!("reload: pid {new_pid} is ready, pid {old_pid} leaves the rotation")
+            }
+            ReloadStep::Failed { old_pid, error } => format!(
+                "reload failed: the new process did not become ready ({error}); {}",
+                old_pid.map_or("reload stopped".into(), |p| format!(
+                    "pid {p} keeps running, reload stopped"
+                ))
+            ),
+        },
         EventKind::Scaled { from, to, ids } => format!("scaled {from} → {to} instances {ids:?}"),
         EventKind::Note { text } => format!("note: {text}"),
         EventKind::RulesLoaded { source, rules, .. } => {

@@ -126,6 +126,8 @@ pub enum EventKind {
         error: String,
         disabled: bool,
     },
+    /// A step of a rolling reload of this instance.
+    Reload(ReloadStep),
     /// Retention removed old events (app is empty): `removed` events, the newest of them
     /// `through_seq`. The registry they built lives on in a snapshot.
     Compacted { removed: u64, through_seq: u64 },
@@ -141,6 +143,19 @@ pub enum EventKind {
         expected_head: u64,
         snapshot_seq: Option<u64>,
     },
+}
+
+/// What a rolling reload did to one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "step")]
+pub enum ReloadStep {
+    /// A new process is starting beside the running one.
+    Replacing { old_pid: u32 },
+    /// The new process is ready; the old one leaves the rotation and stops.
+    Replaced { old_pid: u32, new_pid: u32 },
+    /// The new process did not become ready: it is cleaned up, the old one keeps running
+    /// and the reload goes no further.
+    Failed { old_pid: Option<u32>, error: String },
 }
 
 /// Why it happened.

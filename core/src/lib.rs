@@ -5,6 +5,7 @@
 
 pub mod event;
 pub mod frame;
+pub mod listen;
 pub mod logs;
 pub mod metrics;
 pub mod paths;

@@ -62,6 +62,16 @@ impl Paths {
         self.home.join("logs")
     }
 
+    /// Where instances' `NOTIFY_SOCKET`s are (sd_notify readiness).
+    pub fn notify_dir(&self) -> PathBuf {
+        self.home.join("notify")
+    }
+
+    /// The preload that makes Node apps use the sockets the daemon holds.
+    pub fn node_shim(&self) -> PathBuf {
+        self.home.join("node-shim.cjs")
+    }
+
     /// Default stdout log of an instance: `NAME-out.log`, or `NAME-out-ID.log` when the app
     /// has several instances (PM2's names).
     pub fn out_log(&self, app: &str, id: Option<u32>) -> PathBuf {

@@ -60,6 +60,20 @@ pub enum Request {
     Scale(ScaleRequest),
     /// `pmx rules`: the loaded rules and what each did last.
     Rules,
+    /// `pmx reload`: replace the targets' instances by new ready processes, one at a time.
+    Reload(ReloadRequest),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReloadRequest {
+    pub targets: Vec<String>,
+    /// Instances replaced at once (at least 1).
+    #[serde(default = "one")]
+    pub parallel: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,6 +302,9 @@ pub enum Response {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProcessList {
     pub processes: Vec<ProcessView>,
+    /// What the user should know about how the command was carried out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -363,6 +380,8 @@ pub enum FailureKind {
     Denied,
     /// The daemon could not carry out the request (journal, OS).
     Internal,
+    /// The request was carried out and did not succeed (a new instance never became ready).
+    Failed,
 }
 
 impl Response {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::listen::{HttpUrl, ListenAddr};
 use crate::signal::parse_signal;
+use crate::state::Readiness;
 
 /// What the user asked for. Journal records embed it, so fields are only ever added, with a
 /// default, never renamed or removed.
@@ -77,6 +79,32 @@ pub struct AppOptions {
     pub instance_var: String,
     pub increment_var: Option<String>,
     pub treekill: bool,
+    /// Addresses the daemon binds once and passes to every instance (socket activation).
+    pub listen: Vec<String>,
+    /// An HTTP check of the running app.
+    pub health: Option<HealthCheck>,
+}
+
+/// `health: #{ url, interval, timeout, failures }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthCheck {
+    pub url: String,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    /// Failed checks in a row that restart the app.
+    pub failures: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            interval_ms: 5000,
+            timeout_ms: 1000,
+            failures: 3,
+        }
+    }
 }
 
 impl Default for AppOptions {
@@ -106,6 +134,8 @@ impl Default for AppOptions {
             instance_var: "NODE_APP_INSTANCE".into(),
             increment_var: None,
             treekill: true,
+            listen: Vec::new(),
+            health: None,
         }
     }
 }
@@ -143,6 +173,38 @@ impl AppOptions {
 }
 
 impl AppSpec {
+    /// The addresses the daemon listens on for the app: `listen`, or in cluster mode without
+    /// one, the `PORT` of its environment (PM2's cluster mode shares whatever port it opens).
+    pub fn listen_addrs(&self) -> Vec<ListenAddr> {
+        let declared: Vec<ListenAddr> = self
+            .options
+            .listen
+            .iter()
+            .filter_map(|a| ListenAddr::parse(a).ok())
+            .collect();
+        if !declared.is_empty() || self.options.exec_mode != "cluster" {
+            return declared;
+        }
+        let port = self.env.get("PORT").or_else(|| self.base_env.get("PORT"));
+        port.and_then(|p| ListenAddr::parse(p).ok())
+            .filter(|a| a.port().is_some())
+            .into_iter()
+            .collect()
+    }
+
+    /// When an instance counts as online: when it says so (`wait_ready`); an app behind a
+    /// shared socket when it says so or after `listen_timeout`; any other at spawn.
+    pub fn readiness(&self) -> Readiness {
+        let timeout_ms = self.options.listen_timeout_ms;
+        if self.options.wait_ready {
+            Readiness::Reported { timeout_ms }
+        } else if !self.listen_addrs().is_empty() {
+            Readiness::ReportedOrAfter { timeout_ms }
+        } else {
+            Readiness::AtSpawn
+        }
+    }
+
     /// The environment the app runs with: the captured one, overridden by the explicit one.
     pub fn run_env(&self) -> BTreeMap<String, String> {
         let mut env = (*self.base_env).clone();
@@ -341,6 +403,10 @@ pub enum SpecError {
     RelativeCwd(String),
     #[error("invalid environment variable name `{0}`")]
     BadEnvKey(String),
+    #[error("{0}")]
+    BadListen(String),
+    #[error("{0}")]
+    BadHealth(String),
 }
 
 /// Upper bound on instances of one app, to refuse typos like `-i 10000`.
@@ -374,6 +440,17 @@ impl AppSpec {
             .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
         {
             return Err(SpecError::BadEnvKey(key.clone()));
+        }
+        for addr in &self.options.listen {
+            ListenAddr::parse(addr).map_err(SpecError::BadListen)?;
+        }
+        if let Some(health) = &self.options.health {
+            HttpUrl::parse(&health.url).map_err(SpecError::BadHealth)?;
+            if health.failures == 0 || health.interval_ms == 0 || health.timeout_ms == 0 {
+                return Err(SpecError::BadHealth(
+                    "health: interval, timeout and failures must be above 0".into(),
+                ));
+            }
         }
         Ok(())
     }

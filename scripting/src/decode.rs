@@ -52,6 +52,8 @@ pub const OPTIONS: &[&str] = &[
     "instance_var",
     "increment_var",
     "treekill",
+    "listen",
+    "health",
 ];
 
 /// What decoding needs from outside the script.
@@ -245,6 +247,56 @@ fn instances(v: &Dynamic) -> Result<u32, String> {
 
 /// `log_rotate: #{ max_size: "10M", retain: 30, compress: true, date_format: "...",
 /// interval: "0 0 * * *" }`: each one given overrides the daemon's setting.
+/// `3000`, `"127.0.0.1:8080"`, `"/run/app.sock"`, or an array of them.
+fn listen(v: &Dynamic) -> Result<Vec<String>, String> {
+    let one = |item: &Dynamic| -> Result<String, String> {
+        let text = match item.as_int() {
+            Ok(port) => port.to_string(),
+            Err(_) => item
+                .clone()
+                .into_string()
+                .map_err(|_| expected("listen", "a port, an address or a socket path", item))?,
+        };
+        pmx_core::listen::ListenAddr::parse(&text)?;
+        Ok(text)
+    };
+    match v.read_lock::<rhai::Array>() {
+        Some(items) => items.iter().map(one).collect(),
+        None => Ok(vec![one(v)?]),
+    }
+}
+
+/// `#{ url: "http://127.0.0.1:3000/health", interval: "5s", timeout: "1s", failures: 3 }`.
+fn health(v: &Dynamic) -> Result<pmx_core::spec::HealthCheck, String> {
+    let Some(map) = v.read_lock::<Map>() else {
+        return Err(expected(
+            "health",
+            "a map (#{ url: \"http://127.0.0.1:3000/health\", interval: \"5s\" })",
+            v,
+        ));
+    };
+    let mut check = pmx_core::spec::HealthCheck::default();
+    for (key, value) in map.iter() {
+        let key = format!("health.{key}");
+        match key.as_str() {
+            "health.url" => check.url = string(&key, value)?,
+            "health.interval" => check.interval_ms = duration(&key, value)?,
+            "health.timeout" => check.timeout_ms = duration(&key, value)?,
+            "health.failures" => check.failures = count(&key, value)?,
+            _ => {
+                return Err(format!(
+                    "{key}: unknown (expected url, interval, timeout or failures)"
+                ));
+            }
+        }
+    }
+    pmx_core::listen::HttpUrl::parse(&check.url)?;
+    if check.failures == 0 || check.interval_ms == 0 || check.timeout_ms == 0 {
+        return Err("health: interval, timeout and failures must be above 0".into());
+    }
+    Ok(check)
+}
+
 fn rotate_options(v: &Dynamic) -> Result<RotateOptions, String> {
     let Some(map) = v.read_lock::<Map>() else {
         return Err(expected(
@@ -401,6 +453,8 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "instance_var" => spec.options.instance_var = string(key, v)?,
                 "increment_var" => spec.options.increment_var = Some(string(key, v)?),
                 "treekill" => spec.options.treekill = boolean(key, v)?,
+                "listen" => spec.options.listen = listen(v)?,
+                "health" => spec.options.health = Some(health(v)?),
                 _ => return Err(did_you_mean(key)),
             }
             Ok(())

@@ -111,7 +111,7 @@ impl Registry {
             }
             EventKind::Command { verb } => {
                 let desired = match verb.as_str() {
-                    "start" | "restart" => Desired::Running,
+                    "start" | "restart" | "reload" => Desired::Running,
                     "stop" => Desired::Stopped,
                     _ => return,
                 };

@@ -56,6 +56,13 @@ impl AppActor {
         tx: oneshot::Sender<Vec<ProcessView>>,
         ctx: &mut Context<Self>,
     ) {
+        if matches!(msg.command, Command::Stop | Command::Restart) {
+            self.abort_reload(
+                &format!("`{:?}`", msg.command).to_lowercase(),
+                &msg.cause,
+                ctx,
+            );
+        }
         let selected = self.selected(&msg.ids);
         for &i in &selected {
             self.feed(i, Input::Command(msg.command), msg.cause.clone(), ctx);
@@ -65,7 +72,7 @@ impl AppActor {
         }
         let ids = selected.iter().map(|&i| self.slots[i].id).collect();
         self.waiters.push(Waiter { ids, tx });
-        self.answer_waiters();
+        self.answer_waiters(ctx);
     }
 }
 

@@ -3,7 +3,7 @@
 //! transition, and carries out the effects (spawn, signal, arm a timer). Nothing else touches
 //! an app's processes.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -12,10 +12,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use pmx_core::Millis;
 use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::listen::ListenAddr;
 use pmx_core::logs::{DEFAULT_DATE_FORMAT, LogFiles, LogType, Stream, log_files, strftime_of};
 use pmx_core::paths::Paths;
-use pmx_core::spec::AppSpec;
-use pmx_core::state::{self, Effect, Exit, Input, Instance, KillPolicy, Status};
+use pmx_core::spec::{AppSpec, RestartPolicy};
+use pmx_core::state::{self, Effect, Exit, Input, Instance, KillPolicy, Readiness, Status};
 use pmx_core::view::{ProcessView, Usage};
 use pmx_storage::Journal;
 use rustix::process::{Signal, pidfd_send_signal};
@@ -24,15 +25,20 @@ use tokio::sync::{Notify, oneshot};
 use crate::clock::now_ms;
 use crate::logs::Attach;
 use crate::process::reaper::Managed;
-use crate::process::{family, identity, spawn};
+use crate::process::{activation, family, identity, spawn};
 use crate::sampler::Sampler;
 
+mod health;
 mod messages;
 mod policies;
+mod reload;
 mod takeover;
+mod talk;
 pub use messages::{Control, Retire, SendSignal, Views};
 pub use policies::Rescale;
+pub use reload::Reload;
 pub use takeover::Orphan;
+pub use talk::install_shim;
 
 /// How often a stopping instance checks whether its descendants are gone.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -62,6 +68,8 @@ pub struct Shared {
     pub watch: crate::watch::WatchHub,
     /// The rules: told about exits and status changes.
     pub policy: crate::policy::PolicyHandle,
+    /// The listening sockets held for apps.
+    pub listen: crate::listen::ListenHub,
 }
 
 pub struct AppActor {
@@ -82,14 +90,29 @@ pub struct AppActor {
     orphans: Vec<Orphan>,
     /// The first file change of a debounce in progress.
     watch_pending: Option<std::path::PathBuf>,
+    /// When a launched instance counts as online (from the spec).
+    readiness: Readiness,
+    /// The sockets the app's instances inherit, bound at the first spawn.
+    listeners: Vec<(ListenAddr, Arc<OwnedFd>)>,
+    /// Gives every slot a key of its own.
+    keys: u64,
+    /// A rolling reload in progress.
+    rolling: Option<reload::Rolling>,
+    /// Failed health checks in a row.
+    health_failures: u32,
 }
 
-/// One instance.
+/// One instance, or during a reload the process that is to replace one (`incoming`: it
+/// shares the instance's id; commands and views see only the instance).
 struct Slot {
+    /// Callbacks (exits, timers, readiness) find their slot by key: ids are shared while an
+    /// instance is being replaced.
+    key: u64,
     id: u32,
     index: u32,
     machine: Instance,
     run: Option<Run>,
+    incoming: bool,
 }
 
 /// The live process of an instance.
@@ -97,6 +120,10 @@ struct Run {
     pid: u32,
     pidfd: Option<OwnedFd>,
     token: String,
+    /// How the process talks to the daemon (readiness, draining), when it may.
+    talk: Option<talk::Talk>,
+    /// A stop signal held back while the process drains its connections.
+    held_signal: Option<(i32, Cause)>,
 }
 
 /// A command waiting for its instances to settle.
@@ -112,13 +139,20 @@ impl AppActor {
             .iter()
             .enumerate()
             .map(|(index, &id)| Slot {
+                key: index as u64,
                 id,
                 index: index as u32,
                 machine: Instance::new(),
                 run: None,
+                incoming: false,
             })
             .collect();
         Self {
+            readiness: spec.readiness(),
+            listeners: Vec::new(),
+            keys: ids.len() as u64,
+            rolling: None,
+            health_failures: 0,
             spec,
             created_at,
             shared,
@@ -164,7 +198,24 @@ impl AppActor {
     fn feed(&mut self, i: usize, input: Input, cause: Cause, ctx: &mut Context<Self>) {
         let kill = self.kill_policy();
         let slot = &mut self.slots[i];
-        let step = state::step(&slot.machine, &self.spec.restart, kill, input, now_ms());
+        // A process replacing an instance gets one chance: the reload fails if it exits.
+        let once = RestartPolicy {
+            autorestart: false,
+            ..self.spec.restart.clone()
+        };
+        let restart = if slot.incoming {
+            &once
+        } else {
+            &self.spec.restart
+        };
+        let step = state::step(
+            &slot.machine,
+            restart,
+            kill,
+            self.readiness,
+            input,
+            now_ms(),
+        );
         slot.machine = step.next;
         let id = slot.id;
         if let Some(t) = step.transition {
@@ -179,7 +230,7 @@ impl AppActor {
     fn execute(&mut self, i: usize, effect: Effect, cause: Cause, ctx: &mut Context<Self>) {
         match effect {
             Effect::Spawn => self.spawn(i, ctx),
-            Effect::Signal(signal) => self.signal(i, signal, cause),
+            Effect::Signal(signal) => self.stop_signal(i, signal, cause, ctx),
             Effect::Kill => self.signal(i, 9, Cause::Policy),
             Effect::ArmTimer {
                 kind,
@@ -190,11 +241,11 @@ impl AppActor {
                 if after_ms == 0 {
                     self.feed(i, input, Cause::Policy, ctx);
                 } else {
-                    let id = self.slots[i].id;
+                    let key = self.slots[i].key;
                     ctx.run_later(Duration::from_millis(after_ms), move |act, ctx| {
-                        let Some(i) = act.position(id) else { return };
+                        let Some(i) = act.find(key) else { return };
                         act.feed(i, input, Cause::Policy, ctx);
-                        act.answer_waiters();
+                        act.answer_waiters(ctx);
                     });
                 }
             }
@@ -235,21 +286,47 @@ impl AppActor {
                 }
             }
         }
+        if let Err(error) = self.bind_listeners() {
+            return self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx);
+        }
         self.runs += 1;
-        let (id, index) = (self.slots[i].id, self.slots[i].index);
+        let (key, id, index) = (self.slots[i].key, self.slots[i].id, self.slots[i].index);
         let token = format!("{}#{id}#{}", self.shared.token_prefix, self.runs);
+        let talk = match self.readiness {
+            Readiness::AtSpawn => None,
+            _ => match talk::open(&self.shared.paths, key, id, self.runs, ctx.address()) {
+                Ok(opened) => Some(opened),
+                Err(error) => {
+                    return self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx);
+                }
+            },
+        };
+        let mut env = self.instance_env(index);
+        let mut fds: Vec<_> = self
+            .listeners
+            .iter()
+            .map(|(_, fd)| fd.as_raw_fd())
+            .collect();
+        if let Some(opened) = &talk {
+            env.extend(opened.env(fds.len(), &self.spec, &self.shared.paths));
+            fds.push(opened.child_end.as_raw_fd());
+        }
         let files = self.log_files(id);
         let request = spawn::SpawnRequest {
             spec: &self.spec,
             argv: &self.command,
             id,
-            index,
             token: &token,
+            env,
+            fds,
             capture_out: files.out.is_some() || files.combined.is_some(),
             capture_err: files.err.is_some() || files.combined.is_some(),
             umask: self.shared.app_umask,
         };
-        match spawn::spawn(&request) {
+        let spawned = spawn::spawn(&request);
+        // The child has its copy of the channel's end now; the daemon keeps its own side.
+        let talk = talk.map(talk::Opened::into_talk);
+        match spawned {
             Ok(spawned) => {
                 let pid = spawned.pid;
                 self.capture(id, files, spawned.out, spawned.err);
@@ -271,6 +348,8 @@ impl AppActor {
                     pid,
                     pidfd: spawned.pidfd,
                     token,
+                    talk,
+                    held_signal: None,
                 });
                 let mut child = spawned.child;
                 let wait = async move { child.wait().await };
@@ -285,15 +364,73 @@ impl AppActor {
                             signal: None,
                         },
                     };
-                    if let Some(i) = act.position(id) {
+                    if let Some(i) = act.find(key) {
                         act.exited(i, pid, exit, ctx);
                     }
-                    act.answer_waiters();
+                    act.answer_waiters(ctx);
                 }));
                 self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
             }
             Err(error) => self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx),
         }
+    }
+
+    /// Binds (or takes from another actor of the same app) the sockets the spec lists.
+    fn bind_listeners(&mut self) -> Result<(), String> {
+        if !self.listeners.is_empty() {
+            return Ok(());
+        }
+        for addr in self.spec.listen_addrs() {
+            let fd = self.shared.listen.acquire(&addr)?;
+            self.listeners.push((addr, fd));
+        }
+        Ok(())
+    }
+
+    /// The variables that tell an instance who it is and what it listens on.
+    fn instance_env(&self, index: u32) -> Vec<(String, String)> {
+        let o = &self.spec.options;
+        let mut env = vec![(o.instance_var.clone(), index.to_string())];
+        if let Some(var) = &o.increment_var {
+            let base = self
+                .spec
+                .env
+                .get(var)
+                .or_else(|| self.spec.base_env.get(var));
+            if let Some(base) = base.and_then(|b| b.trim().parse::<u64>().ok()) {
+                env.push((var.clone(), (base + u64::from(index)).to_string()));
+            }
+        }
+        if self.listeners.is_empty() {
+            return env;
+        }
+        let names: Vec<String> = self
+            .listeners
+            .iter()
+            .map(|(addr, _)| addr.port().map_or("unix".into(), |p| p.to_string()))
+            .collect();
+        let shim: Vec<serde_json::Value> = self
+            .listeners
+            .iter()
+            .enumerate()
+            .map(|(n, (addr, _))| {
+                let fd = activation::FIRST_FD + n as i32;
+                match addr {
+                    ListenAddr::Tcp(a) => serde_json::json!({ "fd": fd, "port": a.port() }),
+                    ListenAddr::Unix(p) => serde_json::json!({ "fd": fd, "path": p }),
+                }
+            })
+            .collect();
+        env.push(("LISTEN_FDS".into(), self.listeners.len().to_string()));
+        env.push(("LISTEN_FDNAMES".into(), names.join(":")));
+        env.push((
+            "PMX_LISTEN".into(),
+            serde_json::Value::from(shim).to_string(),
+        ));
+        if let Some(port) = self.listeners.iter().find_map(|(a, _)| a.port()) {
+            env.push(("PORT".into(), port.to_string()));
+        }
+        env
     }
 
     /// Signals the instance's whole family: the process through its pidfd, the rest by pid.
@@ -360,9 +497,9 @@ impl AppActor {
     fn drain(&mut self, i: usize, run: Run, exit: Exit, deadline: Millis, ctx: &mut Context<Self>) {
         let left = family::members(None, run.pid, &run.token);
         if !left.is_empty() && now_ms() < deadline {
-            let id = self.slots[i].id;
+            let key = self.slots[i].key;
             ctx.run_later(DRAIN_POLL, move |act, ctx| {
-                if let Some(i) = act.position(id) {
+                if let Some(i) = act.find(key) {
                     act.drain(i, run, exit, deadline, ctx)
                 }
             });
@@ -378,7 +515,7 @@ impl AppActor {
             self.journal(Some(self.slots[i].id), kind, Cause::Policy);
         }
         self.feed(i, Input::Exited { pid: run.pid, exit }, Cause::Process, ctx);
-        self.answer_waiters();
+        self.answer_waiters(ctx);
     }
 
     /// What a crashed run left behind gets the stop signal now and SIGKILL after
@@ -397,16 +534,37 @@ impl AppActor {
         });
     }
 
-    /// Where instance `id` is among the slots (callbacks hold ids: slots come and go).
+    /// Where instance `id` is among the slots (not the process replacing it in a reload).
     fn position(&self, id: u32) -> Option<usize> {
-        self.slots.iter().position(|s| s.id == id)
+        self.slots.iter().position(|s| s.id == id && !s.incoming)
     }
 
+    /// Where the slot with `key` is (callbacks hold keys: slots come and go).
+    fn find(&self, key: u64) -> Option<usize> {
+        self.slots.iter().position(|s| s.key == key)
+    }
+
+    /// A new slot for instance `id`, stopped.
+    fn new_slot(&mut self, id: u32, index: u32, incoming: bool) -> Slot {
+        self.keys += 1;
+        Slot {
+            key: self.keys,
+            id,
+            index,
+            machine: Instance::new(),
+            run: None,
+            incoming,
+        }
+    }
+
+    /// The instances (all when `ids` is `None`), never a process replacing one.
     fn selected(&self, ids: &Option<Vec<u32>>) -> Vec<usize> {
         (0..self.slots.len())
             .filter(|&i| {
-                ids.as_ref()
-                    .is_none_or(|ids| ids.contains(&self.slots[i].id))
+                !self.slots[i].incoming
+                    && ids
+                        .as_ref()
+                        .is_none_or(|ids| ids.contains(&self.slots[i].id))
             })
             .collect()
     }
@@ -468,8 +626,9 @@ impl AppActor {
         }
     }
 
-    /// Answers every waiter whose instances have all settled.
-    fn answer_waiters(&mut self) {
+    /// Moves a reload on, then answers every waiter whose instances have all settled.
+    fn answer_waiters(&mut self, ctx: &mut Context<Self>) {
+        self.advance_reload(ctx);
         let mut i = 0;
         while i < self.waiters.len() {
             let ids = Some(self.waiters[i].ids.clone());

@@ -9,12 +9,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Local};
 use pmx_core::event::Cause;
-use pmx_core::state::{Command, Input, Instance, Status};
+use pmx_core::state::{Command, Input, Status};
 use pmx_core::units::six_field_cron;
 use pmx_core::view::ProcessView;
 use tokio::sync::oneshot;
 
-use super::{AppActor, Slot, Waiter};
+use super::{AppActor, Waiter};
 use crate::sampler::MemoryBreach;
 use crate::watch::FilesChanged;
 
@@ -34,11 +34,12 @@ impl AppActor {
     pub(super) fn arm_policies(&mut self, ctx: &mut Context<Self>) {
         self.arm_cron(None, ctx);
         self.start_watching(ctx);
+        self.arm_health(ctx);
     }
 
     /// Restarts every instance that is not stopped (a stopped app stays stopped).
-    fn restart_running(&mut self, cause: Cause, ctx: &mut Context<Self>) {
-        for i in 0..self.slots.len() {
+    pub(super) fn restart_running(&mut self, cause: Cause, ctx: &mut Context<Self>) {
+        for i in self.selected(&None) {
             let status = self.slots[i].machine.status;
             if !matches!(status, Status::Stopped | Status::Stopping) {
                 self.feed(i, Input::Command(Command::Restart), cause.clone(), ctx);
@@ -70,7 +71,7 @@ impl AppActor {
                 format!("cron {expr} at {}", tick.format("%H:%M:%S")),
             );
             act.restart_running(cause, ctx);
-            act.answer_waiters();
+            act.answer_waiters(ctx);
             act.arm_cron(Some(tick), ctx);
         });
     }
@@ -125,7 +126,7 @@ impl Handler<FilesChanged> for AppActor {
             if let Some(path) = act.watch_pending.take() {
                 let cause = Cause::rule("watch", format!("{} changed", path.display()));
                 act.restart_running(cause, ctx);
-                act.answer_waiters();
+                act.answer_waiters(ctx);
             }
         });
     }
@@ -149,7 +150,7 @@ impl Handler<MemoryBreach> for AppActor {
             figures: vec![format!("pid {}", msg.pid)],
         };
         self.feed(i, Input::Command(Command::Restart), cause, ctx);
-        self.answer_waiters();
+        self.answer_waiters(ctx);
     }
 }
 
@@ -160,7 +161,7 @@ impl Handler<Rescale> for AppActor {
         let running = self
             .slots
             .iter()
-            .any(|s| s.machine.status != Status::Stopped);
+            .any(|s| !s.incoming && s.machine.status != Status::Stopped);
         let retired: Vec<u32> = self
             .slots
             .iter()
@@ -171,12 +172,8 @@ impl Handler<Rescale> for AppActor {
             if self.position(id).is_some() {
                 continue;
             }
-            self.slots.push(Slot {
-                id,
-                index: index as u32,
-                machine: Instance::new(),
-                run: None,
-            });
+            let slot = self.new_slot(id, index as u32, false);
+            self.slots.push(slot);
             if running {
                 let i = self.slots.len() - 1;
                 self.feed(i, Input::Command(Command::Start), msg.cause.clone(), ctx);
@@ -191,11 +188,13 @@ impl Handler<Rescale> for AppActor {
         // New instances have log files of their own, which the watcher must not see as changes.
         self.start_watching(ctx);
         let (tx, rx) = oneshot::channel();
-        self.waiters.push(Waiter {
-            ids: self.slots.iter().map(|s| s.id).collect(),
-            tx,
-        });
-        self.answer_waiters();
+        let ids = self
+            .selected(&None)
+            .iter()
+            .map(|&i| self.slots[i].id)
+            .collect();
+        self.waiters.push(Waiter { ids, tx });
+        self.answer_waiters(ctx);
         Box::pin(
             async move { rx.await.unwrap_or_default() }
                 .into_actor(self)

@@ -45,7 +45,10 @@ impl Daemon {
             async move {
                 let processes = work.await;
                 match journal.flush() {
-                    Ok(()) => Response::Processes(ProcessList { processes }),
+                    Ok(()) => Response::Processes(ProcessList {
+                        processes,
+                        notes: Vec::new(),
+                    }),
                     Err(e) => internal(e),
                 }
             }

@@ -6,6 +6,7 @@ mod control;
 mod logs;
 mod policy;
 mod query;
+mod reload;
 mod revise;
 mod save;
 mod start;
@@ -229,6 +230,7 @@ impl Handler<Handle> for Daemon {
             Request::ReloadLogs => self.reload_logs(),
             Request::Scale(req) => self.scale(req, user("scale")),
             Request::Rules => self.rules(),
+            Request::Reload(req) => self.reload(req, user("reload")),
         }
     }
 }

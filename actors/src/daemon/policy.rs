@@ -80,7 +80,14 @@ impl Handler<PolicyAction> for Daemon {
     fn handle(&mut self, msg: PolicyAction, _: &mut Context<Self>) -> Self::Result {
         let app = vec![msg.app.clone()];
         let reply = match msg.action {
-            Action::Restart | Action::Reload => self.control(&app, Command::Restart, msg.cause),
+            Action::Restart => self.control(&app, Command::Restart, msg.cause),
+            Action::Reload => self.reload(
+                pmx_core::protocol::ReloadRequest {
+                    targets: app,
+                    parallel: 1,
+                },
+                msg.cause,
+            ),
             Action::Stop => self.control(&app, Command::Stop, msg.cause),
             Action::Start => self.control(&app, Command::Start, msg.cause),
             Action::Scale(n) => self.scale(

@@ -36,6 +36,7 @@ impl Daemon {
             async move {
                 Response::Processes(ProcessList {
                     processes: views.await,
+                    notes: Vec::new(),
                 })
             }
             .into_actor(self),

@@ -89,10 +89,13 @@ pub struct SpawnRequest<'a> {
     /// The command line, from `resolve`.
     pub argv: &'a [String],
     pub id: u32,
-    pub index: u32,
     /// Marks every process of this run (inherited env), to find descendants that escaped
     /// the process group.
     pub token: &'a str,
+    /// Variables beyond the spec's (instance number, sockets, readiness).
+    pub env: Vec<(String, String)>,
+    /// Fds the process gets at 3, 4, … (socket activation); they stay open meanwhile.
+    pub fds: Vec<std::os::fd::RawFd>,
     /// Capture stdout (through a pipe to the log thread), else discard it.
     pub capture_out: bool,
     /// Capture stderr, else discard it.
@@ -147,13 +150,23 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
         .envs(&req.spec.env)
         .env("PMX_ID", req.id.to_string())
         .env("PMX_NAME", &req.spec.name)
-        .env("NODE_APP_INSTANCE", req.index.to_string())
         .env(TOKEN_VAR, req.token)
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .process_group(0)
         .kill_on_drop(false);
+    if !req.fds.is_empty() {
+        // The hook execs by itself, with this environment.
+        let mut env = req.spec.run_env();
+        env.insert("PMX_ID".into(), req.id.to_string());
+        env.insert("PMX_NAME".into(), req.spec.name.clone());
+        env.insert(TOKEN_VAR.into(), req.token.to_string());
+        env.extend(req.env.iter().cloned());
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        super::activation::pass_fds(&mut cmd, argv, &env, req.fds.clone())?;
+    }
     // The app's umask is set just around the spawn rather than in a pre_exec hook: a hook
     // makes std fork the whole daemon instead of using its vfork/posix_spawn path (~1 ms more
     // per spawn). Spawns happen on the daemon's one actor thread; a file sled's own threads

@@ -2,14 +2,15 @@
 
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{
-    Request, RollbackRequest, ScaleRequest, SignalRequest, Targets, UpdateEnvRequest,
+    ReloadRequest, Request, Response, RollbackRequest, ScaleRequest, SignalRequest, Targets,
+    UpdateEnvRequest,
 };
 use pmx_core::signal::parse_signal;
 
 use super::up::{is_config, load, restart_with_env, show_plan};
 use super::{ask, processes};
 use crate::CliError;
-use crate::args::{RestartArgs, RollbackArgs, SignalArgs, TargetArgs};
+use crate::args::{ReloadArgs, RestartArgs, RollbackArgs, SignalArgs, TargetArgs};
 use crate::render;
 
 fn act(paths: &Paths, verb: &str, request: Request, targets: &[String]) -> Result<(), CliError> {
@@ -46,8 +47,30 @@ pub fn stop(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
     )
 }
 
-/// `restart` and `reload` (a restart until cluster mode lands). With `--update-env`, the apps
-/// take this command's environment (and a config file's declared one): a config revision.
+/// `reload`: instances replaced one by one (`--parallel N` at once). With `--update-env`, a
+/// restart with the new environment, as `restart --update-env`.
+pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
+    if r.restart.update_env {
+        return restart(paths, r.restart, "reload");
+    }
+    let targets = expand(&r.restart.targets, r.restart.env.as_deref())?.targets;
+    let request = Request::Reload(ReloadRequest {
+        targets,
+        parallel: r.parallel,
+    });
+    let list = match ask(paths, &request)? {
+        Response::Processes(list) => list,
+        other => return Err(super::unexpected(other)),
+    };
+    for note in &list.notes {
+        println!("[PMX] {note}");
+    }
+    render::action("reload", &r.restart.targets.join(" "), &list.processes);
+    super::list::list(paths)
+}
+
+/// `restart`. With `--update-env`, the apps take this command's environment (and a config
+/// file's declared one): a config revision.
 pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError> {
     if !r.update_env {
         let targets = expand(&r.targets, r.env.as_deref())?;

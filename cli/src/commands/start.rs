@@ -70,6 +70,11 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             None => Vec::new(),
         },
         ignore_watch: args.ignore_watch.clone(),
+        listen: args.listen.clone(),
+        wait_ready: args.wait_ready,
+        listen_timeout_ms: args
+            .listen_timeout
+            .unwrap_or(AppOptions::default().listen_timeout_ms),
         watch_delay_ms: args
             .watch_delay
             .unwrap_or(AppOptions::default().watch_delay_ms),

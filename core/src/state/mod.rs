@@ -75,6 +75,7 @@ pub fn step(
     current: &Instance,
     policy: &RestartPolicy,
     kill: KillPolicy,
+    ready: Readiness,
     input: Input,
     now: Millis,
 ) -> Step {
@@ -83,7 +84,7 @@ pub fn step(
         transition: None,
         effects: Vec::new(),
     };
-    m.apply(policy, kill, input, now);
+    m.apply(policy, kill, ready, input, now);
     Step {
         next: m.next,
         transition: m.transition,
@@ -134,17 +135,32 @@ impl Machine {
         }
     }
 
-    fn apply(&mut self, policy: &RestartPolicy, kill: KillPolicy, input: Input, now: Millis) {
+    fn apply(
+        &mut self,
+        policy: &RestartPolicy,
+        kill: KillPolicy,
+        ready: Readiness,
+        input: Input,
+        now: Millis,
+    ) {
         use Status::*;
         let status = self.next.status;
         match input {
             Input::Command(command) => self.command(kill, command),
+            // Spawn results answer a spawn in progress (launching with no process yet).
             Input::Spawned { pid } => match status {
-                Launching => {
+                Launching if self.next.pid.is_none() => {
                     self.next.pid = Some(pid);
                     self.next.started_at = Some(now);
                     self.next.error = None;
-                    self.go(Online, Reason::Spawned { pid });
+                    match ready {
+                        Readiness::AtSpawn => self.go(Online, Reason::Spawned { pid }),
+                        // Launching with a pid: waiting for the process to say it is ready.
+                        Readiness::ReportedOrAfter { timeout_ms }
+                        | Readiness::Reported { timeout_ms } => {
+                            self.arm(TimerKind::ReadyTimeout, timeout_ms)
+                        }
+                    }
                 }
                 // A stop arrived while launching: stop the new process right away.
                 Stopping if self.next.pid.is_none() => {
@@ -157,7 +173,7 @@ impl Machine {
                 _ => {}
             },
             Input::SpawnFailed { error } => match status {
-                Launching => {
+                Launching if self.next.pid.is_none() => {
                     self.next.error = Some(error.clone());
                     self.go(Errored, Reason::SpawnFailed { error });
                 }
@@ -166,6 +182,13 @@ impl Machine {
                 }
                 _ => {}
             },
+            Input::Ready { pid, how } => {
+                if status == Launching && self.next.pid == Some(pid) {
+                    self.next.timer += 1; // disarm the ready timeout
+                    let after_ms = now.saturating_sub(self.next.started_at.unwrap_or(now));
+                    self.go(Online, Reason::Ready { pid, how, after_ms });
+                }
+            }
             Input::Exited { pid, exit } => {
                 if self.next.pid != Some(pid) {
                     return; // a stale or foreign exit
@@ -178,9 +201,10 @@ impl Machine {
                     match self.next.intent {
                         Intent::Restart => self.launch(Reason::StopCompleted { exit }),
                         Intent::Stop => self.go(Stopped, Reason::StopCompleted { exit }),
+                        Intent::Fail => self.exited_on_its_own(policy, exit, uptime_ms, true),
                     }
                 } else {
-                    self.exited_on_its_own(policy, exit, uptime_ms);
+                    self.exited_on_its_own(policy, exit, uptime_ms, false);
                 }
             }
             Input::Timer { kind, token } => {
@@ -194,6 +218,7 @@ impl Machine {
                     (TimerKind::RestartDelay, WaitingRestart) => {
                         self.launch(Reason::RestartDelayElapsed)
                     }
+                    (TimerKind::ReadyTimeout, Launching) => self.ready_timeout(kill, ready),
                     _ => {}
                 }
             }
@@ -252,18 +277,41 @@ impl Machine {
         }
     }
 
-    fn exited_on_its_own(&mut self, policy: &RestartPolicy, exit: Exit, uptime_ms: u64) {
+    /// A launched process said nothing within its time: online anyway, or failed to start.
+    fn ready_timeout(&mut self, kill: KillPolicy, ready: Readiness) {
+        let Some(pid) = self.next.pid else { return };
+        match ready {
+            Readiness::AtSpawn => {}
+            Readiness::ReportedOrAfter { timeout_ms } => {
+                self.go(Status::Online, Reason::AssumedReady { pid, timeout_ms })
+            }
+            Readiness::Reported { timeout_ms } => {
+                self.next.error = Some(format!("not ready within {timeout_ms} ms"));
+                self.begin_stop(kill, Intent::Fail, Reason::NotReady { pid, timeout_ms });
+            }
+        }
+    }
+
+    /// The restart policy's answer to a process that ended by itself; `failed`: it was stopped
+    /// because it never became ready, which counts as an unstable run whatever its code.
+    fn exited_on_its_own(
+        &mut self,
+        policy: &RestartPolicy,
+        exit: Exit,
+        uptime_ms: u64,
+        failed: bool,
+    ) {
         use Status::*;
         let code_means_done = exit
             .code
             .is_some_and(|code| policy.stop_exit_codes.contains(&code));
-        if code_means_done {
+        if code_means_done && !failed {
             return self.go(Stopped, Reason::StopExitCode { exit, uptime_ms });
         }
         if !policy.autorestart {
             return self.go(Stopped, Reason::NoAutorestart { exit, uptime_ms });
         }
-        let unstable = uptime_ms < policy.min_uptime_ms;
+        let unstable = failed || uptime_ms < policy.min_uptime_ms;
         if unstable && self.next.unstable_restarts >= policy.max_restarts {
             let unstable_restarts = self.next.unstable_restarts;
             self.next.error = Some(format!(

@@ -13,7 +13,7 @@ fn policy() -> RestartPolicy {
 }
 
 fn run(inst: &Instance, input: Input, now: Millis) -> Step {
-    step(inst, &policy(), KILL, input, now)
+    step(inst, &policy(), KILL, Readiness::AtSpawn, input, now)
 }
 
 fn crash(code: i32) -> Exit {
@@ -42,6 +42,7 @@ fn crash_and_respawn(
         inst,
         p,
         KILL,
+        Readiness::AtSpawn,
         Input::Exited {
             pid,
             exit: crash(1),
@@ -55,12 +56,13 @@ fn crash_and_respawn(
         kind: TimerKind::RestartDelay,
         token: crashed.next.timer,
     };
-    let launched = step(&crashed.next, p, KILL, timer, now);
+    let launched = step(&crashed.next, p, KILL, Readiness::AtSpawn, timer, now);
     assert_eq!(launched.effects, vec![Effect::Spawn]);
     let online = step(
         &launched.next,
         p,
         KILL,
+        Readiness::AtSpawn,
         Input::Spawned { pid: pid + 1 },
         now,
     )
@@ -176,6 +178,7 @@ fn stop_exit_codes_and_no_autorestart_stop_for_good() {
         &inst,
         &p,
         KILL,
+        Readiness::AtSpawn,
         Input::Exited {
             pid: 1,
             exit: crash(3),
@@ -188,6 +191,7 @@ fn stop_exit_codes_and_no_autorestart_stop_for_good() {
         &inst,
         &p,
         KILL,
+        Readiness::AtSpawn,
         Input::Exited {
             pid: 1,
             exit: crash(4),
@@ -204,6 +208,7 @@ fn stop_exit_codes_and_no_autorestart_stop_for_good() {
         &inst,
         &p,
         KILL,
+        Readiness::AtSpawn,
         Input::Exited {
             pid: 1,
             exit: crash(1),
@@ -372,6 +377,10 @@ fn any_input() -> impl Strategy<Value = Input> {
         ]
         .prop_map(Input::Command),
         (1u32..4).prop_map(|pid| Input::Spawned { pid }),
+        (1u32..4).prop_map(|pid| Input::Ready {
+            pid,
+            how: "sd_notify".into()
+        }),
         Just(Input::SpawnFailed {
             error: "boom".into()
         }),
@@ -385,10 +394,22 @@ fn any_input() -> impl Strategy<Value = Input> {
                 exit: Exit { code, signal }
             }),
         (
-            prop_oneof![Just(TimerKind::KillTimeout), Just(TimerKind::RestartDelay)],
+            prop_oneof![
+                Just(TimerKind::KillTimeout),
+                Just(TimerKind::RestartDelay),
+                Just(TimerKind::ReadyTimeout)
+            ],
             0u64..40
         )
             .prop_map(|(kind, token)| Input::Timer { kind, token }),
+    ]
+}
+
+fn any_readiness() -> impl Strategy<Value = Readiness> {
+    prop_oneof![
+        Just(Readiness::AtSpawn),
+        (1u64..50).prop_map(|timeout_ms| Readiness::ReportedOrAfter { timeout_ms }),
+        (1u64..50).prop_map(|timeout_ms| Readiness::Reported { timeout_ms }),
     ]
 }
 
@@ -418,16 +439,17 @@ proptest! {
     /// Invariants over any sequence of inputs:
     /// - a transition is reported exactly when the status changes (one event per transition);
     /// - a spawn is only asked for when no process is live (never two per instance);
-    /// - a live process exists only while online or stopping;
+    /// - a live process exists only while online or stopping, or launching when the app
+    ///   reports readiness;
     /// - `errored` only when the spawn failed or the policy gave up.
     #[test]
-    fn invariants_hold(policy in any_policy(), inputs in prop::collection::vec((any_input(), 0u64..30), 1..60)) {
+    fn invariants_hold(policy in any_policy(), ready in any_readiness(), inputs in prop::collection::vec((any_input(), 0u64..30), 1..60)) {
         let mut inst = Instance::new();
         let mut now = 0;
         for (input, dt) in inputs {
             // Feed only inputs the actor could produce: spawn results answer a spawn request.
             now += dt;
-            let s = step(&inst, &policy, KILL, input, now);
+            let s = step(&inst, &policy, KILL, ready, input, now);
             prop_assert_eq!(s.transition.is_some(), s.next.status != inst.status);
             if let Some(t) = &s.transition {
                 prop_assert_eq!(t.from, inst.status);
@@ -442,7 +464,8 @@ proptest! {
                 prop_assert_eq!(s.next.status, Status::Launching);
             }
             if s.next.pid.is_some() {
-                prop_assert!(matches!(s.next.status, Status::Online | Status::Stopping));
+                let waits = ready != Readiness::AtSpawn && s.next.status == Status::Launching;
+                prop_assert!(waits || matches!(s.next.status, Status::Online | Status::Stopping));
             }
             if s.next.status == Status::Errored && inst.status != Status::Errored {
                 prop_assert!(s.next.error.is_some());
@@ -471,4 +494,144 @@ proptest! {
         }
         prop_assert_eq!(restarts, max);
     }
+}
+
+fn with_ready(inst: &Instance, ready: Readiness, input: Input, now: Millis) -> Step {
+    step(inst, &policy(), KILL, ready, input, now)
+}
+
+/// Instance launched with `ready`, its process `pid` spawned at `now`.
+fn awaiting(ready: Readiness, pid: u32, now: Millis) -> Step {
+    let s = with_ready(&Instance::new(), ready, Input::Command(Command::Start), now);
+    with_ready(&s.next, ready, Input::Spawned { pid }, now)
+}
+
+#[test]
+fn a_process_that_reports_readiness_is_online_when_it_says_so() {
+    let ready = Readiness::Reported { timeout_ms: 3000 };
+    let s = awaiting(ready, 7, 100);
+    assert_eq!(s.next.status, Status::Launching, "spawned is not ready");
+    assert_eq!(s.next.pid, Some(7));
+    assert!(s.transition.is_none());
+    let timer = s.next.timer;
+    assert_eq!(
+        s.effects,
+        vec![Effect::ArmTimer {
+            kind: TimerKind::ReadyTimeout,
+            token: timer,
+            after_ms: 3000
+        }]
+    );
+    // Another process's report is ignored.
+    let other = Input::Ready {
+        pid: 8,
+        how: "sd_notify".into(),
+    };
+    assert_eq!(with_ready(&s.next, ready, other, 150).next, s.next);
+    let ready_input = Input::Ready {
+        pid: 7,
+        how: "sd_notify".into(),
+    };
+    let r = with_ready(&s.next, ready, ready_input, 350);
+    assert_eq!(r.next.status, Status::Online);
+    assert_eq!(
+        r.transition.unwrap().reason,
+        Reason::Ready {
+            pid: 7,
+            how: "sd_notify".into(),
+            after_ms: 250
+        }
+    );
+    // The ready timeout is disarmed: its timer is stale now.
+    let late = Input::Timer {
+        kind: TimerKind::ReadyTimeout,
+        token: timer,
+    };
+    assert_eq!(with_ready(&r.next, ready, late, 4000).next, r.next);
+}
+
+#[test]
+fn silence_means_ready_or_failed_depending_on_the_readiness_asked_for() {
+    let lenient = Readiness::ReportedOrAfter { timeout_ms: 500 };
+    let s = awaiting(lenient, 7, 0);
+    let timer = Input::Timer {
+        kind: TimerKind::ReadyTimeout,
+        token: s.next.timer,
+    };
+    let t = with_ready(&s.next, lenient, timer, 500);
+    assert_eq!(t.next.status, Status::Online);
+    assert!(matches!(
+        t.transition.unwrap().reason,
+        Reason::AssumedReady {
+            pid: 7,
+            timeout_ms: 500
+        }
+    ));
+
+    let strict = Readiness::Reported { timeout_ms: 500 };
+    let s = awaiting(strict, 7, 0);
+    let timer = Input::Timer {
+        kind: TimerKind::ReadyTimeout,
+        token: s.next.timer,
+    };
+    let t = with_ready(&s.next, strict, timer, 500);
+    assert_eq!(t.next.status, Status::Stopping, "stopped gracefully");
+    assert_eq!(t.next.error.as_deref(), Some("not ready within 500 ms"));
+    assert_eq!(t.effects[0], Effect::Signal(2));
+    // Once gone, it counts as an unstable run, even with a long uptime and a code that
+    // would mean "done".
+    let p = RestartPolicy {
+        stop_exit_codes: vec![0],
+        ..policy()
+    };
+    let exit = Exit {
+        code: Some(0),
+        signal: None,
+    };
+    let gone = step(
+        &t.next,
+        &p,
+        KILL,
+        strict,
+        Input::Exited { pid: 7, exit },
+        60_000,
+    );
+    assert_eq!(gone.next.status, Status::WaitingRestart);
+    assert!(matches!(
+        gone.transition.unwrap().reason,
+        Reason::Crashed {
+            unstable: true,
+            unstable_restarts: 1,
+            ..
+        }
+    ));
+    // With no restarts left, failing to become ready makes it errored.
+    let p = RestartPolicy {
+        max_restarts: 0,
+        ..policy()
+    };
+    let gone = step(
+        &t.next,
+        &p,
+        KILL,
+        strict,
+        Input::Exited { pid: 7, exit },
+        600,
+    );
+    assert_eq!(gone.next.status, Status::Errored);
+}
+
+#[test]
+fn a_stop_while_waiting_for_readiness_stops_the_process() {
+    let ready = Readiness::Reported { timeout_ms: 3000 };
+    let s = awaiting(ready, 7, 0);
+    let stop = with_ready(&s.next, ready, Input::Command(Command::Stop), 10);
+    assert_eq!(stop.next.status, Status::Stopping);
+    assert_eq!(stop.effects[0], Effect::Signal(2));
+    let exit = Exit {
+        code: None,
+        signal: Some(2),
+    };
+    let gone = with_ready(&stop.next, ready, Input::Exited { pid: 7, exit }, 20);
+    assert_eq!(gone.next.status, Status::Stopped);
 }

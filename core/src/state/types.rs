@@ -46,6 +46,9 @@ pub struct Exit {
 pub enum Intent {
     Stop,
     Restart,
+    /// The process did not become ready in time: once it is gone, the restart policy
+    /// treats it as an unstable run.
+    Fail,
 }
 
 /// The commands a user (or later a policy) gives an instance.
@@ -67,15 +70,43 @@ pub enum TimerKind {
     KillTimeout,
     /// The restart delay (or backoff) after a crash is over.
     RestartDelay,
+    /// A launched process had this long to report that it is ready.
+    ReadyTimeout,
+}
+
+/// When a launched process counts as online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// As soon as it is spawned.
+    AtSpawn,
+    /// When it reports ready, or when `timeout_ms` passed without a report.
+    ReportedOrAfter { timeout_ms: u64 },
+    /// When it reports ready; without a report within `timeout_ms` it failed to start.
+    Reported { timeout_ms: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Command(Command),
-    Spawned { pid: u32 },
-    SpawnFailed { error: String },
-    Exited { pid: u32, exit: Exit },
-    Timer { kind: TimerKind, token: u64 },
+    Spawned {
+        pid: u32,
+    },
+    SpawnFailed {
+        error: String,
+    },
+    Exited {
+        pid: u32,
+        exit: Exit,
+    },
+    /// The process reported that it is ready (`how`: sd_notify, the Node shim, a probe).
+    Ready {
+        pid: u32,
+        how: String,
+    },
+    Timer {
+        kind: TimerKind,
+        token: u64,
+    },
 }
 
 /// What the actor must do.
@@ -105,6 +136,22 @@ pub enum Reason {
     Spawned {
         pid: u32,
     },
+    /// A process launched with readiness checks said it is ready.
+    Ready {
+        pid: u32,
+        how: String,
+        after_ms: u64,
+    },
+    /// It said nothing within `timeout_ms`, which for this app means ready anyway.
+    AssumedReady {
+        pid: u32,
+        timeout_ms: u64,
+    },
+    /// It said nothing within `timeout_ms` (`wait_ready`): it failed to start.
+    NotReady {
+        pid: u32,
+        timeout_ms: u64,
+    },
     SpawnFailed {
         error: String,
     },
@@ -122,7 +169,8 @@ pub enum Reason {
         exit: Exit,
         uptime_ms: u64,
     },
-    /// The process exited on its own; a restart follows after `delay_ms`.
+    /// The process exited on its own (or was stopped after it failed to become ready); a
+    /// restart follows after `delay_ms`.
     Crashed {
         exit: Exit,
         uptime_ms: u64,

@@ -1,0 +1,261 @@
+//! How a launched process talks to the daemon: `READY=1` over its `NOTIFY_SOCKET` (the
+//! sd_notify protocol, any language), and a line channel on an inherited fd that the Node
+//! shim uses both ways (`READY=1`, `LISTENING=1`, `DRAINED=1` up; `DRAIN`, `SHUTDOWN` down).
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use actix::prelude::*;
+use pmx_core::paths::Paths;
+use pmx_core::spec::AppSpec;
+use tokio::io::AsyncBufReadExt;
+use tokio::task::JoinHandle;
+
+use pmx_core::event::Cause;
+use pmx_core::state::{Input, Readiness, Status};
+
+use super::AppActor;
+
+/// Writes the Node shim into the home, where every app's `NODE_OPTIONS` finds it.
+pub fn install_shim(paths: &Paths) -> std::io::Result<()> {
+    std::fs::write(paths.node_shim(), include_str!("../process/shim/node.cjs"))
+}
+
+/// What a process said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    /// It is ready (`how` it said so).
+    Ready(&'static str),
+    /// The shim listens on an inherited socket.
+    Listening,
+    /// The shim has no connection left after a `DRAIN`.
+    Drained,
+}
+
+/// A word from the process of slot `key`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Heard {
+    pub key: u64,
+    pub word: Word,
+}
+
+/// The daemon's side, open before the spawn; the child's end goes to the child.
+pub struct Opened {
+    pub child_end: OwnedFd,
+    talk: Talk,
+}
+
+/// The daemon's side of a running process's channels. Dropping it stops listening and
+/// removes the notify socket.
+pub struct Talk {
+    notify: PathBuf,
+    writer: UnixStream,
+    readers: Vec<JoinHandle<()>>,
+    /// The shim spoke: it drains its connections when told to.
+    pub shim: bool,
+}
+
+/// Opens the channels of slot `key`'s next run, of instance `id` (the id and the app's run
+/// count make the socket's name unique in the home).
+pub fn open(
+    paths: &Paths,
+    key: u64,
+    id: u32,
+    run: u64,
+    addr: Addr<AppActor>,
+) -> Result<Opened, String> {
+    let dir = paths.notify_dir();
+    let notify = dir.join(format!("{id}-{run}"));
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::remove_file(&notify);
+    let datagram = tokio::net::UnixDatagram::bind(&notify)
+        .map_err(|e| format!("cannot create {}: {e}", notify.display()))?;
+    let (mine, child_end) =
+        UnixStream::pair().map_err(|e| format!("cannot create the app's channel: {e}"))?;
+    let writer = mine
+        .try_clone()
+        .map_err(|e| format!("cannot create the app's channel: {e}"))?;
+    let _ = mine.set_nonblocking(true);
+    let stream = tokio::net::UnixStream::from_std(mine)
+        .map_err(|e| format!("cannot create the app's channel: {e}"))?;
+    let readers = vec![
+        actix::spawn(read_notify(datagram, key, addr.clone())),
+        actix::spawn(read_channel(stream, key, addr)),
+    ];
+    Ok(Opened {
+        child_end: child_end.into(),
+        talk: Talk {
+            notify,
+            writer,
+            readers,
+            shim: false,
+        },
+    })
+}
+
+impl Opened {
+    /// The variables that tell the process where to talk; its channel will be fd `fd_at`.
+    pub fn env(&self, fd_at: usize, spec: &AppSpec, paths: &Paths) -> Vec<(String, String)> {
+        let fd = crate::process::activation::FIRST_FD as usize + fd_at;
+        let shim = format!("--require \"{}\"", paths.node_shim().display());
+        let existing = spec
+            .env
+            .get("NODE_OPTIONS")
+            .or_else(|| spec.base_env.get("NODE_OPTIONS"));
+        let node_options = match existing {
+            Some(options) if !options.is_empty() => format!("{shim} {options}"),
+            _ => shim,
+        };
+        vec![
+            (
+                "NOTIFY_SOCKET".into(),
+                self.talk.notify.to_string_lossy().into_owned(),
+            ),
+            ("PMX_CHANNEL_FD".into(), fd.to_string()),
+            ("NODE_OPTIONS".into(), node_options),
+        ]
+    }
+
+    /// Closes the child's end (the child has its copy once spawned).
+    pub fn into_talk(self) -> Talk {
+        self.talk
+    }
+}
+
+impl Talk {
+    /// Sends one line to the shim; false when it cannot be written at once.
+    pub fn tell(&mut self, line: &str) -> bool {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .is_ok()
+    }
+}
+
+impl Drop for Talk {
+    fn drop(&mut self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+        let _ = std::fs::remove_file(&self.notify);
+    }
+}
+
+async fn read_notify(socket: tokio::net::UnixDatagram, key: u64, addr: Addr<AppActor>) {
+    let mut buffer = vec![0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buffer).await {
+        let text = String::from_utf8_lossy(&buffer[..n]);
+        if text.lines().any(|l| l.trim() == "READY=1") {
+            addr.do_send(Heard {
+                key,
+                word: Word::Ready("sd_notify READY=1"),
+            });
+        }
+    }
+}
+
+async fn read_channel(stream: tokio::net::UnixStream, key: u64, addr: Addr<AppActor>) {
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let word = match line.trim() {
+            "READY=1" => Word::Ready("process.send('ready')"),
+            "LISTENING=1" => Word::Listening,
+            "DRAINED=1" => Word::Drained,
+            _ => continue,
+        };
+        addr.do_send(Heard { key, word });
+    }
+}
+
+impl Handler<Heard> for AppActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Heard, ctx: &mut Context<Self>) {
+        let Some(i) = self.find(msg.key) else { return };
+        let slot = &mut self.slots[i];
+        let Some(run) = slot.run.as_mut() else { return };
+        let pid = run.pid;
+        if let Some(talk) = run.talk.as_mut()
+            && msg.word != Word::Ready("sd_notify READY=1")
+        {
+            talk.shim = true;
+        }
+        let launching = slot.machine.status == Status::Launching;
+        match msg.word {
+            Word::Ready(how) if launching => {
+                let input = Input::Ready {
+                    pid,
+                    how: how.to_string(),
+                };
+                self.feed(i, input, Cause::Process, ctx);
+            }
+            // Listening is ready enough unless the app promised to say so itself.
+            Word::Listening
+                if launching && matches!(self.readiness, Readiness::ReportedOrAfter { .. }) =>
+            {
+                let input = Input::Ready {
+                    pid,
+                    how: "listening on the shared socket".into(),
+                };
+                self.feed(i, input, Cause::Process, ctx);
+            }
+            Word::Drained => self.release_signal(i),
+            _ => {}
+        }
+        self.answer_waiters(ctx);
+    }
+}
+
+/// How long a stop waits for the shim to drain before it signals anyway (the kill timeout
+/// keeps running meanwhile).
+fn drain_limit(kill_timeout_ms: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(kill_timeout_ms / 2)
+}
+
+impl AppActor {
+    /// The stop signal, after the process left the rotation when its shim can drain it:
+    /// it stops accepting and finishes its requests before it is told to exit.
+    pub(super) fn stop_signal(
+        &mut self,
+        i: usize,
+        signal: i32,
+        cause: Cause,
+        ctx: &mut Context<Self>,
+    ) {
+        let key = self.slots[i].key;
+        let limit = drain_limit(self.spec.kill_timeout_ms);
+        let Some(run) = self.slots[i].run.as_mut() else {
+            return;
+        };
+        let draining = run.talk.as_mut().is_some_and(|t| t.shim && t.tell("DRAIN"));
+        if !draining {
+            return self.signal(i, signal, cause);
+        }
+        run.held_signal = Some((signal, cause));
+        let pid = run.pid;
+        ctx.run_later(limit, move |act, _| {
+            if let Some(i) = act.find(key)
+                && act.slots[i].run.as_ref().is_some_and(|r| r.pid == pid)
+            {
+                act.release_signal(i);
+            }
+        });
+    }
+
+    /// Sends the stop signal held during a drain (or the shutdown message instead).
+    fn release_signal(&mut self, i: usize) {
+        let with_message = self.spec.options.shutdown_with_message;
+        let Some(run) = self.slots[i].run.as_mut() else {
+            return;
+        };
+        let Some((signal, cause)) = run.held_signal.take() else {
+            return;
+        };
+        let told = with_message && run.talk.as_mut().is_some_and(|t| t.tell("SHUTDOWN"));
+        if !told {
+            self.signal(i, signal, cause);
+        }
+    }
+}

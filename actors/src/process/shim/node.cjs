@@ -1,0 +1,126 @@
+// pmx's preload for Node apps (NODE_OPTIONS=--require): a server that listens on a port the
+// daemon holds takes the inherited socket instead, process.send('ready') reaches the daemon,
+// and a stop drains connections before the process exits. Apps need no change.
+'use strict';
+const net = require('net');
+
+const inherited = JSON.parse(process.env.PMX_LISTEN || '[]'); // [{fd, port} | {fd, path}]
+const channelFd = Number(process.env.PMX_CHANNEL_FD);
+// A process the app starts must not take the sockets over again.
+for (const k of ['PMX_LISTEN', 'PMX_CHANNEL_FD', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) {
+  delete process.env[k];
+}
+
+// One line per message, both ways: READY=1, LISTENING=1, DRAINED=1 up; DRAIN, SHUTDOWN down.
+let channel = null;
+if (Number.isInteger(channelFd) && channelFd > 2) {
+  try {
+    channel = new net.Socket({ fd: channelFd, readable: true, writable: true });
+    channel.on('error', () => {});
+    channel.unref();
+  } catch (_) {
+    channel = null;
+  }
+}
+function tell(line) {
+  if (channel && !channel.destroyed) channel.write(line + '\n');
+}
+
+const servers = new Set();
+const listen = net.Server.prototype.listen;
+
+// The inherited fd for a listen(...) call's port or path, if the daemon holds it.
+function fdFor(args) {
+  const a = args[0];
+  let port;
+  let path;
+  if (a !== null && typeof a === 'object') {
+    if (a.fd !== undefined || a.handle !== undefined || a._handle !== undefined) return undefined;
+    port = a.port;
+    path = a.path;
+  } else if (typeof a === 'string' && Number.isNaN(Number(a))) {
+    path = a;
+  } else {
+    port = a;
+  }
+  const found = path !== undefined
+    ? inherited.find((l) => l.path === path)
+    : inherited.find((l) => port !== undefined && port !== null && l.port === Number(port));
+  return found && found.fd;
+}
+
+net.Server.prototype.listen = function (...args) {
+  const fd = fdFor(args);
+  if (fd === undefined) return listen.apply(this, args);
+  const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
+  servers.add(this);
+  this.once('listening', () => tell('LISTENING=1'));
+  return listen.call(this, { fd }, callback);
+};
+
+if (typeof process.send !== 'function') {
+  process.send = function (message, ...rest) {
+    if (message === 'ready') tell('READY=1');
+    const callback = rest.find((r) => typeof r === 'function');
+    if (callback) process.nextTick(callback, null);
+    return true;
+  };
+}
+
+// Leave the rotation: stop accepting (the socket stays open in the daemon and the other
+// instances, so nothing queued is lost), answer what is in flight with `Connection: close`,
+// and resolve once no connection is left. Idle keep-alive connections get a short grace.
+const IDLE_GRACE_MS = 500;
+let drained = null;
+function drain() {
+  if (drained) return drained;
+  drained = new Promise((resolve) => {
+    const started = Date.now();
+    for (const server of servers) {
+      if (server.listening) net.Server.prototype.close.call(server);
+      server.prependListener('request', (_req, res) => {
+        res.shouldKeepAlive = false;
+      });
+    }
+    const poll = () => {
+      const late = Date.now() - started >= IDLE_GRACE_MS;
+      let pending = servers.size;
+      let open = 0;
+      if (pending === 0) return resolve();
+      for (const server of servers) {
+        if (late && typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
+        server.getConnections((_err, count) => {
+          open += count || 0;
+          if (--pending === 0) {
+            if (open === 0) resolve();
+            else setTimeout(poll, 20).unref();
+          }
+        });
+      }
+    };
+    poll();
+  });
+  return drained;
+}
+
+if (channel) {
+  let buffered = '';
+  channel.on('data', (chunk) => {
+    buffered += chunk.toString();
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (line === 'DRAIN') drain().then(() => tell('DRAINED=1'));
+      if (line === 'SHUTDOWN') process.emit('message', 'shutdown');
+    }
+  });
+}
+
+// Stopped by a signal and the app has no handler of its own: drain, then exit.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (process.listenerCount(signal) > 1) return;
+    drain().then(() => process.exit(0));
+  });
+}
