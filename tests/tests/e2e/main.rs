@@ -2,6 +2,7 @@
 //! what the OS shows.
 
 mod bad_input;
+mod cluster;
 mod ecosystem;
 mod history;
 mod journal;

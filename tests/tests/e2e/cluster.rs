@@ -1,0 +1,291 @@
+//! Cluster mode: the daemon holds the listening socket, instances share it, and `reload`
+//! replaces them one by one under load without a failed request; a new version that does
+//! not come up never replaces the old one. Readiness by sd_notify; health checks.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use pmx_tests::{Home, Load, alive, fixture, free_port, request, wait_for};
+use serde_json::Value;
+
+fn pids(home: &Home, name: &str) -> Vec<u32> {
+    home.jlist()
+        .iter()
+        .filter(|p| p["name"] == name)
+        .map(|p| p["pid"].as_u64().unwrap_or(0) as u32)
+        .collect()
+}
+
+fn statuses(home: &Home, name: &str) -> Vec<String> {
+    home.jlist()
+        .iter()
+        .filter(|p| p["name"] == name)
+        .map(|p| p["pm2_env"]["status"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Starts `args` on a free port, then reloads it five times under load: no request fails,
+/// every instance answers, and each reload leaves new processes and no old one.
+fn reload_five_times_under_load(home: &Home, name: &str, args: &[&str]) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut start = vec!["start"];
+    start.extend_from_slice(args);
+    start.extend_from_slice(&["--name", name, "-i", "2", "--listen", &listen]);
+    home.ok(&start);
+    assert_eq!(statuses(home, name), ["online", "online"]);
+    let load = Load::start(port, 6);
+    let first = pids(home, name);
+    wait_for("both instances answering", Duration::from_secs(10), || {
+        let seen = load.report().answers;
+        first
+            .iter()
+            .all(|p| seen.contains_key(&p.to_string()))
+            .then_some(())
+    });
+    let mut before = first.clone();
+    for round in 0..5 {
+        let out = home.ok(&["reload", name]);
+        assert!(
+            !out.contains("restart"),
+            "a rolling reload, not a restart: {out}"
+        );
+        let after = pids(home, name);
+        assert_eq!(after.len(), 2, "round {round}: {after:?}");
+        for old in &before {
+            assert!(
+                !after.contains(old),
+                "round {round}: {old} was not replaced"
+            );
+            assert!(!alive(*old), "round {round}: old pid {old} still runs");
+        }
+        before = after;
+    }
+    // The last instances are in the rotation too.
+    wait_for(
+        "the new instances answering",
+        Duration::from_secs(10),
+        || {
+            let seen = load.report().answers;
+            before
+                .iter()
+                .all(|p| seen.contains_key(&p.to_string()))
+                .then_some(())
+        },
+    );
+    let report = load.finish();
+    assert!(
+        report.failures.is_empty(),
+        "{} of {} requests failed: {:?}",
+        report.failures.len(),
+        report.ok() + report.failures.len() as u64,
+        &report.failures[..report.failures.len().min(5)]
+    );
+    assert!(
+        report.ok() > 200,
+        "too little load to mean anything: {report:?}"
+    );
+    assert!(
+        report.answers.len() >= 12,
+        "2 + 5×2 processes answered: {report:?}"
+    );
+    let history = home.ok(&["history", name]);
+    assert_eq!(
+        history.matches("leaves the rotation").count(),
+        10,
+        "{history}"
+    );
+}
+
+#[test]
+fn a_plain_node_server_reloads_five_times_under_load_without_a_failed_request() {
+    let home = Home::new();
+    // Every answer takes 20 ms, so requests are in flight whenever an instance is replaced,
+    // and the app exits the moment it gets SIGINT: it must have left the rotation and
+    // finished its requests before.
+    reload_five_times_under_load(
+        &home,
+        "web",
+        &[
+            &fixture("cluster.js"),
+            "--env",
+            "DELAY_MS=20",
+            "--env",
+            "EXIT_AT_ONCE=1",
+        ],
+    );
+    let history = home.ok(&["history", "web"]);
+    assert!(
+        history.contains("listening on the shared socket"),
+        "{history}"
+    );
+}
+
+#[test]
+fn a_python_server_on_the_inherited_fd_reloads_under_load_without_a_failed_request() {
+    let home = Home::new();
+    reload_five_times_under_load(
+        &home,
+        "py",
+        &[
+            &fixture("fd_server.py"),
+            "--wait-ready",
+            "--env",
+            "DELAY_MS=20",
+        ],
+    );
+    let history = home.ok(&["history", "py"]);
+    assert!(history.contains("(sd_notify READY=1)"), "{history}");
+}
+
+#[test]
+fn a_new_version_that_crashes_at_start_never_replaces_the_old_one() {
+    let home = Home::new();
+    let port = free_port();
+    let app = home.file("app.js");
+    std::fs::copy(fixture("cluster.js"), &app).unwrap();
+    let listen = port.to_string();
+    home.ok(&[
+        "start", &app, "--name", "api", "-i", "2", "--listen", &listen,
+    ]);
+    let old = pids(&home, "api");
+    std::fs::write(&app, "console.error('boom'); process.exit(3);\n").unwrap();
+    let err = home.fails(1, &["reload", "api"]);
+    assert!(err.contains("reload failed"), "{err}");
+    assert!(err.contains("exited with code 3"), "{err}");
+    assert!(err.contains(&format!("pid {}", old[0])), "{err}");
+    // The old instances keep serving; the failed process is gone.
+    assert_eq!(pids(&home, "api"), old);
+    assert_eq!(statuses(&home, "api"), ["online", "online"]);
+    for _ in 0..20 {
+        let pid: u32 = request(port).unwrap().parse().unwrap();
+        assert!(old.contains(&pid), "answered by {pid}, not {old:?}");
+    }
+    assert!(home.processes_of(&app).iter().all(|p| old.contains(p)));
+    let history = home.history("api");
+    let failed: Vec<&Value> = history
+        .iter()
+        .filter(|e| e["kind"]["type"] == "reload" && e["kind"]["step"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{history:?}");
+    assert_eq!(failed[0]["kind"]["old_pid"], old[0]);
+    // A fixed version reloads.
+    std::fs::copy(fixture("cluster.js"), &app).unwrap();
+    home.ok(&["reload", "api"]);
+    let new = pids(&home, "api");
+    assert!(new.iter().all(|p| !old.contains(p)), "{new:?} {old:?}");
+}
+
+#[test]
+fn wait_ready_waits_for_sd_notify_and_fails_a_process_that_never_says_it() {
+    let home = Home::new();
+    let port = free_port();
+    let listen = port.to_string();
+    home.ok(&[
+        "start",
+        &fixture("fd_server.py"),
+        "--name",
+        "slow",
+        "--listen",
+        &listen,
+        "--wait-ready",
+        "--env",
+        "READY_AFTER_MS=600",
+    ]);
+    // `start` answered once the process said READY=1, not at spawn.
+    let history = home.ok(&["history", "slow"]);
+    let line = history
+        .lines()
+        .find(|l| l.contains("launching → online"))
+        .unwrap_or_else(|| panic!("{history}"));
+    let after: u64 = line
+        .split("ready after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(after >= 600, "{line}");
+    assert!(line.contains("sd_notify"), "{line}");
+    request(port).unwrap();
+
+    // Never ready: the instance fails to start, and restarts count as unstable.
+    let mute = free_port().to_string();
+    home.ok(&[
+        "start",
+        &fixture("fd_server.py"),
+        "--name",
+        "mute",
+        "--listen",
+        &mute,
+        "--wait-ready",
+        "--listen-timeout",
+        "300",
+        "--max-restarts",
+        "1",
+        "--env",
+        "SAY_READY=0",
+    ]);
+    home.wait_status("mute", "errored");
+    let history = home.ok(&["history", "mute"]);
+    assert!(
+        history.contains("not ready within listen_timeout 300 ms"),
+        "{history}"
+    );
+    assert!(
+        home.processes_of("fd_server.py").len() == 1,
+        "only `slow` runs"
+    );
+}
+
+#[test]
+fn failed_health_checks_restart_the_app_with_the_check_in_its_history() {
+    let home = Home::new();
+    let port = free_port();
+    let sick = home.file("sick");
+    let config = home.file("health.json");
+    let app = serde_json::json!({
+        "apps": [{
+            "name": "checked",
+            "script": fixture("fd_server.py"),
+            "listen": port,
+            "wait_ready": true,
+            "env": { "SICK_FILE": sick },
+            "health": {
+                "url": format!("http://127.0.0.1:{port}/"),
+                "interval": "100ms",
+                "timeout": "500ms",
+                "failures": 3
+            }
+        }]
+    });
+    std::fs::write(&config, app.to_string()).unwrap();
+    home.ok(&["start", &config]);
+    let first = home.wait_online("checked");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(home.pid("checked"), first, "healthy: left alone");
+    std::fs::write(&sick, "").unwrap();
+    wait_for(
+        "a restart by the health check",
+        Duration::from_secs(10),
+        || {
+            let p = home.proc("checked");
+            let pid = p["pid"].as_u64().unwrap_or(0) as u32;
+            (pid != first && pid != 0).then_some(())
+        },
+    );
+    let history = home.ok(&["history", "checked"]);
+    let line = history
+        .lines()
+        .find(|l| l.contains("rule health"))
+        .unwrap_or_else(|| panic!("{history}"));
+    assert!(
+        line.contains("3 failed checks in a row: status 503"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("GET http://127.0.0.1:{port}/")),
+        "{line}"
+    );
+    let distinct: BTreeSet<u32> = [first, home.pid("checked")].into();
+    assert_eq!(distinct.len(), 2);
+}
