@@ -19,7 +19,7 @@ pub enum Verb {
     /// Start an app: a script, a binary, or a quoted shell command line
     Start(Box<StartArgs>),
     /// Stop apps (name, id, or all)
-    Stop(TargetArgs),
+    Stop(StopArgs),
     /// Restart apps (names, ids, all, or a config file: the apps it declares)
     Restart(RestartArgs),
     /// Replace instances one by one with new ready processes (apps with `listen`; others restart)
@@ -150,6 +150,16 @@ pub struct RestartArgs {
     /// With a config file: merge `env_NAME` over `env`
     #[arg(long)]
     pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Names, ids, `all`, or config files
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Stop even an app that a running app depends on (`depends_on`)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

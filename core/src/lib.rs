@@ -8,6 +8,7 @@ pub mod frame;
 pub mod listen;
 pub mod logs;
 pub mod metrics;
+pub mod order;
 pub mod paths;
 pub mod plan;
 pub mod protocol;

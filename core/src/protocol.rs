@@ -239,9 +239,12 @@ pub struct StartRequest {
 }
 
 /// Names, ids, or `all`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Targets {
     pub targets: Vec<String>,
+    /// `stop --force`: even apps that running apps depend on.
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -83,6 +83,27 @@ pub struct AppOptions {
     pub listen: Vec<String>,
     /// An HTTP check of the running app.
     pub health: Option<HealthCheck>,
+    /// Apps this one starts after, and what it waits for of each.
+    pub depends_on: Vec<Dependency>,
+}
+
+/// One entry of `depends_on`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    pub app: String,
+    #[serde(default)]
+    pub condition: Condition,
+}
+
+/// What a dependent waits for: the dependency's processes spawned (`started`), online by its
+/// readiness (`ready`), or also answering its health check (`healthy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    #[default]
+    Started,
+    Ready,
+    Healthy,
 }
 
 /// `health: #{ url, interval, timeout, failures }`.
@@ -136,6 +157,7 @@ impl Default for AppOptions {
             treekill: true,
             listen: Vec::new(),
             health: None,
+            depends_on: Vec::new(),
         }
     }
 }

@@ -54,6 +54,7 @@ pub const OPTIONS: &[&str] = &[
     "treekill",
     "listen",
     "health",
+    "depends_on",
 ];
 
 /// What decoding needs from outside the script.
@@ -266,6 +267,60 @@ fn listen(v: &Dynamic) -> Result<Vec<String>, String> {
     }
 }
 
+/// `["db", #{ app: "cache", condition: "ready" }]` (or one of them).
+fn depends_on(v: &Dynamic) -> Result<Vec<pmx_core::spec::Dependency>, String> {
+    use pmx_core::spec::{Condition, Dependency};
+    let one = |item: &Dynamic| -> Result<Dependency, String> {
+        if let Ok(app) = item.clone().into_string() {
+            return Ok(Dependency {
+                app,
+                condition: Condition::Started,
+            });
+        }
+        let Some(map) = item.read_lock::<Map>() else {
+            return Err(expected(
+                "depends_on",
+                "app names or maps (#{ app: \"db\", condition: \"ready\" })",
+                item,
+            ));
+        };
+        let mut dependency = Dependency {
+            app: String::new(),
+            condition: Condition::Started,
+        };
+        for (key, value) in map.iter() {
+            match key.as_str() {
+                "app" => dependency.app = string("depends_on.app", value)?,
+                "condition" => {
+                    dependency.condition = match string("depends_on.condition", value)?.as_str() {
+                        "started" => Condition::Started,
+                        "ready" => Condition::Ready,
+                        "healthy" => Condition::Healthy,
+                        other => {
+                            return Err(format!(
+                                "depends_on.condition: expected \"started\", \"ready\" or \"healthy\", found {other:?}"
+                            ));
+                        }
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "depends_on.{other}: unknown (expected app or condition)"
+                    ));
+                }
+            }
+        }
+        if dependency.app.is_empty() {
+            return Err("depends_on: a map needs the app it depends on (app: \"db\")".into());
+        }
+        Ok(dependency)
+    };
+    match v.read_lock::<rhai::Array>() {
+        Some(items) => items.iter().map(one).collect(),
+        None => Ok(vec![one(v)?]),
+    }
+}
+
 /// `#{ url: "http://127.0.0.1:3000/health", interval: "5s", timeout: "1s", failures: 3 }`.
 fn health(v: &Dynamic) -> Result<pmx_core::spec::HealthCheck, String> {
     let Some(map) = v.read_lock::<Map>() else {
@@ -455,6 +510,7 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "treekill" => spec.options.treekill = boolean(key, v)?,
                 "listen" => spec.options.listen = listen(v)?,
                 "health" => spec.options.health = Some(health(v)?),
+                "depends_on" => spec.options.depends_on = depends_on(v)?,
                 _ => return Err(did_you_mean(key)),
             }
             Ok(())

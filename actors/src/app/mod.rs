@@ -34,6 +34,7 @@ mod policies;
 mod reload;
 mod takeover;
 mod talk;
+pub use health::probe;
 pub use messages::{Control, Retire, SendSignal, Views};
 pub use policies::Rescale;
 pub use reload::Reload;

@@ -3,6 +3,7 @@
 //! it folds the journal into the registry and brings back every app that should run.
 
 mod control;
+mod depends;
 mod logs;
 mod policy;
 mod query;
@@ -208,7 +209,7 @@ impl Handler<Handle> for Daemon {
         };
         match msg.request {
             Request::Start(req) => self.start(req.spec, user("start")),
-            Request::Stop(t) => self.control(&t.targets, Command::Stop, user("stop")),
+            Request::Stop(t) => self.stop_checked(t.targets, t.force, user("stop")),
             Request::Restart(t) => self.control(&t.targets, Command::Restart, user("restart")),
             Request::Reset(t) => self.control(&t.targets, Command::Reset, user("reset")),
             Request::Delete(t) => self.delete(&t.targets, user("delete")),

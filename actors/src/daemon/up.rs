@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use actix::prelude::*;
 use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::order::start_waves;
 use pmx_core::plan::{Step, count_env_updates, plan};
 use pmx_core::protocol::{
     FailureKind, PlanReport, ProcessList, RejectedConfig, Response, UpRequest,
@@ -60,7 +61,7 @@ impl Daemon {
                 steps,
             }));
         }
-        let problems: Vec<String> = req
+        let mut problems: Vec<String> = req
             .apps
             .iter()
             .filter_map(|spec| {
@@ -69,6 +70,9 @@ impl Daemon {
                     .map(|e| format!("app `{}`: {e}", spec.name))
             })
             .collect();
+        if let Err((first, cycle)) = start_waves(&req.apps) {
+            problems.push(format!("app `{first}`: {cycle}"));
+        }
         if !problems.is_empty() {
             let errors = problems.join("\n");
             let refused = RejectedConfig {
@@ -154,7 +158,9 @@ impl Daemon {
             })
             .collect();
         let declared = req.apps;
-        let names: Vec<String> = declared.iter().map(|s| s.name.clone()).collect();
+        // Checked for cycles before anything changed.
+        let waves = start_waves(&declared)
+            .unwrap_or_else(|_| vec![declared.iter().map(|s| s.name.clone()).collect()]);
         let unchanged: Vec<String> = steps
             .iter()
             .filter(|s| req.restart && matches!(s, Step::Same { .. }))
@@ -193,7 +199,9 @@ impl Daemon {
                     act.control(&unchanged, Command::Restart, cause.clone())
                 };
                 restarted
-                    .then(move |_, act: &mut Daemon, _| act.control(&names, Command::Start, cause))
+                    .then(move |_, act: &mut Daemon, _| {
+                        act.start_in_waves(waves.into(), BTreeMap::new(), cause)
+                    })
                     .map(move |answer, _, _| match answer {
                         Response::Processes(_) => Response::Plan(PlanReport {
                             revision: Some(revision),

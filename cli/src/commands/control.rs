@@ -10,7 +10,7 @@ use pmx_core::signal::parse_signal;
 use super::up::{is_config, load, restart_with_env, show_plan};
 use super::{ask, processes};
 use crate::CliError;
-use crate::args::{ReloadArgs, RestartArgs, RollbackArgs, SignalArgs, TargetArgs};
+use crate::args::{ReloadArgs, RestartArgs, RollbackArgs, SignalArgs, StopArgs, TargetArgs};
 use crate::render;
 
 fn act(paths: &Paths, verb: &str, request: Request, targets: &[String]) -> Result<(), CliError> {
@@ -35,16 +35,18 @@ fn expand(targets: &[String], env_name: Option<&str>) -> Result<Targets, CliErro
             out.push(target.clone());
         }
     }
-    Ok(Targets { targets: out })
+    Ok(Targets {
+        targets: out,
+        force: false,
+    })
 }
 
-pub fn stop(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
-    act(
-        paths,
-        "stop",
-        Request::Stop(expand(&t.targets, None)?),
-        &t.targets,
-    )
+pub fn stop(paths: &Paths, t: StopArgs) -> Result<(), CliError> {
+    let targets = Targets {
+        force: t.force,
+        ..expand(&t.targets, None)?
+    };
+    act(paths, "stop", Request::Stop(targets), &t.targets)
 }
 
 /// `reload`: instances replaced one by one (`--parallel N` at once). With `--update-env`, a

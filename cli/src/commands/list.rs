@@ -41,7 +41,10 @@ pub fn jlist(paths: &Paths) -> Result<(), CliError> {
 pub fn describe(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
     let picked = processes(ask(
         paths,
-        &Request::Describe(Targets { targets: t.targets }),
+        &Request::Describe(Targets {
+            targets: t.targets,
+            force: false,
+        }),
     )?)?;
     let now = render::now_ms();
     for p in &picked {
@@ -52,7 +55,13 @@ pub fn describe(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
 
 /// `pmx env TARGET`: `KEY=value` lines of each picked app, sorted by key.
 pub fn env(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
-    let apps = match ask(paths, &Request::Env(Targets { targets: t.targets }))? {
+    let apps = match ask(
+        paths,
+        &Request::Env(Targets {
+            targets: t.targets,
+            force: false,
+        }),
+    )? {
         Response::Env(list) => list.apps,
         other => return Err(super::unexpected(other)),
     };

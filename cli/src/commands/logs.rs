@@ -173,7 +173,13 @@ pub fn flush(paths: &Paths, args: FlushArgs) -> Result<(), CliError> {
     } else {
         args.targets
     };
-    match ask(paths, &Request::Flush(Targets { targets }))? {
+    match ask(
+        paths,
+        &Request::Flush(Targets {
+            targets,
+            force: false,
+        }),
+    )? {
         Response::LogSources(s) => {
             for source in &s.sources {
                 println(&format!("[PMX] flushed {}", source.path));

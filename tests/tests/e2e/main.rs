@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cluster;
+mod depends;
 mod ecosystem;
 mod history;
 mod journal;
