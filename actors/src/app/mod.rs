@@ -200,11 +200,12 @@ impl AppActor {
         let kill = self.kill_policy();
         let slot = &mut self.slots[i];
         // A process replacing an instance gets one chance: the reload fails if it exits.
-        let once = RestartPolicy {
-            autorestart: false,
-            ..self.spec.restart.clone()
-        };
+        let once;
         let restart = if slot.incoming {
+            once = RestartPolicy {
+                autorestart: false,
+                ..self.spec.restart.clone()
+            };
             &once
         } else {
             &self.spec.restart

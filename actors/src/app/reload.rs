@@ -239,6 +239,13 @@ impl AppActor {
                         self.slots[new].incoming = false;
                         self.slots.swap(old, new);
                         self.slots.remove(new);
+                        // It ended while the old one drained (with no restart, as an
+                        // incoming process): now the instance, it starts again, unless a
+                        // stop ended the reload.
+                        let stopped = self.slots[old].machine.status == Status::Stopped;
+                        if stopped && rolling.failure.is_none() {
+                            self.feed(old, Input::Command(Command::Start), cause, ctx);
+                        }
                     }
                     return (true, true);
                 }

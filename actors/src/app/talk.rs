@@ -26,8 +26,10 @@ pub fn install_shim(paths: &Paths) -> std::io::Result<()> {
 /// What a process said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Word {
-    /// It is ready (`how` it said so).
-    Ready(&'static str),
+    /// `READY=1` on the notify socket.
+    Notified,
+    /// `process.send('ready')`, through the shim.
+    SentReady,
     /// The shim listens on an inherited socket.
     Listening,
     /// The shim has no connection left after a `DRAIN`.
@@ -150,7 +152,7 @@ async fn read_notify(socket: tokio::net::UnixDatagram, key: u64, addr: Addr<AppA
         if text.lines().any(|l| l.trim() == "READY=1") {
             addr.do_send(Heard {
                 key,
-                word: Word::Ready("sd_notify READY=1"),
+                word: Word::Notified,
             });
         }
     }
@@ -160,7 +162,7 @@ async fn read_channel(stream: tokio::net::UnixStream, key: u64, addr: Addr<AppAc
     let mut lines = tokio::io::BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let word = match line.trim() {
-            "READY=1" => Word::Ready("process.send('ready')"),
+            "READY=1" => Word::SentReady,
             "LISTENING=1" => Word::Listening,
             "DRAINED=1" => Word::Drained,
             _ => continue,
@@ -178,31 +180,26 @@ impl Handler<Heard> for AppActor {
         let Some(run) = slot.run.as_mut() else { return };
         let pid = run.pid;
         if let Some(talk) = run.talk.as_mut()
-            && msg.word != Word::Ready("sd_notify READY=1")
+            && msg.word != Word::Notified
         {
             talk.shim = true;
         }
         let launching = slot.machine.status == Status::Launching;
-        match msg.word {
-            Word::Ready(how) if launching => {
-                let input = Input::Ready {
-                    pid,
-                    how: how.to_string(),
-                };
-                self.feed(i, input, Cause::Process, ctx);
+        // Listening is ready enough unless the app promised to say so itself.
+        let lenient = matches!(self.readiness, Readiness::ReportedOrAfter { .. });
+        let how = match msg.word {
+            Word::Notified => "sd_notify READY=1",
+            Word::SentReady => "process.send('ready')",
+            Word::Listening if lenient => "listening on the shared socket",
+            Word::Listening => return,
+            Word::Drained => {
+                self.release_signal(i);
+                return self.answer_waiters(ctx);
             }
-            // Listening is ready enough unless the app promised to say so itself.
-            Word::Listening
-                if launching && matches!(self.readiness, Readiness::ReportedOrAfter { .. }) =>
-            {
-                let input = Input::Ready {
-                    pid,
-                    how: "listening on the shared socket".into(),
-                };
-                self.feed(i, input, Cause::Process, ctx);
-            }
-            Word::Drained => self.release_signal(i),
-            _ => {}
+        };
+        if launching {
+            let how = how.to_string();
+            self.feed(i, Input::Ready { pid, how }, Cause::Process, ctx);
         }
         self.answer_waiters(ctx);
     }
