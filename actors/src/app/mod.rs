@@ -377,15 +377,18 @@ impl AppActor {
         }
     }
 
-    /// Binds (or takes from another actor of the same app) the sockets the spec lists.
+    /// Binds (or takes from another actor of the same app) the sockets the spec lists: all
+    /// of them or none, so a failed bind is tried again at the next spawn.
     fn bind_listeners(&mut self) -> Result<(), String> {
         if !self.listeners.is_empty() {
             return Ok(());
         }
-        for addr in self.spec.listen_addrs() {
-            let fd = self.shared.listen.acquire(&addr)?;
-            self.listeners.push((addr, fd));
-        }
+        self.listeners = self
+            .spec
+            .listen_addrs()
+            .into_iter()
+            .map(|addr| Ok((addr.clone(), self.shared.listen.acquire(&addr)?)))
+            .collect::<Result<_, String>>()?;
         Ok(())
     }
 

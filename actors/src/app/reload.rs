@@ -10,7 +10,7 @@ use pmx_core::state::{Command, Input, Status};
 use pmx_core::view::ProcessView;
 use tokio::sync::oneshot;
 
-use super::AppActor;
+use super::{AppActor, Control};
 
 /// Replace the instances `ids` (all when `None`).
 #[derive(Message)]
@@ -21,23 +21,13 @@ pub struct Reload {
     pub cause: Cause,
 }
 
-/// The instances after the reload, and why it stopped early, if it did.
-#[derive(Debug, Default)]
+/// The instances after the reload, why it stopped early if it did, and what the user
+/// should know about how it was done.
+#[derive(Debug, Default, MessageResponse)]
 pub struct Reloaded {
     pub views: Vec<ProcessView>,
     pub failure: Option<String>,
-}
-
-impl<A, M> actix::dev::MessageResponse<A, M> for Reloaded
-where
-    A: Actor,
-    M: Message<Result = Reloaded>,
-{
-    fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<M::Result>>) {
-        if let Some(tx) = tx {
-            let _ = tx.send(self);
-        }
-    }
+    pub note: Option<String>,
 }
 
 /// A reload in progress.
@@ -81,6 +71,29 @@ impl Handler<Reload> for AppActor {
             let _ = tx.send(Reloaded {
                 views: self.views(&msg.ids),
                 failure,
+                note: None,
+            });
+        } else if self.spec.listen_addrs().is_empty() {
+            // Nothing holds the app's socket across processes: a reload is a restart.
+            let (restarted, views) = oneshot::channel();
+            let restart = Control {
+                command: Command::Restart,
+                ids: msg.ids,
+                cause: msg.cause,
+            };
+            self.control(restart, restarted, ctx);
+            let note = Some(format!(
+                "{} has no listen socket held by pmx: reloaded by a restart \
+                 (give it `listen` for zero-downtime reloads)",
+                self.spec.name
+            ));
+            return Box::pin(async move {
+                let views = views.await.unwrap_or_default();
+                Reloaded {
+                    views,
+                    failure: None,
+                    note,
+                }
             });
         } else {
             let ids: Vec<u32> = self
@@ -141,6 +154,7 @@ impl AppActor {
         let _ = rolling.tx.send(Reloaded {
             views,
             failure: rolling.failure,
+            note: None,
         });
     }
 
@@ -286,16 +300,14 @@ impl AppActor {
         rolling.failure = Some(format!("the reload was interrupted by {why}"));
         rolling.queue.clear();
         for swap in &mut rolling.swaps {
-            match swap.phase {
+            let incoming = match swap.phase {
                 Phase::Starting { incoming, .. } => {
                     swap.phase = Phase::Abandoning { incoming };
+                    incoming
                 }
                 // The new process is the instance already: the command applies to it too.
-                Phase::Retiring { .. } => {}
+                Phase::Retiring { incoming } => incoming,
                 Phase::Restarting | Phase::Abandoning { .. } => continue,
-            }
-            let (Phase::Abandoning { incoming } | Phase::Retiring { incoming }) = swap.phase else {
-                continue;
             };
             if let Some(new) = self.find(incoming) {
                 self.feed(new, Input::Command(Command::Stop), cause.clone(), ctx);

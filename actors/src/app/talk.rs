@@ -75,14 +75,11 @@ pub fn open(
     let _ = std::fs::remove_file(&notify);
     let datagram = tokio::net::UnixDatagram::bind(&notify)
         .map_err(|e| format!("cannot create {}: {e}", notify.display()))?;
-    let (mine, child_end) =
-        UnixStream::pair().map_err(|e| format!("cannot create the app's channel: {e}"))?;
-    let writer = mine
-        .try_clone()
-        .map_err(|e| format!("cannot create the app's channel: {e}"))?;
+    let channel_error = |e: std::io::Error| format!("cannot create the app's channel: {e}");
+    let (mine, child_end) = UnixStream::pair().map_err(channel_error)?;
+    let writer = mine.try_clone().map_err(channel_error)?;
     let _ = mine.set_nonblocking(true);
-    let stream = tokio::net::UnixStream::from_std(mine)
-        .map_err(|e| format!("cannot create the app's channel: {e}"))?;
+    let stream = tokio::net::UnixStream::from_std(mine).map_err(channel_error)?;
     let readers = vec![
         actix::spawn(read_notify(datagram, key, addr.clone())),
         actix::spawn(read_channel(stream, key, addr)),

@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use actix::prelude::*;
-use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::event::Cause;
 use pmx_core::listen::HttpUrl;
 use pmx_core::protocol::{FailureKind, ProcessList, Response};
 use pmx_core::spec::Condition;
 use pmx_core::state::{Command, Status};
 
+use super::targets::Picks;
 use super::{Daemon, Reply, ready};
 use crate::app::{Views, probe};
 
@@ -34,7 +35,7 @@ impl Daemon {
         for name in wave {
             match self.unmet(&name, &up) {
                 None => go.push(name),
-                Some(why) => self.note(&name, format!("not started: {why}"), &cause),
+                Some(why) => self.note(&name, format!("not started: {why}"), cause.clone()),
             }
         }
         if go.is_empty() {
@@ -81,19 +82,18 @@ impl Daemon {
         wave: &[String],
         later: &VecDeque<Vec<String>>,
     ) -> impl Future<Output = Vec<(String, bool)>> + 'static + use<> {
+        // The apps later waves wait on being healthy.
+        let awaited: Vec<&str> = later
+            .iter()
+            .flatten()
+            .filter_map(|dependent| self.apps.get(dependent))
+            .flat_map(|e| &e.spec.options.depends_on)
+            .filter(|d| d.condition == Condition::Healthy)
+            .map(|d| d.app.as_str())
+            .collect();
         let wanted: Vec<(String, HttpUrl, Duration)> = wave
             .iter()
-            .filter(|name| {
-                later.iter().flatten().any(|dependent| {
-                    self.apps.get(dependent).is_some_and(|e| {
-                        e.spec
-                            .options
-                            .depends_on
-                            .iter()
-                            .any(|d| &d.app == *name && d.condition == Condition::Healthy)
-                    })
-                })
-            })
+            .filter(|name| awaited.contains(&name.as_str()))
             .filter_map(|name| {
                 let check = self.apps.get(name)?.spec.options.health.clone()?;
                 let url = HttpUrl::parse(&check.url).ok()?;
@@ -115,19 +115,6 @@ impl Daemon {
                 results.push((name, ok));
             }
             results
-        }
-    }
-
-    /// Journals a note about `app`.
-    fn note(&self, app: &str, text: String, cause: &Cause) {
-        let event = NewEvent {
-            app: app.to_string(),
-            instance: None,
-            kind: EventKind::Note { text },
-            cause: cause.clone(),
-        };
-        if let Err(e) = self.shared.journal.append(vec![event]) {
-            eprintln!("pmx: journal append failed: {e}");
         }
     }
 
@@ -161,25 +148,23 @@ impl Daemon {
         if force || dependents.is_empty() {
             return self.control(&targets, Command::Stop, cause);
         }
-        let running = dependents
+        let picks: Picks = dependents
             .iter()
-            .filter_map(|(name, _)| {
-                self.apps
-                    .get(name)
-                    .map(|e| e.addr.send(Views { ids: None }))
-            })
-            .collect::<Vec<_>>();
+            .map(|(name, _)| (name.clone(), None))
+            .collect();
+        let views = self.gather(&picks, &|ids| Views { ids });
         let check = async move {
-            let mut live = Vec::new();
-            for (views, (name, on)) in futures_views(running).await.into_iter().zip(dependents) {
-                if views
-                    .iter()
-                    .any(|v| v.status != Status::Stopped && v.status != Status::Errored)
-                {
-                    live.push(format!("`{name}` depends on `{on}`"));
-                }
-            }
-            live
+            let views = views.await;
+            let runs = |app: &str| {
+                views.iter().any(|v| {
+                    v.name == app && !matches!(v.status, Status::Stopped | Status::Errored)
+                })
+            };
+            dependents
+                .iter()
+                .filter(|(name, _)| runs(name))
+                .map(|(name, on)| format!("`{name}` depends on `{on}`"))
+                .collect::<Vec<_>>()
         };
         Box::pin(
             fut::wrap_future::<_, Daemon>(check).then(move |live, act: &mut Daemon, _| {
@@ -196,15 +181,4 @@ impl Daemon {
             }),
         )
     }
-}
-
-/// The answers of several `Views` requests, in order (a dead actor shows no process).
-async fn futures_views(
-    pending: Vec<actix::prelude::Request<crate::app::AppActor, Views>>,
-) -> Vec<Vec<pmx_core::view::ProcessView>> {
-    let mut out = Vec::new();
-    for request in pending {
-        out.push(request.await.unwrap_or_default());
-    }
-    out
 }

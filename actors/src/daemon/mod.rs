@@ -134,6 +134,20 @@ impl Daemon {
         self.shared.journal.flush()
     }
 
+    /// Journals a note about `app` (group-committed).
+    fn note(&self, app: &str, text: String, cause: Cause) {
+        let note = NewEvent {
+            app: app.to_string(),
+            instance: None,
+            kind: EventKind::Note { text },
+            cause,
+        };
+        match self.shared.journal.append(vec![note]) {
+            Ok(_) => self.shared.commit.notify_one(),
+            Err(e) => eprintln!("pmx: journal append failed for a note on {app}: {e}"),
+        }
+    }
+
     fn command_event(app: &str, verb: &str, cause: &Cause) -> NewEvent {
         NewEvent {
             app: app.to_string(),

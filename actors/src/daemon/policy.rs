@@ -111,16 +111,7 @@ impl Handler<PolicyAction> for Daemon {
                 )),
             },
             Action::Note(text) => {
-                let note = NewEvent {
-                    app: msg.app.clone(),
-                    instance: None,
-                    kind: EventKind::Note { text },
-                    cause: msg.cause,
-                };
-                match self.shared.journal.append(vec![note]) {
-                    Ok(_) => self.shared.commit.notify_one(),
-                    Err(e) => eprintln!("pmx: journal append failed for a note: {e}"),
-                }
+                self.note(&msg.app, text, msg.cause);
                 ready(Response::Processes(Default::default()))
             }
         };

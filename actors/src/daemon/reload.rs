@@ -1,13 +1,12 @@
-//! `reload`: apps that listen on a socket the daemon holds are replaced instance by instance
-//! (`AppActor`'s rolling reload); the others are restarted, and the answer says so.
+//! `reload`: each app replaces its instances one by one (see `AppActor`'s rolling reload);
+//! an app with no socket held by pmx restarts them, and the answer says so.
 
 use actix::prelude::*;
 use pmx_core::event::Cause;
 use pmx_core::protocol::{FailureKind, ProcessList, ReloadRequest, Response};
-use pmx_core::state::Command;
 
 use super::{Daemon, Reply, internal, ready};
-use crate::app::{Control, Reload};
+use crate::app::Reload;
 
 impl Daemon {
     pub(super) fn reload(&mut self, req: ReloadRequest, cause: Cause) -> Reply {
@@ -22,51 +21,29 @@ impl Daemon {
         if let Err(e) = self.record(events) {
             return ready(internal(e));
         }
-        let mut notes = Vec::new();
-        let mut pending = Vec::new();
-        for (name, ids) in &picks {
-            let Some(entry) = self.apps.get(name) else {
-                continue;
-            };
-            let ids = ids.clone();
-            if entry.spec.listen_addrs().is_empty() {
-                notes.push(format!(
-                    "{name} has no listen socket held by pmx: reloaded by a restart \
-                     (give it `listen` for zero-downtime reloads)"
-                ));
-                let restart = entry.addr.send(Control {
-                    command: Command::Restart,
-                    ids,
-                    cause: cause.clone(),
-                });
-                pending.push(
-                    Box::pin(async move { (restart.await.unwrap_or_default(), None) })
-                        as std::pin::Pin<Box<dyn Future<Output = _>>>,
-                );
-            } else {
-                let reload = entry.addr.send(Reload {
+        let pending: Vec<_> = picks
+            .into_iter()
+            .filter_map(|(name, ids)| {
+                let reload = self.apps.get(&name)?.addr.send(Reload {
                     ids,
                     parallel: req.parallel.max(1) as usize,
                     cause: cause.clone(),
                 });
-                let name = name.clone();
-                pending.push(Box::pin(async move {
-                    let done = reload.await.unwrap_or_default();
-                    (done.views, done.failure.map(|f| format!("{name}: {f}")))
-                }));
-            }
-        }
+                Some((name, reload))
+            })
+            .collect();
         let journal = self.shared.journal.clone();
         Box::pin(
             async move {
-                let mut processes = Vec::new();
+                let mut list = ProcessList::default();
                 let mut failures = Vec::new();
-                for work in pending {
-                    let (views, failure) = work.await;
-                    processes.extend(views);
-                    failures.extend(failure);
+                for (name, reload) in pending {
+                    let done = reload.await.unwrap_or_default();
+                    list.processes.extend(done.views);
+                    list.notes.extend(done.note);
+                    failures.extend(done.failure.map(|f| format!("{name}: {f}")));
                 }
-                processes.sort_by_key(|v| v.id);
+                list.processes.sort_by_key(|v| v.id);
                 if let Err(e) = journal.flush() {
                     return internal(e);
                 }
@@ -76,7 +53,7 @@ impl Daemon {
                         format!("reload failed: {}", failures.join("; ")),
                     );
                 }
-                Response::Processes(ProcessList { processes, notes })
+                Response::Processes(list)
             }
             .into_actor(self),
         )

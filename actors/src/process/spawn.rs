@@ -145,24 +145,26 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
     cmd.args(args)
         .current_dir(&req.spec.cwd)
         .env_clear()
-        // As `AppSpec::run_env`, without copying the maps.
-        .envs(req.spec.base_env.iter())
-        .envs(&req.spec.env)
-        .env("PMX_ID", req.id.to_string())
-        .env("PMX_NAME", &req.spec.name)
-        .env(TOKEN_VAR, req.token)
-        .envs(req.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .process_group(0)
         .kill_on_drop(false);
-    if !req.fds.is_empty() {
+    let own = [
+        ("PMX_ID", req.id.to_string()),
+        ("PMX_NAME", req.spec.name.clone()),
+        (TOKEN_VAR, req.token.to_string()),
+    ];
+    if req.fds.is_empty() {
+        // As `AppSpec::run_env`, without copying the maps.
+        cmd.envs(req.spec.base_env.iter())
+            .envs(&req.spec.env)
+            .envs(own)
+            .envs(req.env.iter().map(|(k, v)| (k, v)));
+    } else {
         // The hook execs by itself, with this environment.
         let mut env = req.spec.run_env();
-        env.insert("PMX_ID".into(), req.id.to_string());
-        env.insert("PMX_NAME".into(), req.spec.name.clone());
-        env.insert(TOKEN_VAR.into(), req.token.to_string());
+        env.extend(own.map(|(k, v)| (k.to_string(), v)));
         env.extend(req.env.iter().cloned());
         let env: Vec<(String, String)> = env.into_iter().collect();
         super::activation::pass_fds(&mut cmd, argv, &env, req.fds.clone())?;
