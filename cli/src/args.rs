@@ -413,3 +413,19 @@ pub struct StartArgs {
     #[arg(last = true)]
     pub args: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::instances;
+
+    #[test]
+    fn instances_count_cores_as_pm2_does() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        assert_eq!(instances("max"), Ok(cores));
+        assert_eq!(instances("0"), Ok(cores));
+        assert_eq!(instances("-1"), Ok(cores.saturating_sub(1).max(1)));
+        assert_eq!(instances("3"), Ok(3));
+        assert!(instances("-2").is_err());
+        assert!(instances("many").is_err());
+    }
+}

@@ -289,3 +289,113 @@ fn failed_health_checks_restart_the_app_with_the_check_in_its_history() {
     let distinct: BTreeSet<u32> = [first, home.pid("checked")].into();
     assert_eq!(distinct.len(), 2);
 }
+
+#[test]
+fn reload_parallel_replaces_instances_together_and_an_app_without_listen_restarts() {
+    let home = Home::new();
+    let port = free_port();
+    let listen = port.to_string();
+    home.ok(&[
+        "start",
+        &fixture("cluster.js"),
+        "--name",
+        "pair",
+        "-i",
+        "2",
+        "--listen",
+        &listen,
+    ]);
+    let old = pids(&home, "pair");
+    home.ok(&["reload", "pair", "--parallel", "2"]);
+    let new = pids(&home, "pair");
+    assert!(new.iter().all(|p| !old.contains(p)), "{old:?} → {new:?}");
+    // Both new processes were started before either old one left.
+    let steps: Vec<String> = home
+        .history("pair")
+        .iter()
+        .filter(|e| e["kind"]["type"] == "reload")
+        .map(|e| e["kind"]["step"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        steps,
+        ["replacing", "replacing", "replaced", "replaced"],
+        "{steps:?}"
+    );
+
+    home.ok(&["start", &fixture("forever.sh"), "--name", "plain"]);
+    let before = home.pid("plain");
+    let out = home.ok(&["reload", "plain"]);
+    assert!(
+        out.contains("plain has no listen socket held by pmx: reloaded by a restart"),
+        "{out}"
+    );
+    let after = home.wait_online("plain");
+    assert_ne!(before, after);
+    assert!(!alive(before));
+}
+
+#[test]
+fn instances_get_their_numbers_and_a_unix_socket_is_passed_like_a_port() {
+    let home = Home::new();
+    let socket = home.file("app.sock");
+    let config = home.file("vars.json");
+    let app = serde_json::json!({
+        "apps": [{
+            "name": "vars",
+            "script": fixture("fd_server.py"),
+            "instances": 2,
+            "listen": socket,
+            "wait_ready": true,
+            "instance_var": "INSTANCE_ID",
+            "increment_var": "METRICS_PORT",
+            "env": { "METRICS_PORT": "9100" }
+        }]
+    });
+    std::fs::write(&config, app.to_string()).unwrap();
+    home.ok(&["start", &config]);
+    let mut seen = Vec::new();
+    for pid in pids(&home, "vars") {
+        let environ =
+            String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap())
+                .replace('\0', "\n");
+        let var = |name: &str| {
+            environ
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .map(String::from)
+        };
+        assert_eq!(var("LISTEN_FDS").as_deref(), Some("1"), "{environ}");
+        assert_eq!(var("LISTEN_FDNAMES").as_deref(), Some("unix"));
+        assert_eq!(var("PORT"), None, "no port for a Unix socket");
+        seen.push((var("INSTANCE_ID"), var("METRICS_PORT")));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (Some("0".into()), Some("9100".into())),
+            (Some("1".into()), Some("9101".into()))
+        ]
+    );
+    // The instances answer on the socket the daemon holds.
+    let mut answered = BTreeSet::new();
+    for _ in 0..40 {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        answered.insert(
+            body.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    let expected: BTreeSet<String> = pids(&home, "vars").iter().map(u32::to_string).collect();
+    assert!(
+        answered.is_subset(&expected) && !answered.is_empty(),
+        "{answered:?} {expected:?}"
+    );
+}
