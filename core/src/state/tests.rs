@@ -16,6 +16,19 @@ fn run(inst: &Instance, input: Input, now: Millis) -> Step {
     step(inst, &policy(), KILL, Readiness::AtSpawn, input, now)
 }
 
+/// Process `pid` of `inst` exits with `code` at `now`, under policy `p`.
+fn exits(inst: &Instance, p: &RestartPolicy, pid: u32, code: i32, now: Millis) -> Step {
+    let exit = crash(code);
+    step(
+        inst,
+        p,
+        KILL,
+        Readiness::AtSpawn,
+        Input::Exited { pid, exit },
+        now,
+    )
+}
+
 fn crash(code: i32) -> Exit {
     Exit {
         code: Some(code),
@@ -174,47 +187,17 @@ fn stop_exit_codes_and_no_autorestart_stop_for_good() {
         stop_exit_codes: vec![0, 3],
         ..policy()
     };
-    let s = step(
-        &inst,
-        &p,
-        KILL,
-        Readiness::AtSpawn,
-        Input::Exited {
-            pid: 1,
-            exit: crash(3),
-        },
-        10,
-    );
+    let s = exits(&inst, &p, 1, 3, 10);
     assert_eq!(s.next.status, Status::Stopped);
     assert!(s.effects.is_empty());
-    let s = step(
-        &inst,
-        &p,
-        KILL,
-        Readiness::AtSpawn,
-        Input::Exited {
-            pid: 1,
-            exit: crash(4),
-        },
-        10,
-    );
+    let s = exits(&inst, &p, 1, 4, 10);
     assert_eq!(s.next.status, Status::WaitingRestart);
 
     let p = RestartPolicy {
         autorestart: false,
         ..policy()
     };
-    let s = step(
-        &inst,
-        &p,
-        KILL,
-        Readiness::AtSpawn,
-        Input::Exited {
-            pid: 1,
-            exit: crash(1),
-        },
-        10,
-    );
+    let s = exits(&inst, &p, 1, 1, 10);
     assert_eq!(s.next.status, Status::Stopped);
     assert!(matches!(
         s.transition.unwrap().reason,
