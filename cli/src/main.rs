@@ -6,7 +6,6 @@ mod client;
 mod commands;
 mod output;
 mod render;
-mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,10 +4,11 @@ use std::io::IsTerminal;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pmx_core::Millis;
-use pmx_core::event::{Cause, Event, EventKind, ReloadStep};
+use pmx_core::describe;
+use pmx_core::event::Event;
 use pmx_core::protocol::RetentionCut;
 use pmx_core::signal::signal_name;
-use pmx_core::state::{Exit, Reason, Status};
+use pmx_core::state::Status;
 use pmx_core::units::{format_bytes, format_uptime};
 use pmx_core::view::ProcessView;
 
@@ -143,14 +144,6 @@ pub fn table(processes: &[ProcessView], now: Millis) -> String {
     out.join("\n")
 }
 
-pub fn describe_exit(exit: &Exit) -> String {
-    match (exit.code, exit.signal) {
-        (Some(code), _) => format!("code {code}"),
-        (None, Some(signal)) => format!("signal {}", signal_name(signal)),
-        (None, None) => "unknown status".into(),
-    }
-}
-
 /// Every field of the spec and the runtime state of one process.
 pub fn describe(p: &ProcessView, now: Millis) -> String {
     let s = &p.spec;
@@ -191,7 +184,7 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         ("stop exit codes", format!("{:?}", r.stop_exit_codes)),
         ("kill signal", signal_name(s.kill_signal)),
         ("kill timeout", format!("{} ms", s.kill_timeout_ms)),
-        ("last exit", opt(p.last_exit.as_ref().map(describe_exit))),
+        ("last exit", opt(p.last_exit.as_ref().map(describe::exit_status))),
         ("error", opt(p.error.clone())),
         ("cpu", format!("{:.1}%", p.cpu)),
         ("memory", format_bytes(p.memory)),
@@ -273,80 +266,6 @@ fn timestamp(ms: Millis) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
-fn cause(c: &Cause) -> String {
-    match c {
-        Cause::User { command, uid } => format!("pmx {command} by uid {uid}"),
-        Cause::Process => "process".into(),
-        Cause::Policy => "restart policy".into(),
-        Cause::Boot => "daemon boot".into(),
-        Cause::Shutdown => "daemon shutdown".into(),
-        Cause::Rule {
-            rule,
-            reason,
-            figures,
-        } => {
-            let mut text = format!("rule {rule}");
-            if !reason.is_empty() {
-                text.push_str(&format!(": {reason}"));
-            }
-            if !figures.is_empty() {
-                text.push_str(&format!(" [{}]", figures.join(", ")));
-            }
-            text
-        }
-    }
-}
-
-fn reason(r: &Reason) -> String {
-    match r {
-        Reason::Command { command } => format!("{command:?}").to_lowercase(),
-        Reason::Spawned { pid } => format!("spawned pid {pid}"),
-        Reason::Ready { pid, how, after_ms } => {
-            format!("pid {pid} ready after {after_ms} ms ({how})")
-        }
-        Reason::AssumedReady { pid, timeout_ms } => {
-            format!("pid {pid} said nothing for listen_timeout {timeout_ms} ms: taken as ready")
-        }
-        Reason::NotReady { pid, timeout_ms } => {
-            format!("pid {pid} not ready within listen_timeout {timeout_ms} ms (wait_ready)")
-        }
-        Reason::SpawnFailed { error } => format!("spawn failed: {error}"),
-        Reason::StopCompleted { exit } => format!("exited with {}", describe_exit(exit)),
-        Reason::StopExitCode { exit, .. } => {
-            format!("exited with {} (in stop_exit_codes)", describe_exit(exit))
-        }
-        Reason::NoAutorestart { exit, .. } => {
-            format!("exited with {} (autorestart off)", describe_exit(exit))
-        }
-        Reason::Crashed {
-            exit,
-            uptime_ms,
-            unstable_restarts,
-            max_restarts,
-            delay_ms,
-            unstable,
-        } => {
-            let budget = if *unstable {
-                format!(", unstable restart {unstable_restarts} of {max_restarts}")
-            } else {
-                String::new()
-            };
-            format!(
-                "exited with {} after {uptime_ms} ms (crash){budget}, restart in {delay_ms} ms",
-                describe_exit(exit)
-            )
-        }
-        Reason::GaveUp {
-            unstable_restarts,
-            min_uptime_ms,
-            ..
-        } => {
-            format!("{unstable_restarts} unstable restarts (each < min_uptime {min_uptime_ms} ms)")
-        }
-        Reason::RestartDelayElapsed => "restart delay elapsed".into(),
-    }
-}
-
 /// Where retention cut the record off, printed before the first event.
 pub fn retention_line(cut: &RetentionCut) -> String {
     format!(
@@ -359,129 +278,16 @@ pub fn retention_line(cut: &RetentionCut) -> String {
 
 /// One event in words: time, instance, what happened, why.
 pub fn history_line(e: &Event) -> String {
-    let what = match &e.kind {
-        EventKind::AppCreated { ids, .. } => format!("registered with ids {ids:?}"),
-        EventKind::AppDeleted => "deleted".into(),
-        EventKind::Command { verb } => format!("command {verb}"),
-        EventKind::Transition(t) => format!(
-            "{} → {}: {}",
-            t.from.as_str(),
-            t.to.as_str(),
-            reason(&t.reason)
-        ),
-        EventKind::Spawned { pid, .. } => format!("spawned pid {pid}"),
-        EventKind::OrphanStopped { pid, processes } => {
-            format!(
-                "stopped {processes} processes left running by a previous daemon (run of pid {pid})"
-            )
-        }
-        EventKind::Exited {
-            pid,
-            exit,
-            uptime_ms,
-        } => format!(
-            "pid {pid} exited with {} after {uptime_ms} ms",
-            describe_exit(exit)
-        ),
-        EventKind::Signalled {
-            pid,
-            signal,
-            processes,
-        } => {
-            format!(
-                "sent {} to pid {pid} and its family ({processes} processes)",
-                signal_name(*signal)
-            )
-        }
-        EventKind::Reload(step) => match step {
-            ReloadStep::Replacing { old_pid } => {
-                format!("reload: starting a new process to replace pid {old_pid}")
-            }
-            ReloadStep::Replaced { old_pid, new_pid } => {
-                format!("reload: pid {new_pid} is ready, pid {old_pid} leaves the rotation")
-            }
-            ReloadStep::Failed { old_pid, error } => format!(
-                "reload failed: the new process did not become ready ({error}); {}",
-                old_pid.map_or("reload stopped".into(), |p| format!(
-                    "pid {p} keeps running, reload stopped"
-                ))
-            ),
-        },
-        EventKind::Scaled { from, to, ids } => format!("scaled {from} → {to} instances {ids:?}"),
-        EventKind::Note { text } => format!("note: {text}"),
-        EventKind::RulesLoaded { source, rules, .. } => {
-            format!(
-                "{} rules loaded from {source}: {}",
-                rules.len(),
-                rules.join(", ")
-            )
-        }
-        EventKind::RuleFailed {
-            rule,
-            error,
-            disabled,
-        } => format!(
-            "rule {rule} failed{}: {error}",
-            if *disabled { " and is disabled" } else { "" }
-        ),
-        EventKind::CountersReset => "restart counters reset".into(),
-        EventKind::DaemonStarted { pid, version } => format!("daemon {version} started, pid {pid}"),
-        EventKind::Saved { apps } => {
-            let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
-            format!("saved {} apps: {}", apps.len(), names.join(", "))
-        }
-        EventKind::DaemonStopped { pid } => {
-            format!("daemon pid {pid} stopped every app and exited")
-        }
-        EventKind::ConfigApplied {
-            revision,
-            source,
-            plan,
-            ..
-        } => format!(
-            "config revision {revision} applied from {source}: {}",
-            plan.join("; ")
-        ),
-        EventKind::ConfigChanged { revision, change } => {
-            format!("config revision {revision}: {change}")
-        }
-        EventKind::ConfigRejected { source, errors } => {
-            let first = errors.lines().next().unwrap_or_default();
-            format!("config {source} rejected, nothing changed: {first}")
-        }
-        EventKind::LogWriteFailed { file, error } => {
-            format!("LOG LINES LOST: cannot write {file} ({error}); counting dropped bytes")
-        }
-        EventKind::LogWriteRecovered { file, lost_bytes } => {
-            format!("writing {file} again; {lost_bytes} bytes of output were lost")
-        }
-        EventKind::Compacted {
-            removed,
-            through_seq,
-        } => format!("retention removed {removed} old events (through event {through_seq})"),
-        EventKind::JournalRecovered {
-            reason,
-            damaged_copy,
-            salvaged,
-            expected_head,
-            snapshot_seq,
-            ..
-        } => format!(
-            "JOURNAL DAMAGED ({reason}): kept in {damaged_copy}; recovered {salvaged} of {expected_head} events{}",
-            snapshot_seq
-                .map(|s| format!(", apps from the snapshot of event {s}"))
-                .unwrap_or_default()
-        ),
-    };
     let instance = e
         .instance
         .map(|i| format!("#{i}"))
         .unwrap_or_else(|| "-".into());
     format!(
-        "{}  {:<10} {:<4} {what}  ← {}",
+        "{}  {:<10} {:<4} {}  ← {}",
         timestamp(e.at),
         e.app,
         instance,
-        cause(&e.cause)
+        describe::event(&e.kind),
+        describe::cause(&e.cause)
     )
 }

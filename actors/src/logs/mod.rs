@@ -12,6 +12,7 @@
 
 mod file;
 mod lines;
+mod tail;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ use tokio::sync::{Notify, broadcast, oneshot};
 
 use file::LogFile;
 pub use lines::format_local;
+pub use tail::last_lines;
 use lines::{Clock, EachLine, LineFormat, Lines};
 
 /// Bytes read from a pipe at once.

@@ -14,7 +14,7 @@ use crate::CliError;
 use crate::args::{FlushArgs, LogsArgs};
 use crate::client::Client;
 use crate::output::println;
-use crate::tail::last_lines;
+use pmx_actors::last_lines;
 
 /// How lines are printed.
 struct Printer {

@@ -1,0 +1,207 @@
+//! Events, causes and exits in words: what `history`, `monit` and the dashboard show. Pure.
+
+use crate::event::{Cause, EventKind, ReloadStep};
+use crate::signal::signal_name;
+use crate::state::{Exit, Reason};
+
+/// How a process ended: `code 1`, `signal SIGKILL`.
+pub fn exit_status(exit: &Exit) -> String {
+    match (exit.code, exit.signal) {
+        (Some(code), _) => format!("code {code}"),
+        (None, Some(signal)) => format!("signal {}", signal_name(signal)),
+        (None, None) => "unknown status".into(),
+    }
+}
+
+/// Who or what caused an event.
+pub fn cause(c: &Cause) -> String {
+    match c {
+        Cause::User { command, uid } => format!("pmx {command} by uid {uid}"),
+        Cause::Process => "process".into(),
+        Cause::Policy => "restart policy".into(),
+        Cause::Boot => "daemon boot".into(),
+        Cause::Shutdown => "daemon shutdown".into(),
+        Cause::Rule {
+            rule,
+            reason,
+            figures,
+        } => {
+            let mut text = format!("rule {rule}");
+            if !reason.is_empty() {
+                text.push_str(&format!(": {reason}"));
+            }
+            if !figures.is_empty() {
+                text.push_str(&format!(" [{}]", figures.join(", ")));
+            }
+            text
+        }
+    }
+}
+
+fn reason(r: &Reason) -> String {
+    match r {
+        Reason::Command { command } => format!("{command:?}").to_lowercase(),
+        Reason::Spawned { pid } => format!("spawned pid {pid}"),
+        Reason::Ready { pid, how, after_ms } => {
+            format!("pid {pid} ready after {after_ms} ms ({how})")
+        }
+        Reason::AssumedReady { pid, timeout_ms } => {
+            format!("pid {pid} said nothing for listen_timeout {timeout_ms} ms: taken as ready")
+        }
+        Reason::NotReady { pid, timeout_ms } => {
+            format!("pid {pid} not ready within listen_timeout {timeout_ms} ms (wait_ready)")
+        }
+        Reason::SpawnFailed { error } => format!("spawn failed: {error}"),
+        Reason::StopCompleted { exit } => format!("exited with {}", exit_status(exit)),
+        Reason::StopExitCode { exit, .. } => {
+            format!("exited with {} (in stop_exit_codes)", exit_status(exit))
+        }
+        Reason::NoAutorestart { exit, .. } => {
+            format!("exited with {} (autorestart off)", exit_status(exit))
+        }
+        Reason::Crashed {
+            exit,
+            uptime_ms,
+            unstable_restarts,
+            max_restarts,
+            delay_ms,
+            unstable,
+        } => {
+            let budget = if *unstable {
+                format!(", unstable restart {unstable_restarts} of {max_restarts}")
+            } else {
+                String::new()
+            };
+            format!(
+                "exited with {} after {uptime_ms} ms (crash){budget}, restart in {delay_ms} ms",
+                exit_status(exit)
+            )
+        }
+        Reason::GaveUp {
+            unstable_restarts,
+            min_uptime_ms,
+            ..
+        } => {
+            format!("{unstable_restarts} unstable restarts (each < min_uptime {min_uptime_ms} ms)")
+        }
+        Reason::RestartDelayElapsed => "restart delay elapsed".into(),
+    }
+}
+
+/// What happened, without time, app or cause.
+pub fn event(kind: &EventKind) -> String {
+    match kind {
+        EventKind::AppCreated { ids, .. } => format!("registered with ids {ids:?}"),
+        EventKind::AppDeleted => "deleted".into(),
+        EventKind::Command { verb } => format!("command {verb}"),
+        EventKind::Transition(t) => format!(
+            "{} → {}: {}",
+            t.from.as_str(),
+            t.to.as_str(),
+            reason(&t.reason)
+        ),
+        EventKind::Spawned { pid, .. } => format!("spawned pid {pid}"),
+        EventKind::OrphanStopped { pid, processes } => {
+            format!(
+                "stopped {processes} processes left running by a previous daemon (run of pid {pid})"
+            )
+        }
+        EventKind::Exited {
+            pid,
+            exit,
+            uptime_ms,
+        } => format!(
+            "pid {pid} exited with {} after {uptime_ms} ms",
+            exit_status(exit)
+        ),
+        EventKind::Signalled {
+            pid,
+            signal,
+            processes,
+        } => {
+            format!(
+                "sent {} to pid {pid} and its family ({processes} processes)",
+                signal_name(*signal)
+            )
+        }
+        EventKind::Reload(step) => match step {
+            ReloadStep::Replacing { old_pid } => {
+                format!("reload: starting a new process to replace pid {old_pid}")
+            }
+            ReloadStep::Replaced { old_pid, new_pid } => {
+                format!("reload: pid {new_pid} is ready, pid {old_pid} leaves the rotation")
+            }
+            ReloadStep::Failed { old_pid, error } => format!(
+                "reload failed: the new process did not become ready ({error}); {}",
+                old_pid.map_or("reload stopped".into(), |p| format!(
+                    "pid {p} keeps running, reload stopped"
+                ))
+            ),
+        },
+        EventKind::Scaled { from, to, ids } => format!("scaled {from} → {to} instances {ids:?}"),
+        EventKind::Note { text } => format!("note: {text}"),
+        EventKind::RulesLoaded { source, rules, .. } => {
+            format!(
+                "{} rules loaded from {source}: {}",
+                rules.len(),
+                rules.join(", ")
+            )
+        }
+        EventKind::RuleFailed {
+            rule,
+            error,
+            disabled,
+        } => format!(
+            "rule {rule} failed{}: {error}",
+            if *disabled { " and is disabled" } else { "" }
+        ),
+        EventKind::CountersReset => "restart counters reset".into(),
+        EventKind::DaemonStarted { pid, version } => format!("daemon {version} started, pid {pid}"),
+        EventKind::Saved { apps } => {
+            let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+            format!("saved {} apps: {}", apps.len(), names.join(", "))
+        }
+        EventKind::DaemonStopped { pid } => {
+            format!("daemon pid {pid} stopped every app and exited")
+        }
+        EventKind::ConfigApplied {
+            revision,
+            source,
+            plan,
+            ..
+        } => format!(
+            "config revision {revision} applied from {source}: {}",
+            plan.join("; ")
+        ),
+        EventKind::ConfigChanged { revision, change } => {
+            format!("config revision {revision}: {change}")
+        }
+        EventKind::ConfigRejected { source, errors } => {
+            let first = errors.lines().next().unwrap_or_default();
+            format!("config {source} rejected, nothing changed: {first}")
+        }
+        EventKind::LogWriteFailed { file, error } => {
+            format!("LOG LINES LOST: cannot write {file} ({error}); counting dropped bytes")
+        }
+        EventKind::LogWriteRecovered { file, lost_bytes } => {
+            format!("writing {file} again; {lost_bytes} bytes of output were lost")
+        }
+        EventKind::Compacted {
+            removed,
+            through_seq,
+        } => format!("retention removed {removed} old events (through event {through_seq})"),
+        EventKind::JournalRecovered {
+            reason,
+            damaged_copy,
+            salvaged,
+            expected_head,
+            snapshot_seq,
+            ..
+        } => format!(
+            "JOURNAL DAMAGED ({reason}): kept in {damaged_copy}; recovered {salvaged} of {expected_head} events{}",
+            snapshot_seq
+                .map(|s| format!(", apps from the snapshot of event {s}"))
+                .unwrap_or_default()
+        ),
+    }
+}
