@@ -92,6 +92,14 @@ pub enum Verb {
         #[arg(allow_hyphen_values = true)]
         count: pmx_core::protocol::ScaleCount,
     },
+    /// Full-screen monitor: apps, CPU and memory charts, the selected app's logs and history
+    Monit,
+    /// Where the web dashboard and /metrics are served (`--token`: the token actions need)
+    Dashboard {
+        /// Print only the token
+        #[arg(long)]
+        token: bool,
+    },
     /// List the loaded rules: their trigger, when each last ran and fired, what it did, errors
     Rules {
         /// As JSON
@@ -236,6 +244,10 @@ pub struct DaemonArgs {
     /// How often every instance's CPU and memory are measured (and memory limits checked)
     #[arg(long, env = "PMX_SAMPLE_INTERVAL", default_value = "1s", value_parser = interval)]
     pub sample_interval: u64,
+    /// Serve Prometheus /metrics, the JSON API and the web dashboard on this address
+    /// (127.0.0.1:9615; any other address than loopback requires the token for every request)
+    #[arg(long, env = "PMX_METRICS", value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 fn interval(value: &str) -> Result<u64, String> {

@@ -98,7 +98,14 @@ impl Client {
         decode(&self.read_body()?)
     }
 
-    fn send<T: Serialize>(&mut self, value: &T) -> Result<(), CliError> {
+    /// A second handle on the same connection: one thread reads a stream while another
+    /// sends on it (`monit`).
+    pub fn try_clone(&self) -> Result<Client, CliError> {
+        let stream = self.stream.try_clone().map_err(lost)?;
+        Ok(Client { stream })
+    }
+
+    pub fn send<T: Serialize>(&mut self, value: &T) -> Result<(), CliError> {
         let bytes = frame::encode(value).map_err(|e| CliError::Failed(e.to_string()))?;
         self.stream.write_all(&bytes).map_err(lost)
     }

@@ -52,11 +52,21 @@ fn parse() -> Result<Cli, ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = match parse() {
+    let mut cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
     let paths = paths();
+    if matches!(cli.command, Verb::Daemon(_)) {
+        match commands::daemon::apply_settings_file(&paths) {
+            Ok(false) => {}
+            Ok(true) => match parse() {
+                Ok(again) => cli = again,
+                Err(code) => return code,
+            },
+            Err(e) => return report(Err(e)),
+        }
+    }
     let result = match cli.command {
         Verb::Daemon(args) => commands::daemon::run(paths, args),
         Verb::Start(args) => commands::start::run(&paths, *args),
@@ -86,7 +96,14 @@ fn main() -> ExitCode {
         Verb::Convert { file } => commands::up::convert(&file),
         Verb::Scale { app, count } => commands::control::scale(&paths, app, count),
         Verb::Rules { json } => commands::list::rules(&paths, json),
+        Verb::Monit => commands::monit::run(&paths),
+        Verb::Dashboard { token } => commands::daemon::dashboard(&paths, token),
     };
+    report(result)
+}
+
+/// The exit code of a result, with the error on stderr.
+fn report(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Usage(message)) => {

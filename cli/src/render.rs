@@ -184,7 +184,10 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         ("stop exit codes", format!("{:?}", r.stop_exit_codes)),
         ("kill signal", signal_name(s.kill_signal)),
         ("kill timeout", format!("{} ms", s.kill_timeout_ms)),
-        ("last exit", opt(p.last_exit.as_ref().map(describe::exit_status))),
+        (
+            "last exit",
+            opt(p.last_exit.as_ref().map(describe::exit_status)),
+        ),
         ("error", opt(p.error.clone())),
         ("cpu", format!("{:.1}%", p.cpu)),
         ("memory", format_bytes(p.memory)),

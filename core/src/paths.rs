@@ -57,6 +57,16 @@ impl Paths {
         self.home.join("pmx.pid")
     }
 
+    /// The daemon's settings (`metrics = "127.0.0.1:9615"`, ...), read when it starts.
+    pub fn daemon_config(&self) -> PathBuf {
+        self.home.join("daemon.toml")
+    }
+
+    /// The dashboard's token (mode 0600): actions over HTTP need it.
+    pub fn dashboard_token(&self) -> PathBuf {
+        self.home.join("dashboard.token")
+    }
+
     /// Directory of app logs.
     pub fn logs(&self) -> PathBuf {
         self.home.join("logs")

@@ -62,6 +62,33 @@ pub enum Request {
     Rules,
     /// `pmx reload`: replace the targets' instances by new ready processes, one at a time.
     Reload(ReloadRequest),
+    /// Start registered apps' instances that are not running (`pmx start NAME`, the
+    /// dashboard's start).
+    StartApps(Targets),
+    /// `pmx monit`: answered by a stream of `Monit` frames; sent again on the same connection
+    /// to look at another app.
+    Monit(MonitRequest),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MonitRequest {
+    /// The app whose logs and journal events the stream carries.
+    pub app: Option<String>,
+}
+
+/// One frame of the `monit` stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MonitUpdate {
+    /// Every instance, once per sample interval.
+    pub processes: Option<Vec<ProcessView>>,
+    /// The looked-at app's new journal events.
+    pub events: Vec<Event>,
+    /// The looked-at app's new log lines.
+    pub logs: Vec<LogLine>,
+    /// Lines skipped because the client fell behind.
+    pub missed: u64,
+    /// The looked-at app changed: these events and lines replace the ones shown.
+    pub fresh: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,6 +324,7 @@ pub enum Response {
     LogSources(LogSources),
     LogLines(LogBatch),
     Rules(RuleList),
+    Monit(Box<MonitUpdate>),
     /// The daemon stopped every app and is exiting.
     Killed,
     Error(Failure),
@@ -359,6 +387,9 @@ pub struct Pong {
     pub daemon_pid: u32,
     pub version: String,
     pub started_at: Millis,
+    /// Where the daemon serves `/metrics` and the dashboard, if it does.
+    #[serde(default)]
+    pub http: Option<String>,
 }
 
 /// A request that failed, and why.

@@ -1,6 +1,8 @@
 //! What `list`, `describe` and `jlist` show: one `ProcessView` per instance, and the PM2
 //! `jlist` shape built from it so tools written for `pm2 jlist` work unchanged.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -44,8 +46,25 @@ pub struct ProcessView {
     /// Why, the last time.
     #[serde(default)]
     pub log_error: Option<String>,
+    /// What the instance wrote since the daemon started.
+    #[serde(default)]
+    pub output: OutputCounts,
+    /// Actions policies took on the instance, by policy (`max_memory_restart`, `watch`, a
+    /// rule's name).
+    #[serde(default)]
+    pub policy_actions: BTreeMap<String, u64>,
     /// The spec, without the captured environment values.
     pub spec: AppSpec,
+}
+
+/// Lines and bytes an instance wrote, per stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutputCounts {
+    pub out_lines: u64,
+    pub out_bytes: u64,
+    pub err_lines: u64,
+    pub err_bytes: u64,
 }
 
 /// What the sampler measured of an instance beyond its own process.

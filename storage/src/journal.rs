@@ -36,6 +36,10 @@ pub trait Journal: Send + Sync {
     fn flush(&self) -> Result<(), JournalError>;
     /// The last sequence number given out (0 for an empty journal).
     fn head(&self) -> u64;
+    /// Bytes the journal takes on disk (0 where unknown).
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
     /// Every event, oldest first.
     fn all(&self) -> Result<Vec<Event>, JournalError> {
         self.all_after(0)
@@ -227,6 +231,10 @@ impl Journal for SledJournal {
 
     fn head(&self) -> u64 {
         self.next_seq.lock().map(|n| *n - 1).unwrap_or(0)
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
     }
 
     fn page_after(

@@ -3,6 +3,7 @@
 //! transition, and carries out the effects (spawn, signal, arm a timer). Nothing else touches
 //! an app's processes.
 
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -71,6 +72,8 @@ pub struct Shared {
     pub policy: crate::policy::PolicyHandle,
     /// The listening sockets held for apps.
     pub listen: crate::listen::ListenHub,
+    /// The dashboard's URL, when the daemon serves `/metrics` and the dashboard.
+    pub http: Option<Arc<str>>,
 }
 
 pub struct AppActor {
@@ -101,6 +104,8 @@ pub struct AppActor {
     rolling: Option<reload::Rolling>,
     /// Failed health checks in a row.
     health_failures: u32,
+    /// Actions policies took on each instance (by id), by policy name: for `/metrics`.
+    policy_actions: HashMap<u32, BTreeMap<String, u64>>,
 }
 
 /// One instance, or during a reload the process that is to replace one (`incoming`: it
@@ -154,6 +159,7 @@ impl AppActor {
             keys: ids.len() as u64,
             rolling: None,
             health_failures: 0,
+            policy_actions: HashMap::new(),
             spec,
             created_at,
             shared,
@@ -198,6 +204,11 @@ impl AppActor {
     /// Feeds one input to instance `i` and carries out what the machine decides.
     fn feed(&mut self, i: usize, input: Input, cause: Cause, ctx: &mut Context<Self>) {
         let kill = self.kill_policy();
+        if let (Input::Command(_), Cause::Rule { rule, .. }) = (&input, &cause) {
+            let id = self.slots[i].id;
+            let count = self.policy_actions.entry(id).or_default();
+            *count.entry(rule.clone()).or_default() += 1;
+        }
         let slot = &mut self.slots[i];
         // A process replacing an instance gets one chance: the reload fails if it exits.
         let once;
@@ -627,6 +638,8 @@ impl AppActor {
             error_log: shown(files.err.as_deref()),
             log_lost_bytes: loss.as_ref().map_or(0, |l| l.bytes),
             log_error: loss.map(|l| l.last_error),
+            output: self.shared.logs.written(&self.spec.name, id),
+            policy_actions: self.policy_actions.get(&id).cloned().unwrap_or_default(),
             spec,
         }
     }

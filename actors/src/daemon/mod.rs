@@ -51,6 +51,9 @@ struct AppEntry {
 pub struct Handle {
     pub request: Request,
     pub uid: u32,
+    /// Where the request came from, when not the socket (`dashboard from 127.0.0.1`): the
+    /// journal names it in the cause.
+    pub via: Option<String>,
 }
 
 /// Stop every app without changing what should run, then answer.
@@ -217,8 +220,12 @@ impl Handler<Handle> for Daemon {
 
     fn handle(&mut self, msg: Handle, _: &mut Context<Self>) -> Reply {
         let uid = msg.uid;
+        let via = msg.via;
         let user = |command: &str| Cause::User {
-            command: command.to_string(),
+            command: match &via {
+                Some(via) => format!("{command} via {via}"),
+                None => command.to_string(),
+            },
             uid,
         };
         match msg.request {
@@ -246,6 +253,11 @@ impl Handler<Handle> for Daemon {
             Request::Scale(req) => self.scale(req, user("scale")),
             Request::Rules => self.rules(),
             Request::Reload(req) => self.reload(req, user("reload")),
+            Request::StartApps(t) => self.control(&t.targets, Command::Start, user("start")),
+            Request::Monit(_) => ready(Response::failure(
+                FailureKind::Invalid,
+                "monit is a stream: the socket server answers it",
+            )),
         }
     }
 }

@@ -142,6 +142,7 @@ impl Daemon {
             daemon_pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: self.started_at,
+            http: self.shared.http.as_deref().map(String::from),
         })
     }
 }

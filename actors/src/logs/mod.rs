@@ -13,6 +13,7 @@
 mod file;
 mod lines;
 mod tail;
+mod written;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,8 +34,9 @@ use tokio::sync::{Notify, broadcast, oneshot};
 
 use file::LogFile;
 pub use lines::format_local;
-pub use tail::last_lines;
 use lines::{Clock, EachLine, LineFormat, Lines};
+pub use tail::last_lines;
+use written::{Tally, Written};
 
 /// Bytes read from a pipe at once.
 const READ_SIZE: usize = 128 * 1024;
@@ -97,6 +99,7 @@ pub struct LogHub {
     losses: Arc<Mutex<HashMap<(String, u32), Loss>>>,
     /// Streams still being read, to let the last lines land before the daemon exits.
     active: Arc<(Mutex<usize>, Condvar)>,
+    written: Tally,
 }
 
 /// What the log thread needs from the daemon.
@@ -124,8 +127,13 @@ impl LogHub {
             live: live.clone(),
             losses: Arc::default(),
             active: Arc::default(),
+            written: Tally::default(),
         };
-        let (losses, active) = (handle.losses.clone(), handle.active.clone());
+        let (losses, active, written) = (
+            handle.losses.clone(),
+            handle.active.clone(),
+            handle.written.clone(),
+        );
         std::thread::Builder::new()
             .name("pmx-logs".into())
             .stack_size(256 * 1024)
@@ -142,6 +150,7 @@ impl LogHub {
                     live,
                     losses,
                     active,
+                    written,
                     read: vec![0; READ_SIZE],
                     out: Vec::with_capacity(READ_SIZE),
                     daemon_log_check: Instant::now() + DAEMON_LOG_CHECK,
@@ -189,6 +198,11 @@ impl LogHub {
         self.live.subscribe()
     }
 
+    /// What an instance wrote since the daemon started.
+    pub fn written(&self, app: &str, id: u32) -> pmx_core::view::OutputCounts {
+        self.written.counts(app, id)
+    }
+
     pub fn loss(&self, app: &str, id: u32) -> Option<Loss> {
         lock(&self.losses).get(&(app.to_string(), id)).cloned()
     }
@@ -218,6 +232,7 @@ struct Capture {
     /// Writing its files fails: its lines are counted as lost.
     failing: bool,
     last_read: Instant,
+    written: Arc<Written>,
 }
 
 struct Hub {
@@ -233,6 +248,7 @@ struct Hub {
     live: broadcast::Sender<Arc<LiveLine>>,
     losses: Arc<Mutex<HashMap<(String, u32), Loss>>>,
     active: Arc<(Mutex<usize>, Condvar)>,
+    written: Tally,
     read: Vec<u8>,
     out: Vec<u8>,
     daemon_log_check: Instant,
@@ -407,6 +423,7 @@ impl Hub {
                 targets,
                 failing: false,
                 last_read: Instant::now(),
+                written: self.written.of(&attach.app, attach.id),
             },
         );
     }
@@ -473,6 +490,9 @@ impl Hub {
         let (app, id, kind, live) = (&capture.app, capture.id, capture.kind, &self.live);
         let mut publish = |line: &[u8]| publish(live, app, id, kind, line);
         let mut each: EachLine = (live.receiver_count() > 0).then_some(&mut publish);
+        if let Some(data) = data {
+            capture.written.add(kind, data);
+        }
         match data {
             Some(data) => capture
                 .lines

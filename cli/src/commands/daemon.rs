@@ -49,8 +49,63 @@ pub fn run(paths: Paths, args: DaemonArgs) -> Result<(), CliError> {
         retention,
         rotation,
         sample_interval: std::time::Duration::from_millis(args.sample_interval),
+        http: args.metrics,
     };
     pmx_actors::run(config, shutdown).map_err(|e| CliError::Failed(e.to_string()))
+}
+
+/// Applies `$PMX_HOME/daemon.toml` (keys are `pmx daemon`'s long flags: `metrics`,
+/// `log_max_size`, ...) as the environment variables those flags read, where the environment
+/// does not set them already: flags beat the environment, which beats the file. True when
+/// something was applied and the command line must be parsed again.
+pub fn apply_settings_file(paths: &Paths) -> Result<bool, CliError> {
+    use clap::Args;
+    let path = paths.daemon_config();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(CliError::Failed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    let command = crate::args::DaemonArgs::augment_args(clap::Command::new("daemon"));
+    let mut applied = false;
+    for (key, value) in table {
+        let flag = key.replace('_', "-");
+        let env = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(flag.as_str()))
+            .and_then(|a| a.get_env())
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{}: unknown setting `{key}` (the settings are `pmx daemon`'s flags: see `pmx daemon --help`)",
+                    path.display()
+                ))
+            })?;
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(_) | toml::Value::Float(_) => value.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(CliError::Usage(format!(
+                    "{}: `{key}` must be a string, a number or a boolean, not {}",
+                    path.display(),
+                    other.type_str()
+                )));
+            }
+        };
+        if std::env::var_os(env).is_none() {
+            // SAFETY: called before the daemon starts any thread.
+            unsafe { std::env::set_var(env, value) };
+            applied = true;
+        }
+    }
+    Ok(applied)
 }
 
 pub fn ping(paths: &Paths) -> Result<(), CliError> {
@@ -64,6 +119,35 @@ pub fn ping(paths: &Paths) -> Result<(), CliError> {
         }
         other => Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
     }
+}
+
+/// `pmx dashboard`: where the daemon serves the dashboard and /metrics; `--token`: only the
+/// token that actions need.
+pub fn dashboard(paths: &Paths, token_only: bool) -> Result<(), CliError> {
+    let Response::Pong(pong) = ask(paths, &Request::Ping)? else {
+        return Err(CliError::Failed("unexpected answer from the daemon".into()));
+    };
+    let token_path = paths.dashboard_token();
+    let token = std::fs::read_to_string(&token_path)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", token_path.display())))?;
+    if token_only {
+        println(&token);
+        return Ok(());
+    }
+    let Some(url) = pong.http else {
+        return Err(CliError::Failed(format!(
+            "the daemon serves no dashboard: put `metrics = \"127.0.0.1:9615\"` in {} and restart the daemon (`pmx kill`, then any command), or run `pmx daemon --metrics 127.0.0.1:9615`",
+            paths.daemon_config().display()
+        )));
+    };
+    println(&format!("dashboard  {url}"));
+    println(&format!("metrics    {url}metrics"));
+    println(&format!("api        {url}api/apps"));
+    println(&format!(
+        "actions (restart, reload, stop, start) need the token: `pmx dashboard --token`; open {url}?token=TOKEN to use them from the page"
+    ));
+    Ok(())
 }
 
 pub fn kill(paths: &Paths) -> Result<(), CliError> {

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod history;
 pub mod list;
 pub mod logs;
+pub mod monit;
 pub mod start;
 pub mod startup;
 pub mod up;

@@ -1,151 +1,24 @@
-//! The socket server: accepts connections on `$PMX_HOME/pmx.sock`, does the handshake, reads
-//! request frames, asks the daemon, writes responses. A client that sends garbage, a
-//! truncated frame, an oversized frame or nothing at all loses its connection; nobody else
-//! notices.
+//! Streams on a connection: `history --follow` and `logs --follow`. Each sends what there is,
+//! then what comes, until the client hangs up.
 
 use std::time::Duration;
 
 use actix::Addr;
-use pmx_core::frame;
-use pmx_core::protocol::{
-    FailureKind, Hello, HistoryRequest, LogBatch, LogLine, LogsRequest, PROTOCOL_VERSION, Request,
-    Response, Welcome,
-};
-use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc};
+use pmx_core::protocol::{HistoryRequest, LogBatch, LogLine, LogsRequest, Request, Response};
+use tokio::io::AsyncReadExt;
+use tokio::net::UnixStream;
+use tokio::sync::broadcast;
 
+use super::{ConnError, write_frame};
 use crate::daemon::{Daemon, Handle};
 use crate::logs::LogHub;
-
-/// A client has this long to say hello.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// An idle connection is closed after this long.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Accepts clients forever. `killed` is told when a client's `kill` was answered.
-pub async fn serve(
-    listener: UnixListener,
-    daemon: Addr<Daemon>,
-    logs: LogHub,
-    killed: mpsc::UnboundedSender<()>,
-) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let daemon = daemon.clone();
-                let killed = killed.clone();
-                let logs = logs.clone();
-                actix::spawn(async move {
-                    if let Err(e) = connection(stream, daemon, logs, killed).await {
-                        eprintln!("pmx: connection closed: {e}");
-                    }
-                });
-            }
-            Err(e) => {
-                // Out of file descriptors, for instance: back off instead of spinning.
-                eprintln!("pmx: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum ConnError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Frame(#[from] frame::FrameError),
-    #[error("timed out")]
-    Timeout,
-    #[error("the daemon is shutting down")]
-    Gone,
-}
-
-async fn read_frame(stream: &mut UnixStream) -> Result<Option<Vec<u8>>, ConnError> {
-    let mut header = [0u8; 4];
-    match stream.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    let len = frame::body_len(header)?;
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).await?;
-    Ok(Some(body))
-}
-
-async fn write_frame<T: Serialize>(stream: &mut UnixStream, value: &T) -> Result<(), ConnError> {
-    stream.write_all(&frame::encode(value)?).await?;
-    Ok(())
-}
-
-async fn connection(
-    mut stream: UnixStream,
-    daemon: Addr<Daemon>,
-    logs: LogHub,
-    killed: mpsc::UnboundedSender<()>,
-) -> Result<(), ConnError> {
-    let uid = stream.peer_cred()?.uid();
-    let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream))
-        .await
-        .map_err(|_| ConnError::Timeout)??;
-    let Some(hello) = hello else { return Ok(()) };
-    let hello: Hello = frame::decode(&hello)?;
-    if hello.version != PROTOCOL_VERSION {
-        let message = format!(
-            "the running daemon speaks protocol {PROTOCOL_VERSION}, this pmx speaks {}: run `pmx kill` with the pmx that started the daemon, then retry",
-            hello.version
-        );
-        write_frame(
-            &mut stream,
-            &Response::failure(FailureKind::VersionMismatch, message),
-        )
-        .await?;
-        return Ok(());
-    }
-    let welcome = Welcome {
-        version: PROTOCOL_VERSION,
-        daemon_pid: std::process::id(),
-    };
-    write_frame(&mut stream, &welcome).await?;
-    loop {
-        let body = tokio::time::timeout(IDLE_TIMEOUT, read_frame(&mut stream))
-            .await
-            .map_err(|_| ConnError::Timeout)??;
-        let Some(body) = body else { return Ok(()) };
-        let request: Request = frame::decode(&body)?;
-        if let Request::History(h) = &request
-            && h.follow
-        {
-            return follow(stream, daemon, uid, h.clone()).await;
-        }
-        if let Request::Logs(l) = &request
-            && l.follow
-        {
-            return follow_logs(stream, daemon, logs, uid, l.clone()).await;
-        }
-        let response = daemon
-            .send(Handle { request, uid })
-            .await
-            .map_err(|_| ConnError::Gone)?;
-        let was_kill = matches!(response, Response::Killed);
-        write_frame(&mut stream, &response).await?;
-        if was_kill {
-            let _ = killed.send(());
-            return Ok(());
-        }
-    }
-}
 
 /// How often a follower's app is checked for new events.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 /// `history --follow`: the matching events so far, then new ones as `History` frames, until
 /// the client hangs up.
-async fn follow(
+pub(super) async fn history(
     mut stream: UnixStream,
     daemon: Addr<Daemon>,
     uid: u32,
@@ -155,6 +28,7 @@ async fn follow(
         daemon.send(Handle {
             request: Request::History(req.clone()),
             uid,
+            via: None,
         })
     };
     let first = ask(&req).await.map_err(|_| ConnError::Gone)?;
@@ -201,7 +75,7 @@ const LOG_BATCH: usize = 1000;
 
 /// `logs` (following): the sources, then the targets' new lines as they are captured. A
 /// follower that cannot keep up is skipped ahead and told how many lines it missed.
-async fn follow_logs(
+pub(super) async fn logs(
     mut stream: UnixStream,
     daemon: Addr<Daemon>,
     logs: LogHub,
@@ -214,6 +88,7 @@ async fn follow_logs(
         .send(Handle {
             request: Request::Logs(req),
             uid,
+            via: None,
         })
         .await
         .map_err(|_| ConnError::Gone)?;
