@@ -3,12 +3,14 @@
 
 mod bad_input;
 mod cluster;
+mod dashboard;
 mod depends;
 mod ecosystem;
 mod history;
 mod journal;
 mod lifecycle;
 mod logs;
+mod monit;
 mod policies;
 mod restart_policy;
 mod revisions;

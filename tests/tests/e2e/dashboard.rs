@@ -1,0 +1,223 @@
+//! The daemon's HTTP listener: `/metrics` in Prometheus's format, the JSON API, the token
+//! rules, and its settings (`daemon.toml`, `--metrics`).
+
+use std::time::Duration;
+
+use pmx_tests::{Home, fixture, free_port, http, wait_for};
+
+/// The value of the metric line that starts with `series` (name and labels).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_show_every_instance_and_the_daemon_in_prometheus_format() {
+    let (home, port) = Home::with_dashboard();
+    home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "web",
+        "-i",
+        "2",
+        "--max-memory-restart",
+        "1K",
+    ]);
+    home.wait_online("tick");
+    let answer = http(port, "GET", "/metrics", &[]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.head.contains("openmetrics-text"), "{}", answer.head);
+    // The memory limit is far below any shell: the policy restarts `web`'s instances.
+    let text = wait_for(
+        "policy actions and log lines",
+        Duration::from_secs(20),
+        || {
+            let text = http(port, "GET", "/metrics", &[]).body;
+            let acted = metric(
+            &text,
+            r#"pmx_instance_policy_actions_total{app="web",id="1",policy="max_memory_restart"}"#,
+        )
+        .is_some_and(|n| n >= 1.0);
+            let wrote = metric(
+                &text,
+                r#"pmx_instance_log_lines_total{app="tick",id="0",stream="out"}"#,
+            )
+            .is_some_and(|n| n >= 5.0);
+            (acted && wrote).then_some(text)
+        },
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"pmx_instance_status{app="tick",id="0",status="online"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"pmx_instance_status{app="tick",id="0",status="errored"}"#
+        ),
+        Some(0.0)
+    );
+    assert!(metric(&text, r#"pmx_instance_memory_bytes{app="tick",id="0"}"#).unwrap() > 0.0);
+    assert!(metric(&text, r#"pmx_instance_uptime_seconds{app="tick",id="0"}"#).is_some());
+    assert!(metric(&text, r#"pmx_instance_restarts_total{app="web",id="2"}"#).unwrap() >= 1.0);
+    let err_bytes = r#"pmx_instance_log_bytes_total{app="tick",id="0",stream="err"}"#;
+    assert!(metric(&text, err_bytes).unwrap() > 0.0, "{text}");
+    for daemon in [
+        "pmx_daemon_cpu_seconds_total",
+        "pmx_daemon_resident_memory_bytes",
+        "pmx_journal_size_bytes",
+        "pmx_journal_events_total",
+        "pmx_journal_events_per_second",
+    ] {
+        assert!(metric(&text, daemon).is_some(), "no {daemon} in\n{text}");
+    }
+    assert!(metric(&text, "pmx_daemon_resident_memory_bytes").unwrap() > 1e6);
+    assert!(metric(&text, "pmx_journal_events_total").unwrap() > 5.0);
+    // A restart by hand shows at the next scrape.
+    let before = metric(&text, r#"pmx_instance_restarts_total{app="tick",id="0"}"#).unwrap();
+    home.ok(&["restart", "tick"]);
+    let after = metric(
+        &http(port, "GET", "/metrics", &[]).body,
+        r#"pmx_instance_restarts_total{app="tick",id="0"}"#,
+    );
+    assert_eq!(after, Some(before + 1.0));
+}
+
+#[test]
+fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
+    let (home, port) = Home::with_dashboard();
+    home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
+    let pid = home.wait_online("tick");
+    let apps = http(port, "GET", "/api/apps", &[]).json();
+    assert_eq!(apps[0]["name"], "tick");
+    assert_eq!(apps[0]["pid"], pid);
+    let app = http(port, "GET", "/api/apps/tick", &[]).json();
+    assert_eq!(app["spec"]["name"], "tick");
+    assert_eq!(app["instances"].as_array().unwrap().len(), 1);
+    assert_eq!(http(port, "GET", "/api/apps/nope", &[]).status, 404);
+    let history = http(port, "GET", "/api/apps/tick/history", &[]).json();
+    let events = history["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["class"] == "online" && e["because"] == "process"),
+        "{history}"
+    );
+    let logs = wait_for("log lines over HTTP", Duration::from_secs(5), || {
+        let logs = http(port, "GET", "/api/apps/tick/logs?lines=3", &[]).json();
+        let out = logs["sources"][0]["lines"].as_array()?.clone();
+        (out.len() == 3).then_some(out)
+    });
+    assert!(logs[2].as_str().unwrap().starts_with("tick "), "{logs:?}");
+
+    // Without the token, or with a wrong one, an action is refused and nothing happens.
+    let refused = http(port, "POST", "/api/apps/tick/restart", &[]);
+    assert_eq!(refused.status, 401);
+    assert!(refused.json()["error"].as_str().unwrap().contains("token"));
+    let wrong = [("Authorization", "Bearer 0123456789abcdef0123456789abcdef")];
+    assert_eq!(
+        http(port, "POST", "/api/apps/tick/stop", &wrong).status,
+        401
+    );
+    assert_eq!(home.pid("tick"), pid, "a refused action did nothing");
+
+    let token = home.token();
+    let bearer = format!("Bearer {token}");
+    let auth = [("Authorization", bearer.as_str())];
+    let restarted = http(port, "POST", "/api/apps/tick/restart", &auth);
+    assert_eq!(restarted.status, 200, "{}", restarted.body);
+    let new_pid = restarted.json()["processes"][0]["pid"].as_u64().unwrap() as u32;
+    assert_ne!(new_pid, pid);
+    assert_eq!(home.pid("tick"), new_pid);
+    let journal = home.ok(&["history", "tick"]);
+    assert!(
+        journal.contains("pmx restart via dashboard from 127.0.0.1"),
+        "{journal}"
+    );
+    assert_eq!(http(port, "POST", "/api/apps/tick/stop", &auth).status, 200);
+    assert_eq!(home.status("tick"), "stopped");
+    assert_eq!(
+        http(port, "POST", "/api/apps/tick/start", &auth).status,
+        200
+    );
+    home.wait_online("tick");
+    assert_eq!(
+        http(port, "POST", "/api/apps/tick/explode", &auth).status,
+        404
+    );
+    // A page of another site whose name resolves to 127.0.0.1 cannot read the API.
+    let rebound = http(port, "GET", "/api/apps", &[("Host", "evil.example")]);
+    assert_eq!(rebound.status, 403);
+}
+
+#[test]
+fn off_loopback_every_request_needs_the_token() {
+    let home = Home::new();
+    let port = free_port();
+    let settings = format!("metrics = \"0.0.0.0:{port}\"\n");
+    std::fs::write(home.path().join("daemon.toml"), settings).unwrap();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "web"]);
+    let token = home.token();
+    for path in ["/", "/metrics", "/api/apps"] {
+        let refused = http(port, "GET", path, &[]);
+        assert_eq!(refused.status, 401, "{path}: {}", refused.body);
+    }
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        http(port, "GET", "/metrics", &[("Authorization", &bearer)]).status,
+        200
+    );
+    // The browser's way in: the token once in the URL, then a cookie.
+    let first = http(port, "GET", &format!("/?token={token}"), &[]);
+    assert_eq!(first.status, 200);
+    assert!(first.head.contains("pmx_token="), "{}", first.head);
+    let cookie = format!("pmx_token={token}");
+    let apps = http(port, "GET", "/api/apps", &[("Cookie", &cookie)]);
+    assert_eq!(apps.json()[0]["name"], "web");
+    // A cookie alone never carries an action (another site could make the browser send it).
+    let forged = http(port, "POST", "/api/apps/web/stop", &[("Cookie", &cookie)]);
+    assert_eq!(forged.status, 401);
+    assert_eq!(home.status("web"), "online");
+}
+
+#[test]
+fn bad_listener_settings_are_refused_with_where_and_why() {
+    let home = Home::new();
+    std::fs::write(
+        home.path().join("daemon.toml"),
+        "metrcs = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let err = home.fails(2, &["daemon"]);
+    assert!(
+        err.contains("daemon.toml: unknown setting `metrcs`"),
+        "{err}"
+    );
+    std::fs::write(home.path().join("daemon.toml"), "metrics = [1]\n").unwrap();
+    let err = home.fails(2, &["daemon"]);
+    assert!(err.contains("must be a string"), "{err}");
+    std::fs::write(home.path().join("daemon.toml"), "metrics = \n").unwrap();
+    let err = home.fails(2, &["daemon"]);
+    assert!(err.contains("daemon.toml"), "{err}");
+    std::fs::remove_file(home.path().join("daemon.toml")).unwrap();
+    let err = home.fails(2, &["daemon", "--metrics", "localhost"]);
+    assert!(err.contains("--metrics"), "{err}");
+    // The port is taken: the daemon says so and does not start.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = home.fails(1, &["daemon", "--metrics", &addr]);
+    assert!(
+        err.contains(&format!("cannot serve metrics and the dashboard on {addr}")),
+        "{err}"
+    );
+    assert!(home.daemon_pid().is_none_or(|p| !pmx_tests::alive(p)));
+    // Without a listener, `pmx dashboard` says how to get one.
+    let err = home.fails(1, &["dashboard"]);
+    assert!(err.contains("metrics = "), "{err}");
+}
