@@ -2,6 +2,7 @@
 //! what the OS shows.
 
 mod bad_input;
+mod browser;
 mod cluster;
 mod dashboard;
 mod depends;
