@@ -87,7 +87,10 @@ fn the_dashboard_shows_the_apps_and_a_crash_on_the_timeline_and_refuses_actions_
         "{seen:#}"
     );
     let refused = seen["refused"].as_str().unwrap();
-    assert!(refused.contains("actions need the dashboard token"), "{refused}");
+    assert!(
+        refused.contains("actions need the dashboard token"),
+        "{refused}"
+    );
     assert_eq!(seen["status_without_token"], 401);
     assert!(
         seen["accepted"]
