@@ -122,6 +122,8 @@ function timeline(events, since, until) {
   const rowOf = (c) => ({ exit: "crash", errored: "crash", stopped: "online", transition: "online", config: "other", command: "other" }[c] || (rows.includes(c) ? c : "other"));
   const x = (at) => 90 + ((at - since) / Math.max(until - since, 1)) * 900;
   const svg = el("svg:svg", { class: "timeline", viewBox: "0 0 1000 150", preserveAspectRatio: "none" });
+  svg.append(el("svg:text", { x: 90, y: 146 }, when(since)),
+    el("svg:text", { x: 990, y: 146, "text-anchor": "end" }, when(until)));
   rows.forEach((r, i) => {
     const y = 20 + i * 26;
     svg.append(el("svg:line", { class: "row", x1: 90, x2: 990, y1: y, y2: y }), el("svg:text", { x: 4, y: y + 3 }, r));
@@ -145,8 +147,9 @@ async function showApp(name) {
     api(`/api/apps/${encodeURIComponent(name)}/logs?lines=200`),
   ]);
   remember(page.instances);
-  const first = history.events.length ? history.events[0].at : until;
-  const from = since || Math.min(first, until - 60e3);
+  // The axis starts a little before the first event shown (or the window's start, if no event).
+  const first = history.events.length ? history.events[0].at : (since || until - 60e3);
+  const from = Math.max(since, first - Math.max((until - first) / 20, 5e3));
   const sum = (f) => {
     const series = page.instances.map((p) => samples.get(p.id) || []);
     const len = Math.max(0, ...series.map((s) => s.length));
@@ -184,6 +187,7 @@ async function showApp(name) {
     el("div", { class: "logs" }, logPanes),
     el("h3", {}, "spec"),
     el("pre", { id: "spec" }, JSON.stringify(page.spec, null, 2)));
+  for (const pre of view.querySelectorAll(".logs pre")) pre.scrollTop = pre.scrollHeight;
 }
 
 async function refresh() {
