@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use pmx_core::logs::LogType;
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{Request, StartRequest};
+use pmx_core::protocol::{FailureKind, Request, Response, StartRequest, Targets};
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppOptions, AppSpec, Interpreter, RestartPolicy, default_name};
 
@@ -135,6 +135,10 @@ pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
         super::up::run(paths, up)?;
         return super::list::list(paths);
     }
+    if let Some(started) = start_registered(paths, &args.script)? {
+        render::action("start", &args.script, &started);
+        return super::list::list(paths);
+    }
     let spec = spec_from(args)?;
     let name = spec.name.clone();
     let started = processes(ask(
@@ -143,6 +147,26 @@ pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
     )?)?;
     render::action("start", &name, &started);
     super::list::list(paths)
+}
+
+/// `pmx start api` (or an id) where no such file exists: PM2 starts the registered app of that
+/// name. `None` when the daemon knows no such app (then it is a script, maybe a missing one).
+fn start_registered(
+    paths: &Paths,
+    target: &str,
+) -> Result<Option<Vec<pmx_core::view::ProcessView>>, CliError> {
+    if target.contains(['/', ' ']) || Path::new(target).exists() {
+        return Ok(None);
+    }
+    let request = Request::StartApps(Targets {
+        targets: vec![target.to_string()],
+        force: false,
+    });
+    match crate::client::Client::connect(paths)?.request(&request)? {
+        Response::Error(f) if f.kind == FailureKind::NotFound => Ok(None),
+        Response::Error(f) => Err(super::failure(f)),
+        other => processes(other).map(Some),
+    }
 }
 
 /// The environment apps get, as PM2 captures it: this command's, without pmx's own variables.

@@ -431,3 +431,24 @@ fn save_then_resurrect_brings_back_deleted_and_stopped_apps() {
         .count();
     assert_eq!(saved, 1);
 }
+
+#[test]
+fn start_with_the_name_of_a_stopped_app_starts_it_as_pm2_does() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "api"]);
+    home.ok(&["start", &fixture("forever.sh"), "--name", "other"]);
+    let other = home.wait_online("other");
+    home.ok(&["stop", "api"]);
+    assert_eq!(home.status("api"), "stopped");
+    home.ok(&["start", "api"]);
+    let pid = home.wait_online("api");
+    assert!(alive(pid));
+    assert_eq!(home.pid("other"), other, "only the named app");
+    // Started already: nothing changes.
+    home.ok(&["start", "api"]);
+    assert_eq!(home.pid("api"), pid);
+    assert_eq!(home.jlist().len(), 2, "no new app registered");
+    // A name nobody registered is still a script, and a missing one is a usage error.
+    let err = home.fails(2, &["start", "nosuchapp"]);
+    assert!(err.contains("nosuchapp"), "{err}");
+}

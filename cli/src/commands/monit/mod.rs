@@ -42,7 +42,7 @@ pub fn run(paths: &Paths) -> Result<(), CliError> {
             let wake = match reader.next() {
                 Ok(Response::Monit(u)) => Wake::Update(u),
                 Ok(other) => Wake::Lost(format!("unexpected answer: {other:?}")),
-                Err(e) => Wake::Lost(format!("{e:?}")),
+                Err(CliError::Usage(e) | CliError::Failed(e) | CliError::Lost(e)) => Wake::Lost(e),
             };
             let lost = matches!(wake, Wake::Lost(_));
             if frames.send(wake).is_err() || lost {
