@@ -1,6 +1,7 @@
 //! Streams on a connection: `history --follow` and `logs --follow`. Each sends what there is,
 //! then what comes, until the client hangs up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
@@ -11,7 +12,7 @@ use tokio::sync::broadcast;
 
 use super::{ConnError, write_frame};
 use crate::daemon::{Daemon, Handle};
-use crate::logs::LogHub;
+use crate::logs::{LiveLine, LogHub};
 
 /// How often a follower's app is checked for new events.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -137,19 +138,31 @@ pub(super) async fn logs(
 
 /// Adds a received line (if its instance is followed) or the count of missed ones; false
 /// when the log thread is gone.
-fn take(
-    batch: &mut LogBatch,
-    wanted: &Followed,
-    received: Result<std::sync::Arc<crate::logs::LiveLine>, broadcast::error::RecvError>,
+fn take(batch: &mut LogBatch, wanted: &Followed, received: Received) -> bool {
+    // Looked up by `&str`: nothing is allocated for lines nobody follows.
+    let followed = |line: &LiveLine| {
+        wanted
+            .get(&*line.app)
+            .is_some_and(|ids| ids.contains(&line.id))
+    };
+    take_line(&mut batch.lines, &mut batch.missed, received, followed)
+}
+
+/// What a subscriber of the log thread receives.
+pub(super) type Received = Result<Arc<LiveLine>, broadcast::error::RecvError>;
+
+/// Adds a received line that `wanted` keeps to `lines`, or adds what was missed to `missed`;
+/// false when the log thread is gone.
+pub(super) fn take_line(
+    lines: &mut Vec<LogLine>,
+    missed: &mut u64,
+    received: Received,
+    wanted: impl Fn(&LiveLine) -> bool,
 ) -> bool {
     match received {
         Ok(line) => {
-            // Looked up by `&str`: nothing is allocated for lines nobody follows.
-            if wanted
-                .get(&*line.app)
-                .is_some_and(|ids| ids.contains(&line.id))
-            {
-                batch.lines.push(LogLine {
+            if wanted(&line) {
+                lines.push(LogLine {
                     app: line.app.to_string(),
                     id: line.id,
                     stream: line.stream,
@@ -160,7 +173,7 @@ fn take(
             true
         }
         Err(broadcast::error::RecvError::Lagged(n)) => {
-            batch.missed += n;
+            *missed += n;
             true
         }
         Err(broadcast::error::RecvError::Closed) => false,

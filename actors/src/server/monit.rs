@@ -3,7 +3,6 @@
 //! `MonitRequest` on the same connection to look at another app; the stream then starts with
 //! that app's last events and lines (`fresh`). The client never has to poll.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
@@ -13,6 +12,7 @@ use pmx_core::protocol::{
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc};
 
+use super::follow::{Received, take_line};
 use super::{ConnError, read_frame, write_frame};
 use crate::daemon::{Daemon, Handle};
 use crate::logs::{LiveLine, LogHub, last_lines};
@@ -185,29 +185,8 @@ impl Look {
     }
 
     /// Adds a live line of the looked-at app; false when the log thread is gone.
-    fn take(
-        &self,
-        update: &mut MonitUpdate,
-        received: Result<Arc<LiveLine>, broadcast::error::RecvError>,
-    ) -> bool {
-        match received {
-            Ok(line) => {
-                if self.app.as_deref() == Some(&*line.app) {
-                    update.logs.push(LogLine {
-                        app: line.app.to_string(),
-                        id: line.id,
-                        stream: line.stream,
-                        at: line.at,
-                        text: line.text.clone(),
-                    });
-                }
-                true
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                update.missed += n;
-                true
-            }
-            Err(broadcast::error::RecvError::Closed) => false,
-        }
+    fn take(&self, update: &mut MonitUpdate, received: Received) -> bool {
+        let looked_at = |line: &LiveLine| self.app.as_deref() == Some(&*line.app);
+        take_line(&mut update.logs, &mut update.missed, received, looked_at)
     }
 }
