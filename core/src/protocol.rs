@@ -9,7 +9,7 @@ use crate::spec::AppSpec;
 use crate::view::ProcessView;
 
 /// Bumped whenever a change to these types would confuse the other side.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The client's first frame.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -114,7 +114,8 @@ fn garbage_truncated_and_huge_frames_leave_the_daemon_serving() {
 
     // A valid handshake followed by a request the daemon cannot decode.
     let mut bad_request = connect(&home);
-    let hello = br#"{"version":1}"#;
+    let hello = format!(r#"{{"version":{}}}"#, pmx_core::protocol::PROTOCOL_VERSION);
+    let hello = hello.as_bytes();
     bad_request
         .write_all(&(hello.len() as u32).to_be_bytes())
         .unwrap();
