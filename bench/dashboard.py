@@ -61,12 +61,6 @@ def get(port, path):
     return ms, len(data)
 
 
-def cpu_percent(pid, seconds):
-    before = run.proc_cpu_ms(pid)
-    time.sleep(seconds)
-    return (run.proc_cpu_ms(pid) - before) / (seconds * 1000) * 100
-
-
 def looking_cost(binary, seconds):
     m = run.Pmx(binary)
     port = free_port()
@@ -79,7 +73,7 @@ def looking_cost(binary, seconds):
         m.wait_online(50)
         time.sleep(3)
         pid = m.daemon_pid()
-        idle = cpu_percent(pid, seconds)
+        idle = run.cpu_percent(pid, seconds)
         monit = f"PMX_HOME={m.home} {binary} monit"
         subprocess.run([*tmux, "new-session", "-d", "-x", "150", "-y", "45", monit], check=True)
         browser = subprocess.Popen(
@@ -88,7 +82,7 @@ def looking_cost(binary, seconds):
         if browser.stdout.readline().strip() != "open":
             raise RuntimeError("the browser did not open the dashboard")
         time.sleep(3)
-        looking = cpu_percent(pid, seconds)
+        looking = run.cpu_percent(pid, seconds)
         return idle, looking
     finally:
         if browser:
@@ -116,12 +110,7 @@ def scrape_time(binary, scrapes):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--binary", default=os.path.join(run.ROOT, "target", "release", "pmx"))
-    args = ap.parse_args()
-    if args.binary.endswith("release/pmx"):
-        subprocess.run(["cargo", "build", "--release", "-p", "pmx"], cwd=run.ROOT, check=True)
+    args = run.binary_and_quick(argparse.ArgumentParser())
     seconds = 10 if args.quick else 30
     idle, looking = looking_cost(args.binary, seconds)
     median, p90, size, api = scrape_time(args.binary, 20 if args.quick else 50)

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,11 +30,7 @@ def daemon_cpu(binary, apps, seconds):
         run.start_many(m, apps, "idle")
         m.wait_online(apps)
         time.sleep(2)  # the first samples, and start-up work, are done
-        pid = m.daemon_pid()
-        before = run.proc_cpu_ms(pid)
-        time.sleep(seconds)
-        used = run.proc_cpu_ms(pid) - before
-        return used / (seconds * 1000) * 100
+        return run.cpu_percent(m.daemon_pid(), seconds)
     finally:
         m.close()
 
@@ -69,12 +64,7 @@ def crossing_latency(binary, interval, crossings):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--binary", default=os.path.join(run.ROOT, "target", "release", "pmx"))
-    args = ap.parse_args()
-    if args.binary.endswith("release/pmx"):
-        subprocess.run(["cargo", "build", "--release", "-p", "pmx"], cwd=run.ROOT, check=True)
+    args = run.binary_and_quick(argparse.ArgumentParser())
     seconds = 10 if args.quick else 30
     crossings = 5 if args.quick else 15
     cpu = daemon_cpu(args.binary, 50, seconds)

@@ -60,6 +60,23 @@ def proc_cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / TICKS
 
 
+def cpu_percent(pid, seconds):
+    """The CPU `pid` (all its threads) used over the next `seconds`, in % of one core."""
+    before = proc_cpu_ms(pid)
+    time.sleep(seconds)
+    return (proc_cpu_ms(pid) - before) / (seconds * 1000) * 100
+
+
+def binary_and_quick(ap):
+    """Adds `--quick` and `--binary` (default: target/release/pmx, built first) to `ap`."""
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "pmx"))
+    args = ap.parse_args()
+    if args.binary.endswith("release/pmx"):
+        subprocess.run(["cargo", "build", "--release", "-p", "pmx"], cwd=ROOT, check=True)
+    return args
+
+
 class Manager:
     """A process manager driven through its CLI."""
 
