@@ -172,23 +172,16 @@ pub async fn logs(
         Err(refused) => return refused,
     };
     let n = t.lines.unwrap_or(TAIL_DEFAULT).min(TAIL_MAX);
-    let read = tokio::task::spawn_blocking(move || {
-        sources
-            .into_iter()
-            .map(|s| SourceTail {
-                id: s.id,
-                stream: s.stream,
-                lines: crate::logs::last_lines(std::path::Path::new(&s.path), n)
-                    .into_iter()
-                    .map(|l| String::from_utf8_lossy(&l).into_owned())
-                    .collect(),
-            })
-            .collect::<Vec<_>>()
-    });
-    match read.await {
-        Ok(tails) => Json(serde_json::json!({ "sources": tails })).into_response(),
-        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
+    let tails: Vec<SourceTail> = crate::logs::tails(sources, n)
+        .await
+        .into_iter()
+        .map(|(s, lines)| SourceTail {
+            id: s.id,
+            stream: s.stream,
+            lines,
+        })
+        .collect();
+    Json(serde_json::json!({ "sources": tails })).into_response()
 }
 
 /// `restart`, `reload`, `stop` or `start` the app, as the CLI would; the answer is the

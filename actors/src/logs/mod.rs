@@ -35,7 +35,7 @@ use tokio::sync::{Notify, broadcast, oneshot};
 use file::LogFile;
 pub use lines::format_local;
 use lines::{Clock, EachLine, LineFormat, Lines};
-pub use tail::last_lines;
+pub use tail::{last_lines, tails};
 use written::{Tally, Written};
 
 /// Bytes read from a pipe at once.

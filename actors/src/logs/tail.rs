@@ -30,6 +30,27 @@ pub fn last_lines(path: &Path, n: usize) -> Vec<Vec<u8>> {
     lines
 }
 
+/// The last `n` lines (as text) of each source's file, read on the blocking pool: the
+/// dashboard's log tail and the start of `monit`'s.
+pub async fn tails(
+    sources: Vec<pmx_core::protocol::LogSource>,
+    n: usize,
+) -> Vec<(pmx_core::protocol::LogSource, Vec<String>)> {
+    let read = tokio::task::spawn_blocking(move || {
+        sources
+            .into_iter()
+            .map(|source| {
+                let lines = last_lines(Path::new(&source.path), n)
+                    .into_iter()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned())
+                    .collect();
+                (source, lines)
+            })
+            .collect()
+    });
+    read.await.unwrap_or_default()
+}
+
 /// The last `n` lines of a plain file, reading only its end.
 fn tail_of_file(path: &Path, n: usize) -> Vec<Vec<u8>> {
     let Ok(mut file) = File::open(path) else {

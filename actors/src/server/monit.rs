@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::follow::{Received, take_line};
 use super::{ConnError, read_frame, write_frame};
 use crate::daemon::{Daemon, Handle};
-use crate::logs::{LiveLine, LogHub, last_lines};
+use crate::logs::{LiveLine, LogHub, tails};
 
 /// Events and lines a fresh look starts with.
 const BACKLOG: usize = 50;
@@ -161,27 +161,23 @@ impl Look {
     /// The last lines of the app's log files.
     async fn tail(&self, app: String) -> Result<Vec<LogLine>, ConnError> {
         let request = Request::Logs(LogsRequest {
-            targets: vec![app.clone()],
+            targets: vec![app],
             follow: false,
         });
         let Response::LogSources(sources) = self.ask(request).await? else {
             return Ok(Vec::new());
         };
-        let read = tokio::task::spawn_blocking(move || {
-            let mut lines = Vec::new();
-            for source in sources.sources {
-                let path = std::path::Path::new(&source.path);
-                lines.extend(last_lines(path, BACKLOG).into_iter().map(|l| LogLine {
-                    app: app.clone(),
-                    id: source.id,
-                    stream: source.stream,
-                    at: 0,
-                    text: String::from_utf8_lossy(&l).into_owned(),
-                }));
-            }
-            lines
+        let tails = tails(sources.sources, BACKLOG).await;
+        let lines = tails.into_iter().flat_map(|(source, lines)| {
+            lines.into_iter().map(move |text| LogLine {
+                app: source.app.clone(),
+                id: source.id,
+                stream: source.stream,
+                at: 0,
+                text,
+            })
         });
-        Ok(read.await.unwrap_or_default())
+        Ok(lines.collect())
     }
 
     /// Adds a live line of the looked-at app; false when the log thread is gone.
