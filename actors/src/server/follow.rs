@@ -10,8 +10,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 use tokio::sync::broadcast;
 
-use super::{ConnError, write_frame};
-use crate::daemon::{Daemon, Handle};
+use super::{ConnError, ask, write_frame};
+use crate::daemon::Daemon;
 use crate::logs::{LiveLine, LogHub};
 
 /// How often a follower's app is checked for new events.
@@ -25,14 +25,8 @@ pub(super) async fn history(
     uid: u32,
     mut req: HistoryRequest,
 ) -> Result<(), ConnError> {
-    let ask = |req: &HistoryRequest| {
-        daemon.send(Handle {
-            request: Request::History(req.clone()),
-            uid,
-            via: None,
-        })
-    };
-    let first = ask(&req).await.map_err(|_| ConnError::Gone)?;
+    let history = |req: &HistoryRequest| ask(&daemon, Request::History(req.clone()), uid);
+    let first = history(&req).await?;
     let Response::History(list) = &first else {
         return write_frame(&mut stream, &first).await;
     };
@@ -55,7 +49,7 @@ pub(super) async fn history(
             }
         }
         req.after_seq = Some(last);
-        let Response::History(list) = ask(&req).await.map_err(|_| ConnError::Gone)? else {
+        let Response::History(list) = history(&req).await? else {
             continue;
         };
         more = list.next_after.is_some();
@@ -85,14 +79,7 @@ pub(super) async fn logs(
 ) -> Result<(), ConnError> {
     // Subscribed before the sources are read, so no line falls between tail and stream.
     let mut live = logs.subscribe();
-    let first = daemon
-        .send(Handle {
-            request: Request::Logs(req),
-            uid,
-            via: None,
-        })
-        .await
-        .map_err(|_| ConnError::Gone)?;
+    let first = ask(&daemon, Request::Logs(req), uid).await?;
     let Response::LogSources(sources) = &first else {
         return write_frame(&mut stream, &first).await;
     };

@@ -66,6 +66,16 @@ enum ConnError {
     Gone,
 }
 
+/// Asks the daemon for a client of the socket whose peer has `uid`.
+async fn ask(daemon: &Addr<Daemon>, request: Request, uid: u32) -> Result<Response, ConnError> {
+    let handle = Handle {
+        request,
+        uid,
+        via: None,
+    };
+    daemon.send(handle).await.map_err(|_| ConnError::Gone)
+}
+
 async fn read_frame(
     stream: &mut (impl AsyncReadExt + Unpin),
 ) -> Result<Option<Vec<u8>>, ConnError> {
@@ -138,14 +148,7 @@ async fn connection(
         {
             return follow::logs(stream, daemon, logs, uid, l.clone()).await;
         }
-        let response = daemon
-            .send(Handle {
-                request,
-                uid,
-                via: None,
-            })
-            .await
-            .map_err(|_| ConnError::Gone)?;
+        let response = ask(&daemon, request, uid).await?;
         let was_kill = matches!(response, Response::Killed);
         write_frame(&mut stream, &response).await?;
         if was_kill {

@@ -13,8 +13,8 @@ use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc};
 
 use super::follow::{Received, take_line};
-use super::{ConnError, read_frame, write_frame};
-use crate::daemon::{Daemon, Handle};
+use super::{ConnError, ask, read_frame, write_frame};
+use crate::daemon::Daemon;
 use crate::logs::{LiveLine, LogHub, tails};
 
 /// Events and lines a fresh look starts with.
@@ -96,12 +96,7 @@ pub(super) async fn stream(
 
 impl Look {
     async fn ask(&self, request: Request) -> Result<Response, ConnError> {
-        let handle = Handle {
-            request,
-            uid: self.uid,
-            via: None,
-        };
-        self.daemon.send(handle).await.map_err(|_| ConnError::Gone)
+        ask(&self.daemon, request, self.uid).await
     }
 
     /// Every instance, and the looked-at app's events since the last frame.
