@@ -127,20 +127,19 @@ pub fn dashboard(paths: &Paths, token_only: bool) -> Result<(), CliError> {
     let Response::Pong(pong) = ask(paths, &Request::Ping)? else {
         return Err(CliError::Failed("unexpected answer from the daemon".into()));
     };
-    let token_path = paths.dashboard_token();
-    let token = std::fs::read_to_string(&token_path)
-        .map(|t| t.trim().to_string())
-        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", token_path.display())))?;
-    if token_only {
-        println(&token);
-        return Ok(());
-    }
     let Some(url) = pong.http else {
         return Err(CliError::Failed(format!(
             "the daemon serves no dashboard: put `metrics = \"127.0.0.1:9615\"` in {} and restart the daemon (`pmx kill`, then any command), or run `pmx daemon --metrics 127.0.0.1:9615`",
             paths.daemon_config().display()
         )));
     };
+    if token_only {
+        let token_path = paths.dashboard_token();
+        let token = std::fs::read_to_string(&token_path)
+            .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", token_path.display())))?;
+        println(token.trim());
+        return Ok(());
+    }
     println(&format!("dashboard  {url}"));
     println(&format!("metrics    {url}metrics"));
     println(&format!("api        {url}api/apps"));
