@@ -244,10 +244,21 @@ pub struct DaemonArgs {
     /// How often every instance's CPU and memory are measured (and memory limits checked)
     #[arg(long, env = "PMX_SAMPLE_INTERVAL", default_value = "1s", value_parser = interval)]
     pub sample_interval: u64,
-    /// Serve Prometheus /metrics, the JSON API and the web dashboard on this address
-    /// (127.0.0.1:9615; any other address than loopback requires the token for every request)
-    #[arg(long, env = "PMX_METRICS", value_name = "ADDR")]
+    /// Serve Prometheus /metrics, the JSON API and the web dashboard on this address: a port
+    /// (9615, on loopback) or IP:PORT; any other address than loopback requires the token for
+    /// every request
+    #[arg(long, env = "PMX_METRICS", value_name = "ADDR", value_parser = http_addr)]
     pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// A port alone means loopback: the listener is never public unless asked to be.
+fn http_addr(value: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = value.parse::<u16>() {
+        return Ok((std::net::Ipv4Addr::LOCALHOST, port).into());
+    }
+    value
+        .parse()
+        .map_err(|_| "expected a port (9615, on 127.0.0.1) or IP:PORT (0.0.0.0:9615)".into())
 }
 
 fn interval(value: &str) -> Result<u64, String> {
@@ -428,7 +439,16 @@ pub struct StartArgs {
 
 #[cfg(test)]
 mod tests {
-    use super::instances;
+    use super::{http_addr, instances};
+
+    #[test]
+    fn a_listener_port_alone_is_on_loopback() {
+        assert_eq!(http_addr("9615").unwrap().to_string(), "127.0.0.1:9615");
+        assert_eq!(http_addr("0.0.0.0:80").unwrap().to_string(), "0.0.0.0:80");
+        assert_eq!(http_addr("[::1]:80").unwrap().to_string(), "[::1]:80");
+        assert!(http_addr("localhost").unwrap_err().contains("IP:PORT"));
+        assert!(http_addr("70000").is_err());
+    }
 
     #[test]
     fn instances_count_cores_as_pm2_does() {

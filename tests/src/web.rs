@@ -55,11 +55,12 @@ pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> An
 
 impl Home {
     /// A home whose daemon serves `/metrics` and the dashboard on a free loopback port, set
-    /// the way users set it: `metrics = "..."` in `$PMX_HOME/daemon.toml`.
+    /// the way users set it: `metrics = PORT` (a port alone: loopback) in
+    /// `$PMX_HOME/daemon.toml`.
     pub fn with_dashboard() -> (Home, u16) {
         let home = Home::fast_sampling();
         let port = free_port();
-        let settings = format!("metrics = \"127.0.0.1:{port}\"\n");
+        let settings = format!("metrics = {port}\n");
         std::fs::write(home.path().join("daemon.toml"), settings).expect("write daemon.toml");
         (home, port)
     }

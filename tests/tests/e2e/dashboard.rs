@@ -109,6 +109,29 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
             .any(|e| e["class"] == "online" && e["because"] == "process"),
         "{history}"
     );
+    // The time window and the limit filter what the timeline gets.
+    let at = |e: &serde_json::Value| e["at"].as_u64().unwrap();
+    let (first, last) = (at(&events[0]), at(events.last().unwrap()));
+    let after = format!("/api/apps/tick/history?since={}", last + 1);
+    assert_eq!(
+        http(port, "GET", &after, &[]).json()["events"],
+        serde_json::json!([])
+    );
+    let before = format!("/api/apps/tick/history?until={}", first + 1);
+    let early = http(port, "GET", &before, &[]).json();
+    assert!(!early["events"].as_array().unwrap().is_empty());
+    assert!(
+        early["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| at(e) <= first)
+    );
+    let two = http(port, "GET", "/api/apps/tick/history?limit=2", &[]).json();
+    assert_eq!(
+        two["events"].as_array().unwrap()[..],
+        events[events.len() - 2..]
+    );
     let logs = wait_for("log lines over HTTP", Duration::from_secs(5), || {
         let logs = http(port, "GET", "/api/apps/tick/logs?lines=3", &[]).json();
         let out = logs["sources"][0]["lines"].as_array()?.clone();
@@ -146,11 +169,20 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
         http(port, "POST", "/api/apps/tick/start", &auth).status,
         200
     );
-    home.wait_online("tick");
+    let before_reload = home.wait_online("tick");
+    // An app without `listen` is restarted by a reload, and the answer says so.
+    let reloaded = http(port, "POST", "/api/apps/tick/reload", &auth).json();
+    let note = reloaded["notes"][0].as_str().unwrap_or_default();
+    assert!(note.contains("reloaded by a restart"), "{reloaded}");
+    assert_ne!(home.wait_online("tick"), before_reload);
     assert_eq!(
         http(port, "POST", "/api/apps/tick/explode", &auth).status,
         404
     );
+    // A port alone in daemon.toml means loopback.
+    let printed = home.ok(&["dashboard"]);
+    let url = format!("dashboard  http://127.0.0.1:{port}/");
+    assert!(printed.contains(&url), "{printed}");
     // A page of another site whose name resolves to 127.0.0.1 cannot read the API.
     let rebound = http(port, "GET", "/api/apps", &[("Host", "evil.example")]);
     assert_eq!(rebound.status, 403);
@@ -220,4 +252,10 @@ fn bad_listener_settings_are_refused_with_where_and_why() {
     // Without a listener, `pmx dashboard` says how to get one.
     let err = home.fails(1, &["dashboard"]);
     assert!(err.contains("metrics = "), "{err}");
+    let err = home.fails(1, &["dashboard", "--token"]);
+    assert!(err.contains("serves no dashboard"), "{err}");
+    assert!(
+        !home.path().join("dashboard.token").exists(),
+        "no listener, no token"
+    );
 }
