@@ -27,7 +27,7 @@ try {
   seen.logs = await page.textContent("pre.log-out");
   // The time filter: the last 15 minutes still hold the crash.
   await page.selectOption("#window", String(15 * 60e3));
-  await page.waitForSelector(".tl-point.tl-crash");
+  await page.waitForSelector('svg.timeline[data-window="900000"] .tl-point.tl-crash');
 
   // Without the token the button is refused, and so is a request from the page.
   await page.click("#do-restart");

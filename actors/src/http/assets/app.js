@@ -121,7 +121,7 @@ function timeline(events, since, until) {
   const rows = ["online", "crash", "restart", "policy", "other"];
   const rowOf = (c) => ({ exit: "crash", errored: "crash", stopped: "online", transition: "online", config: "other", command: "other" }[c] || (rows.includes(c) ? c : "other"));
   const x = (at) => 90 + ((at - since) / Math.max(until - since, 1)) * 900;
-  const svg = el("svg:svg", { class: "timeline", viewBox: "0 0 1000 150", preserveAspectRatio: "none" });
+  const svg = el("svg:svg", { class: "timeline", viewBox: "0 0 1000 150", preserveAspectRatio: "none", "data-window": windowMs });
   svg.append(el("svg:text", { x: 90, y: 146 }, when(since)),
     el("svg:text", { x: 990, y: 146, "text-anchor": "end" }, when(until)));
   rows.forEach((r, i) => {
