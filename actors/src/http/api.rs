@@ -42,13 +42,15 @@ pub async fn app(State(web): State<Web>, Path(name): Path<String>) -> HttpRespon
         force: false,
     });
     match web.ask(request, None).await {
-        Ok(Response::Processes(list)) => {
-            let Some(first) = list.processes.first() else {
+        Ok(Response::Processes(mut list)) => {
+            // `all` (or several names) is not one app: this page is the first one's.
+            let Some(first) = list.processes.first().cloned() else {
                 return refuse(StatusCode::NOT_FOUND, &format!("no app {name}"));
             };
+            list.processes.retain(|p| p.name == first.name);
             let page = AppPage {
-                name: first.name.clone(),
-                spec: first.spec.clone(),
+                name: first.name,
+                spec: first.spec,
                 instances: list.processes,
             };
             Json(page).into_response()

@@ -78,10 +78,11 @@ pub async fn scrape(State(web): State<Web>) -> HttpResponse {
         Ok(other) => return unexpected(&other),
         Err(refused) => return refused,
     };
+    let head = web.journal.head();
     let daemon = DaemonFigures {
         journal_size: web.journal.size_on_disk(),
-        journal_head: web.journal.head(),
-        event_rate: web.rate.per_second(web.journal.head()),
+        journal_head: head,
+        event_rate: web.rate.per_second(head),
     };
     match render(&processes, &daemon, now_ms()) {
         Ok(text) => {
