@@ -154,9 +154,11 @@ pub fn kill(paths: &Paths) -> Result<(), CliError> {
         println("no pmx daemon runs");
         return Ok(());
     };
+    // Taken before the request: once the daemon is gone its pid may be reused.
+    let daemon = daemon_pidfd(paths);
     match client.request(&Request::Kill)? {
         Response::Killed => {
-            wait_for_exit(paths);
+            wait_for_exit(paths, daemon);
             println("all apps stopped, daemon killed");
             Ok(())
         }
@@ -165,13 +167,37 @@ pub fn kill(paths: &Paths) -> Result<(), CliError> {
     }
 }
 
-/// The daemon exits right after answering `kill`; it is gone when its lock is free.
-fn wait_for_exit(paths: &Paths) {
+/// A pidfd on the running daemon, from the pid its lock file holds.
+fn daemon_pidfd(paths: &Paths) -> Option<std::os::fd::OwnedFd> {
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let pid: i32 = std::fs::read_to_string(paths.pid_file())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()).ok()
+}
+
+/// The daemon exits right after answering `kill`. Its lock frees a moment before the process
+/// ends, so the process itself is waited for (its pidfd turns readable) when it can be.
+fn wait_for_exit(paths: &Paths, daemon: Option<std::os::fd::OwnedFd>) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     use rustix::fs::{FlockOperation, flock};
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+    if let Some(pidfd) = daemon {
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        let limit = Timespec {
+            tv_sec: LIMIT.as_secs() as i64,
+            tv_nsec: 0,
+        };
+        if poll(&mut fds, Some(&limit)).is_ok() {
+            return;
+        }
+    }
     let Ok(file) = std::fs::File::open(paths.pid_file()) else {
         return;
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + LIMIT;
     while flock(&file, FlockOperation::NonBlockingLockShared).is_err()
         && std::time::Instant::now() < deadline
     {
