@@ -274,7 +274,7 @@ fn send_signal_and_reset() {
         &format!("OUT_FILE={out}"),
     ]);
     home.wait_online("sig");
-    std::thread::sleep(Duration::from_millis(300)); // let python install its handler
+    home.wait_output("sig", "ready");
     home.ok(&["sendSignal", "SIGUSR2", "sig"]);
     let got = wait_for("USR2 handled", Duration::from_secs(5), || {
         std::fs::read_to_string(&out).ok()

@@ -17,7 +17,7 @@ fn an_app_ignoring_sigint_is_killed_after_kill_timeout() {
         "500ms",
     ]);
     let pid = home.wait_online("stubborn");
-    std::thread::sleep(Duration::from_millis(300)); // let python install its handlers
+    home.wait_output("stubborn", "ignoring");
     home.ok(&["stop", "stubborn"]);
     assert!(!alive(pid));
     let history = home.history("stubborn");
@@ -155,7 +155,9 @@ fn stops_run_in_parallel_across_apps() {
         .iter()
         .map(|n| home.wait_online(n))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    for name in ["s1", "s2", "s3"] {
+        home.wait_output(name, "ignoring");
+    }
     home.ok(&["delete", "all"]);
     for pid in pids {
         assert!(!alive(pid));
