@@ -10,6 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use pmx_core::Millis;
 use pmx_core::metrics::{Breach, Figure, History, MemoryPolicy, Sample};
+use pmx_core::protocol::{Reading, RecentSamples};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::clock::now_ms;
@@ -101,6 +102,18 @@ impl Sampler {
             cpu_avg: WINDOWS.map(|w| avg(Figure::Cpu, w) as f32),
             memory_avg: WINDOWS.map(|w| avg(Figure::Memory, w) as u64),
         })
+    }
+
+    /// Every measured instance's last minute of samples, for charts opened now.
+    pub fn recent(&self) -> RecentSamples {
+        self.board()
+            .iter()
+            .map(|(&id, w)| {
+                let readings = w.history.recent();
+                let readings = readings.map(|s| Reading(s.at, s.tree_cpu, s.tree_memory));
+                (id, readings.collect())
+            })
+            .collect()
     }
 
     /// The mean over `window_ms` of `figure` for each of `ids` that has samples.

@@ -103,6 +103,12 @@ impl History {
         self.recent.back()
     }
 
+    /// The samples kept one by one (the last minute), oldest first: what a chart opened now
+    /// starts with.
+    pub fn recent(&self) -> impl Iterator<Item = &Sample> {
+        self.recent.iter()
+    }
+
     /// How long this run has been sampled.
     pub fn span(&self, now: Millis) -> Millis {
         self.since.map_or(0, |s| now.saturating_sub(s))

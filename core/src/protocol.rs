@@ -1,6 +1,8 @@
 //! The CLI-daemon protocol: after a `Hello`/`Welcome` handshake, the client sends `Request`
 //! frames and reads one `Response` frame for each.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
@@ -68,6 +70,8 @@ pub enum Request {
     /// `pmx monit`: answered by a stream of `Monit` frames; sent again on the same connection
     /// to look at another app.
     Monit(MonitRequest),
+    /// Every instance's last minute of samples, so a chart opened now starts filled.
+    Recent,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -89,7 +93,17 @@ pub struct MonitUpdate {
     pub missed: u64,
     /// The looked-at app changed: these events and lines replace the ones shown.
     pub fresh: bool,
+    /// In the first frame only: every instance's last minute of samples for the charts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recent: RecentSamples,
 }
+
+/// One sample for a chart, `[at, tree CPU %, tree memory bytes]` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Reading(pub Millis, pub f32, pub u64);
+
+/// Readings by pm_id, oldest first.
+pub type RecentSamples = BTreeMap<u32, Vec<Reading>>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReloadRequest {
@@ -325,6 +339,7 @@ pub enum Response {
     LogLines(LogBatch),
     Rules(RuleList),
     Monit(Box<MonitUpdate>),
+    Recent(RecentSamples),
     /// The daemon stopped every app and is exiting.
     Killed,
     Error(Failure),

@@ -18,6 +18,10 @@ try {
   await page.waitForSelector(`#apps tr[data-app="${app}"]`);
   seen.apps = await page.$$eval("#apps tbody tr", (rows) => rows.map((r) => r.dataset.app));
   seen.summary = await page.textContent("#summary");
+  // At the first render, the longest-running app's chart already holds the daemon's recent
+  // samples, besides the one the list itself carries.
+  seen.first_chart_points = await page.$eval("#apps tbody tr:first-child svg.spark.cpu polyline",
+    (line) => line.getAttribute("points").trim().split(" ").length);
 
   await page.click(`#apps tr[data-app="${app}"] a`);
   await page.waitForSelector(".tl-point.tl-crash");

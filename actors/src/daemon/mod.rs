@@ -254,6 +254,7 @@ impl Handler<Handle> for Daemon {
             Request::Rules => self.rules(),
             Request::Reload(req) => self.reload(req, user("reload")),
             Request::StartApps(t) => self.control(&t.targets, Command::Start, user("start")),
+            Request::Recent => ready(Response::Recent(self.shared.sampler.recent())),
             Request::Monit(_) => ready(Response::failure(
                 FailureKind::Invalid,
                 "monit is a stream: the socket server answers it",

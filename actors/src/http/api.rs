@@ -1,5 +1,5 @@
 //! The JSON API: `GET /api/apps`, `/api/apps/{name}`, `/api/apps/{name}/history`,
-//! `/api/apps/{name}/logs`, and `POST /api/apps/{name}/{restart|reload|stop|start}`. Each asks
+//! `/api/apps/{name}/logs`, `/api/samples`, and `POST /api/apps/{name}/{restart|reload|stop|start}`. Each asks
 //! the daemon one request, the same one the CLI would send.
 
 use std::net::SocketAddr;
@@ -23,6 +23,16 @@ use super::{Web, refuse, unexpected};
 pub async fn apps(State(web): State<Web>) -> HttpResponse {
     match web.ask(Request::List, None).await {
         Ok(Response::Processes(list)) => Json(list.processes).into_response(),
+        Ok(other) => unexpected(&other),
+        Err(refused) => refused,
+    }
+}
+
+/// Every instance's last minute of samples, `{"pm_id": [[at, cpu %, memory bytes], …]}`
+/// oldest first: a chart opened now starts with them instead of empty.
+pub async fn samples(State(web): State<Web>) -> HttpResponse {
+    match web.ask(Request::Recent, None).await {
+        Ok(Response::Recent(recent)) => Json(recent).into_response(),
         Ok(other) => unexpected(&other),
         Err(refused) => refused,
     }

@@ -71,6 +71,7 @@ pub async fn serve(
         .route("/style.css", get(page(STYLE, "text/css; charset=utf-8")))
         .route("/metrics", get(metrics::scrape))
         .route("/api/apps", get(api::apps))
+        .route("/api/samples", get(api::samples))
         .route("/api/apps/{name}", get(api::app))
         .route("/api/apps/{name}/history", get(api::history))
         .route("/api/apps/{name}/logs", get(api::logs))

@@ -1,7 +1,8 @@
 //! The `monit` stream: every instance's figures once per sample interval, and the looked-at
 //! app's new journal events and log lines as they come. The client sends another
 //! `MonitRequest` on the same connection to look at another app; the stream then starts with
-//! that app's last events and lines (`fresh`). The client never has to poll.
+//! that app's last events and lines (`fresh`). The first frame also holds every instance's
+//! last minute of samples, so charts start filled. The client never has to poll.
 
 use std::time::Duration;
 
@@ -61,7 +62,11 @@ pub(super) async fn stream(
         app: None,
         seen: 0,
     };
-    let update = look.refocus(first.app).await?;
+    let mut update = look.refocus(first.app).await?;
+    // The charts start with the last minute rather than empty.
+    if let Response::Recent(recent) = look.ask(Request::Recent).await? {
+        update.recent = recent;
+    }
     write_frame(&mut writer, &Response::Monit(Box::new(update))).await?;
     let mut ticker = tokio::time::interval(tick.max(MIN_TICK));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

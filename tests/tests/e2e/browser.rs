@@ -63,6 +63,10 @@ fn the_dashboard_shows_the_apps_and_a_crash_on_the_timeline_and_refuses_actions_
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(apps, ["steady", "flaky"], "{seen:#}");
+    assert!(
+        seen["first_chart_points"].as_u64() >= Some(2),
+        "charts start with the recent samples: {seen:#}"
+    );
     let timeline = seen["timeline"].as_array().unwrap();
     let titled = |class: &str, words: &str| {
         timeline.iter().any(|p| {

@@ -101,6 +101,21 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
     assert_eq!(app["spec"]["name"], "tick");
     assert_eq!(app["instances"].as_array().unwrap().len(), 1);
     assert_eq!(http(port, "GET", "/api/apps/nope", &[]).status, 404);
+    // The last minute of samples, so charts start filled: several readings of the live app.
+    let readings = wait_for("samples of tick", Duration::from_secs(5), || {
+        let samples = http(port, "GET", "/api/samples", &[]).json();
+        let readings = samples["0"].as_array()?.clone();
+        (readings.len() >= 3).then_some(readings)
+    });
+    let times: Vec<u64> = readings.iter().map(|r| r[0].as_u64().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {times:?}"
+    );
+    assert!(
+        readings.iter().all(|r| r[2].as_u64().unwrap() > 0),
+        "{readings:?}"
+    );
     let history = http(port, "GET", "/api/apps/tick/history", &[]).json();
     let events = history["events"].as_array().unwrap();
     assert!(

@@ -7,6 +7,7 @@ const POLL_MS = 2000;
 const KEEP = 90; // samples kept per instance for the charts
 const samples = new Map(); // pm_id -> [{cpu, mem}]
 let timer = null;
+let seeded = false;
 
 function el(tag, attrs, ...children) {
   const node = tag.startsWith("svg:")
@@ -63,6 +64,23 @@ function remember(processes) {
     series.push({ cpu: p.usage.tree_cpu, mem: p.usage.tree_memory });
     if (series.length > KEEP) series.shift();
     samples.set(p.id, series);
+  }
+}
+
+// Once, before the first view: the daemon's last minute of samples, one per poll interval,
+// so the charts start filled. The newest is left for the first poll to add.
+async function seed() {
+  const recent = await api("/api/samples");
+  for (const [id, readings] of Object.entries(recent)) {
+    const series = [];
+    let next = Infinity;
+    for (let i = readings.length - 2; i >= 0 && series.length < KEEP - 1; i--) {
+      const [at, cpu, mem] = readings[i];
+      if (at > next) continue;
+      series.unshift({ cpu, mem });
+      next = at - POLL_MS;
+    }
+    samples.set(Number(id), series);
   }
 }
 
@@ -194,6 +212,10 @@ async function refresh() {
   clearTimeout(timer);
   const match = location.hash.match(/^#\/app\/(.+)$/);
   try {
+    if (!seeded) {
+      seeded = true;
+      await seed();
+    }
     if (match) await showApp(decodeURIComponent(match[1]));
     else await showList();
   } catch (e) {

@@ -81,6 +81,13 @@ impl Monit {
             self.logs.clear();
             self.events.clear();
         }
+        for (id, readings) in u.recent {
+            // The last reading is the one `processes` carries: it is pushed below.
+            let earlier = &readings[..readings.len().saturating_sub(1)];
+            let start = earlier.len().saturating_sub(CHART_SAMPLES - 1);
+            let chart = earlier[start..].iter().map(|r| (r.1, r.2));
+            self.charts.insert(id, chart.collect());
+        }
         if let Some(processes) = u.processes {
             for p in &processes {
                 let chart = self.charts.entry(p.id).or_default();
@@ -191,6 +198,7 @@ fn push_capped<T>(into: &mut VecDeque<T>, items: Vec<T>, cap: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pmx_core::protocol::Reading;
 
     fn view(id: u32, name: &str) -> ProcessView {
         serde_json::from_value(serde_json::json!({
@@ -301,5 +309,29 @@ mod tests {
         }
         assert_eq!(m.charts[&0].len(), CHART_SAMPLES);
         assert!(!m.charts.contains_key(&1));
+    }
+
+    #[test]
+    fn charts_start_with_the_recent_samples_of_the_first_frame() {
+        let mut m = Monit::default();
+        let readings = (0..CHART_SAMPLES as u64 + 5)
+            .map(|i| Reading(i * 1000, i as f32, 100 + i))
+            .collect();
+        let mut api = view(0, "api");
+        api.usage.tree_cpu = 99.0;
+        m.update(MonitUpdate {
+            processes: Some(vec![api]),
+            recent: [(0, readings)].into(),
+            ..MonitUpdate::default()
+        });
+        let chart = &m.charts[&0];
+        assert_eq!(chart.len(), CHART_SAMPLES, "bounded from the start");
+        // The newest recent reading is the one the frame's process carries: not twice.
+        let newest_recent = CHART_SAMPLES as f32 + 3.0;
+        assert_eq!(
+            chart[chart.len() - 2],
+            (newest_recent, 100 + newest_recent as u64)
+        );
+        assert_eq!(chart.back().map(|c| c.0), Some(99.0));
     }
 }
