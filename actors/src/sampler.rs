@@ -105,15 +105,21 @@ impl Sampler {
     }
 
     /// Every measured instance's last minute of samples, for charts opened now.
-    pub fn recent(&self) -> RecentSamples {
-        self.board()
+    pub fn recent(&self) -> Vec<RecentSamples> {
+        let mut recent: Vec<RecentSamples> = self
+            .board()
             .iter()
             .map(|(&id, w)| {
-                let readings = w.history.recent();
-                let readings = readings.map(|s| Reading(s.at, s.tree_cpu, s.tree_memory));
-                (id, readings.collect())
+                let samples = w.history.recent();
+                let samples = samples.map(|s| Reading(s.at, s.tree_cpu, s.tree_memory));
+                RecentSamples {
+                    id,
+                    samples: samples.collect(),
+                }
             })
-            .collect()
+            .collect();
+        recent.sort_by_key(|r| r.id);
+        recent
     }
 
     /// The mean over `window_ms` of `figure` for each of `ids` that has samples.

@@ -1,8 +1,6 @@
 //! The CLI-daemon protocol: after a `Hello`/`Welcome` handshake, the client sends `Request`
 //! frames and reads one `Response` frame for each.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
@@ -94,16 +92,27 @@ pub struct MonitUpdate {
     /// The looked-at app changed: these events and lines replace the ones shown.
     pub fresh: bool,
     /// In the first frame only: every instance's last minute of samples for the charts.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub recent: RecentSamples,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<RecentSamples>,
 }
 
 /// One sample for a chart, `[at, tree CPU %, tree memory bytes]` on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Reading(pub Millis, pub f32, pub u64);
 
-/// Readings by pm_id, oldest first.
-pub type RecentSamples = BTreeMap<u32, Vec<Reading>>;
+/// The answer to `Request::Recent` (a struct: a tagged enum cannot carry a bare list).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecentList {
+    pub instances: Vec<RecentSamples>,
+}
+
+/// An instance's (by pm_id) last minute of readings, oldest first. (A list, not a map: map
+/// keys inside a tagged enum reach serde as strings, which a `u32` key refuses.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentSamples {
+    pub id: u32,
+    pub samples: Vec<Reading>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReloadRequest {
@@ -339,7 +348,7 @@ pub enum Response {
     LogLines(LogBatch),
     Rules(RuleList),
     Monit(Box<MonitUpdate>),
-    Recent(RecentSamples),
+    Recent(RecentList),
     /// The daemon stopped every app and is exiting.
     Killed,
     Error(Failure),
@@ -439,5 +448,41 @@ impl Response {
             kind,
             message: message.into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{decode, encode};
+
+    fn round_trip(response: &Response) -> Response {
+        let frame = encode(response).unwrap();
+        decode(&frame[4..]).unwrap()
+    }
+
+    /// The chart samples travel inside the tagged `Response`, where a map's integer keys
+    /// would not decode: they come back whole.
+    #[test]
+    fn recent_samples_survive_the_wire() {
+        let recent = vec![RecentSamples {
+            id: 3,
+            samples: vec![Reading(1_000, 12.5, 4096), Reading(2_000, 0.0, 8192)],
+        }];
+        let list = RecentList {
+            instances: recent.clone(),
+        };
+        let Response::Recent(back) = round_trip(&Response::Recent(list.clone())) else {
+            panic!("not a Recent");
+        };
+        assert_eq!(back, list);
+        let update = MonitUpdate {
+            recent: recent.clone(),
+            ..MonitUpdate::default()
+        };
+        let Response::Monit(back) = round_trip(&Response::Monit(Box::new(update))) else {
+            panic!("not a Monit");
+        };
+        assert_eq!(back.recent, recent);
     }
 }

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use actix::prelude::*;
 use pmx_core::Millis;
 use pmx_core::event::{Cause, EventKind, NewEvent};
-use pmx_core::protocol::{FailureKind, Request, Response};
+use pmx_core::protocol::{FailureKind, RecentList, Request, Response};
 use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
 use pmx_storage::{Desired, Registry, Snapshot, load_registry};
@@ -254,7 +254,10 @@ impl Handler<Handle> for Daemon {
             Request::Rules => self.rules(),
             Request::Reload(req) => self.reload(req, user("reload")),
             Request::StartApps(t) => self.control(&t.targets, Command::Start, user("start")),
-            Request::Recent => ready(Response::Recent(self.shared.sampler.recent())),
+            Request::Recent => {
+                let instances = self.shared.sampler.recent();
+                ready(Response::Recent(RecentList { instances }))
+            }
             Request::Monit(_) => ready(Response::failure(
                 FailureKind::Invalid,
                 "monit is a stream: the socket server answers it",

@@ -28,11 +28,11 @@ pub async fn apps(State(web): State<Web>) -> HttpResponse {
     }
 }
 
-/// Every instance's last minute of samples, `{"pm_id": [[at, cpu %, memory bytes], …]}`
-/// oldest first: a chart opened now starts with them instead of empty.
+/// Every instance's last minute of samples, `[{"id": pm_id, "samples": [[at, cpu %, memory
+/// bytes], …]}]` oldest first: a chart opened now starts with them instead of empty.
 pub async fn samples(State(web): State<Web>) -> HttpResponse {
     match web.ask(Request::Recent, None).await {
-        Ok(Response::Recent(recent)) => Json(recent).into_response(),
+        Ok(Response::Recent(recent)) => Json(recent.instances).into_response(),
         Ok(other) => unexpected(&other),
         Err(refused) => refused,
     }

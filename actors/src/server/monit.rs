@@ -65,7 +65,7 @@ pub(super) async fn stream(
     let mut update = look.refocus(first.app).await?;
     // The charts start with the last minute rather than empty.
     if let Response::Recent(recent) = look.ask(Request::Recent).await? {
-        update.recent = recent;
+        update.recent = recent.instances;
     }
     write_frame(&mut writer, &Response::Monit(Box::new(update))).await?;
     let mut ticker = tokio::time::interval(tick.max(MIN_TICK));

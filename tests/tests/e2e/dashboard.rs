@@ -104,8 +104,8 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
     // The last minute of samples, so charts start filled: several readings of the live app.
     let readings = wait_for("samples of tick", Duration::from_secs(5), || {
         let samples = http(port, "GET", "/api/samples", &[]).json();
-        let readings = samples["0"].as_array()?.clone();
-        (readings.len() >= 3).then_some(readings)
+        let readings = samples[0]["samples"].as_array()?.clone();
+        (readings.len() >= 3 && samples[0]["id"] == 0).then_some(readings)
     });
     let times: Vec<u64> = readings.iter().map(|r| r[0].as_u64().unwrap()).collect();
     assert!(

@@ -54,16 +54,21 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", "0"])
     }
 
-    /// Waits until the screen shows every one of `texts`; returns it.
+    /// Waits until the screen shows every one of `texts`; returns it. A timeout shows the
+    /// last screen.
     fn shows(&self, texts: &[&str]) -> String {
-        wait_for(
-            &format!("the screen to show {texts:?}"),
-            Duration::from_secs(15),
-            || {
-                let screen = self.screen();
-                texts.iter().all(|t| screen.contains(t)).then_some(screen)
-            },
-        )
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen = self.screen();
+            if texts.iter().all(|t| screen.contains(t)) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for the screen to show {texts:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn alternate_screen(&self) -> bool {

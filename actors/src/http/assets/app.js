@@ -71,7 +71,7 @@ function remember(processes) {
 // so the charts start filled. The newest is left for the first poll to add.
 async function seed() {
   const recent = await api("/api/samples");
-  for (const [id, readings] of Object.entries(recent)) {
+  for (const { id, samples: readings } of recent) {
     const series = [];
     let next = Infinity;
     for (let i = readings.length - 2; i >= 0 && series.length < KEEP - 1; i--) {
@@ -80,7 +80,7 @@ async function seed() {
       series.unshift({ cpu, mem });
       next = at - POLL_MS;
     }
-    samples.set(Number(id), series);
+    samples.set(id, series);
   }
 }
 

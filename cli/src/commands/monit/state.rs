@@ -81,12 +81,12 @@ impl Monit {
             self.logs.clear();
             self.events.clear();
         }
-        for (id, readings) in u.recent {
+        for recent in u.recent {
             // The last reading is the one `processes` carries: it is pushed below.
-            let earlier = &readings[..readings.len().saturating_sub(1)];
+            let earlier = &recent.samples[..recent.samples.len().saturating_sub(1)];
             let start = earlier.len().saturating_sub(CHART_SAMPLES - 1);
             let chart = earlier[start..].iter().map(|r| (r.1, r.2));
-            self.charts.insert(id, chart.collect());
+            self.charts.insert(recent.id, chart.collect());
         }
         if let Some(processes) = u.processes {
             for p in &processes {
@@ -198,7 +198,7 @@ fn push_capped<T>(into: &mut VecDeque<T>, items: Vec<T>, cap: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pmx_core::protocol::Reading;
+    use pmx_core::protocol::{Reading, RecentSamples};
 
     fn view(id: u32, name: &str) -> ProcessView {
         serde_json::from_value(serde_json::json!({
@@ -314,14 +314,14 @@ mod tests {
     #[test]
     fn charts_start_with_the_recent_samples_of_the_first_frame() {
         let mut m = Monit::default();
-        let readings = (0..CHART_SAMPLES as u64 + 5)
+        let samples = (0..CHART_SAMPLES as u64 + 5)
             .map(|i| Reading(i * 1000, i as f32, 100 + i))
             .collect();
         let mut api = view(0, "api");
         api.usage.tree_cpu = 99.0;
         m.update(MonitUpdate {
             processes: Some(vec![api]),
-            recent: [(0, readings)].into(),
+            recent: vec![RecentSamples { id: 0, samples }],
             ..MonitUpdate::default()
         });
         let chart = &m.charts[&0];
