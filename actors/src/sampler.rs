@@ -52,6 +52,9 @@ pub struct Figures {
 
 const WINDOWS: [Millis; 3] = [60_000, 300_000, 900_000];
 
+/// Readings per instance a chart opened now gets at most (monit keeps 120).
+const RECENT_READINGS: usize = 120;
+
 impl Sampler {
     /// Starts the sampling thread.
     pub fn start(interval: Duration) -> std::io::Result<Self> {
@@ -104,14 +107,15 @@ impl Sampler {
         })
     }
 
-    /// Every measured instance's last minute of samples, for charts opened now.
+    /// Every measured instance's last minute of samples, for charts opened now: at most
+    /// `RECENT_READINGS` each, so a short sample interval cannot swell monit's first frame.
     pub fn recent(&self) -> Vec<RecentSamples> {
         let mut recent: Vec<RecentSamples> = self
             .board()
             .iter()
             .map(|(&id, w)| {
-                let samples = w.history.recent();
-                let samples = samples.map(|s| Reading(s.at, s.tree_cpu, s.tree_memory));
+                let newest = w.history.recent(RECENT_READINGS);
+                let samples = newest.map(|s| Reading(s.at, s.tree_cpu, s.tree_memory));
                 RecentSamples {
                     id,
                     samples: samples.collect(),

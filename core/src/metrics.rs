@@ -103,10 +103,10 @@ impl History {
         self.recent.back()
     }
 
-    /// The samples kept one by one (the last minute), oldest first: what a chart opened now
-    /// starts with.
-    pub fn recent(&self) -> impl Iterator<Item = &Sample> {
-        self.recent.iter()
+    /// The newest `max` of the samples kept one by one (the last minute), oldest first: what
+    /// a chart opened now starts with.
+    pub fn recent(&self, max: usize) -> impl Iterator<Item = &Sample> {
+        self.recent.range(self.recent.len().saturating_sub(max)..)
     }
 
     /// How long this run has been sampled.
@@ -303,6 +303,17 @@ mod tests {
             h.push(sample(at, cpu, mem));
         }
         h
+    }
+
+    #[test]
+    fn recent_is_the_newest_of_the_last_minute_oldest_first() {
+        // 90 samples a second apart: the last minute is the newest 61 (29 s..=89 s).
+        let h = history((0..90).map(|i| (i * 1000, i as f32, 0)));
+        let at = |max| h.recent(max).map(|s| s.at / 1000).collect::<Vec<_>>();
+        assert_eq!(at(usize::MAX), (29..90).collect::<Vec<_>>());
+        assert_eq!(at(3), [87, 88, 89]);
+        assert!(at(0).is_empty());
+        assert_eq!(History::default().recent(5).count(), 0);
     }
 
     #[test]
