@@ -1,6 +1,7 @@
 //! The JSON API: `GET /api/apps`, `/api/apps/{name}`, `/api/apps/{name}/history`,
-//! `/api/apps/{name}/logs`, `/api/samples`, and `POST /api/apps/{name}/{restart|reload|stop|start}`. Each asks
-//! the daemon one request, the same one the CLI would send.
+//! `/api/apps/{name}/logs`, `/api/samples`, and
+//! `POST /api/apps/{name}/{restart|reload|stop|start}`. Each asks the daemon one request, the
+//! same one the CLI would send.
 
 use std::net::SocketAddr;
 
