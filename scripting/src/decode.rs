@@ -125,26 +125,36 @@ fn count(key: &str, v: &Dynamic) -> Result<u32, String> {
 
 /// `1500` (ms) or `"1.5s"`, `"2m"`.
 fn duration(key: &str, v: &Dynamic) -> Result<u64, String> {
-    if let Ok(n) = v.as_int() {
-        return u64::try_from(n).map_err(|_| format!("{key}: a duration cannot be negative"));
-    }
-    let text = v
-        .clone()
-        .into_string()
-        .map_err(|_| expected(key, "a duration (1500, \"30s\", \"2m\")", v))?;
-    parse_duration_ms(&text).map_err(|e| format!("{key}: {e}"))
+    quantity(
+        key,
+        v,
+        "duration",
+        "1500, \"30s\", \"2m\"",
+        parse_duration_ms,
+    )
 }
 
 /// `"512M"`, `"1G"` or bytes.
 fn size(key: &str, v: &Dynamic) -> Result<u64, String> {
+    quantity(key, v, "size", "\"512M\", \"1G\"", parse_size_bytes)
+}
+
+/// A non-negative integer in the base unit, or a string with a unit that `parse` reads.
+fn quantity<E: std::fmt::Display>(
+    key: &str,
+    v: &Dynamic,
+    what: &str,
+    examples: &str,
+    parse: fn(&str) -> Result<u64, E>,
+) -> Result<u64, String> {
     if let Ok(n) = v.as_int() {
-        return u64::try_from(n).map_err(|_| format!("{key}: a size cannot be negative"));
+        return u64::try_from(n).map_err(|_| format!("{key}: a {what} cannot be negative"));
     }
     let text = v
         .clone()
         .into_string()
-        .map_err(|_| expected(key, "a size (\"512M\", \"1G\")", v))?;
-    parse_size_bytes(&text).map_err(|e| format!("{key}: {e}"))
+        .map_err(|_| expected(key, &format!("a {what} ({examples})"), v))?;
+    parse(&text).map_err(|e| format!("{key}: {e}"))
 }
 
 /// `max_memory_restart`: a size (PM2's form), or `#{ limit, for, growth, window }` for a

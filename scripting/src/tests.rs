@@ -123,6 +123,32 @@ fn every_problem_is_reported_with_its_place_at_once() {
 }
 
 #[test]
+fn durations_and_sizes_take_a_count_or_a_unit_and_say_what_is_wrong() {
+    let (_dir, file) = dir();
+    let apps = eval(
+        &file,
+        "app(#{ name: \"a\", script: \"app.js\", kill_timeout: \"2s\", max_memory_restart: 4096 });",
+        None,
+    )
+    .unwrap();
+    assert_eq!(apps[0].kill_timeout_ms, 2000);
+    assert_eq!(apps[0].options.max_memory_restart_bytes, Some(4096));
+    let text = errors(
+        &file,
+        "app(#{ name: \"a\", script: \"app.js\", kill_timeout: -5 });\n\
+         app(#{ name: \"b\", script: \"app.js\", max_memory_restart: true });\n",
+    );
+    assert!(
+        text.contains("kill_timeout: a duration cannot be negative"),
+        "{text}"
+    );
+    assert!(
+        text.contains("max_memory_restart: expected a size (\"512M\", \"1G\"), found bool"),
+        "{text}"
+    );
+}
+
+#[test]
 fn syntax_errors_point_at_the_place() {
     let (_dir, file) = dir();
     let text = errors(
