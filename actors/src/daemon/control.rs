@@ -61,11 +61,7 @@ impl Daemon {
             Ok(p) => p,
             Err(r) => return ready(r),
         };
-        let events = picks
-            .iter()
-            .map(|(name, _)| Self::command_event(name, verb_of(command), &cause))
-            .collect();
-        if let Err(e) = self.record(events) {
+        if let Err(e) = self.record_commands(&picks, verb_of(command), &cause) {
             return ready(internal(e));
         }
         let work = self.fan_out(&picks, command, &cause);
@@ -93,11 +89,7 @@ impl Daemon {
                 ));
             }
         }
-        let events = picks
-            .iter()
-            .map(|(name, _)| Self::command_event(name, "delete", &cause))
-            .collect();
-        if let Err(e) = self.record(events) {
+        if let Err(e) = self.record_commands(&picks, "delete", &cause) {
             return ready(internal(e));
         }
         let stopped = self.fan_out(&picks, Command::Stop, &cause);
@@ -151,11 +143,7 @@ impl Daemon {
     /// Stops every app without changing what should run (the next daemon brings them back).
     pub(super) fn kill(&mut self, cause: Cause) -> Reply {
         let picks: Picks = self.apps.keys().map(|n| (n.clone(), None)).collect();
-        let events = picks
-            .iter()
-            .map(|(name, _)| Self::command_event(name, "kill", &cause))
-            .collect();
-        if let Err(e) = self.record(events) {
+        if let Err(e) = self.record_commands(&picks, "kill", &cause) {
             eprintln!("pmx: journal write failed on kill: {e}");
         }
         let stopped = self.fan_out(&picks, Command::Stop, &cause);

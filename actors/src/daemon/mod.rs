@@ -151,15 +151,22 @@ impl Daemon {
         }
     }
 
-    fn command_event(app: &str, verb: &str, cause: &Cause) -> NewEvent {
-        NewEvent {
-            app: app.to_string(),
+    /// Journals, durably, that `verb` was asked of each picked app: before it is carried out.
+    fn record_commands(
+        &self,
+        picks: &targets::Picks,
+        verb: &str,
+        cause: &Cause,
+    ) -> Result<(), pmx_storage::JournalError> {
+        let events = picks.iter().map(|(name, _)| NewEvent {
+            app: name.clone(),
             instance: None,
             kind: EventKind::Command {
                 verb: verb.to_string(),
             },
             cause: cause.clone(),
-        }
+        });
+        self.record(events.collect())
     }
 }
 

@@ -14,11 +14,7 @@ impl Daemon {
             Ok(p) => p,
             Err(r) => return ready(r),
         };
-        let events = picks
-            .iter()
-            .map(|(name, _)| Self::command_event(name, "reload", &cause))
-            .collect();
-        if let Err(e) = self.record(events) {
+        if let Err(e) = self.record_commands(&picks, "reload", &cause) {
             return ready(internal(e));
         }
         let pending: Vec<_> = picks
