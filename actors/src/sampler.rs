@@ -1,7 +1,7 @@
-//! The sampler: one thread that refreshes every process on the machine once per interval
-//! (sysinfo, one read of /proc for all), measures each managed instance and its process tree,
-//! keeps their histories, and applies `max_memory_restart` at every sample: a breach is sent
-//! to the instance's actor at once.
+//! The sampler: one thread that measures each managed instance and its process tree once per
+//! interval, reading only those processes' own /proc entries (a process's threads are folded
+//! into it, never counted as processes), keeps their histories, and applies
+//! `max_memory_restart` at every sample: a breach is sent to the instance's actor at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,9 +11,10 @@ use actix::prelude::*;
 use pmx_core::Millis;
 use pmx_core::metrics::{Breach, Figure, History, MemoryPolicy, Sample};
 use pmx_core::protocol::{Reading, RecentSamples};
-use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::clock::now_ms;
+use crate::process::reaper::Managed;
+use crate::process::tree;
 
 /// An instance's memory policy was breached by its run `pid`.
 #[derive(Message)]
@@ -57,7 +58,7 @@ const RECENT_READINGS: usize = 120;
 
 impl Sampler {
     /// Starts the sampling thread.
-    pub fn start(interval: Duration) -> std::io::Result<Self> {
+    pub fn start(interval: Duration, managed: Managed) -> std::io::Result<Self> {
         let sampler = Sampler {
             board: Arc::default(),
             interval,
@@ -65,7 +66,7 @@ impl Sampler {
         let worker = sampler.clone();
         std::thread::Builder::new()
             .name("pmx-sampler".into())
-            .spawn(move || worker.run())?;
+            .spawn(move || worker.run(managed))?;
         Ok(sampler)
     }
 
@@ -153,9 +154,7 @@ impl Sampler {
     /// A process not sampled yet (it just started): its memory read now, so a view never
     /// shows 0 for a live process.
     pub fn first_look(pid: u32) -> Figures {
-        let memory = procfs::process::Process::new(pid as i32)
-            .and_then(|p| p.statm())
-            .map_or(0, |m| m.resident * procfs::page_size());
+        let memory = tree::stat(pid).map_or(0, |s| s.rss_pages * procfs::page_size());
         Figures {
             latest: Sample {
                 at: now_ms(),
@@ -168,57 +167,45 @@ impl Sampler {
         }
     }
 
-    fn run(self) {
-        let Ok(mut system) = System::new() else {
-            eprintln!("pmx: the sampler cannot read processes: no metrics");
-            return;
-        };
-        let kind = ProcessRefreshKind::nothing().with_cpu().with_memory();
+    fn run(self, managed: Managed) {
+        let mut cpu = CpuMeter::default();
         loop {
             std::thread::sleep(self.interval);
-            if self.board().is_empty() {
+            let roots: Vec<(u32, u32)> = self.board().iter().map(|(&id, w)| (id, w.pid)).collect();
+            if roots.is_empty() {
                 continue;
             }
-            system.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
-            self.record(&system);
+            // Orphans reparented to the daemon count in the tree of the run whose process
+            // group they are in.
+            let orphans: Vec<tree::Stat> = tree::orphans(&managed)
+                .into_iter()
+                .filter_map(tree::stat)
+                .collect();
+            let samples: Vec<(u32, Sample)> = roots
+                .into_iter()
+                .filter_map(|(id, root)| {
+                    let adopted = orphans.iter().filter(|o| o.pgrp == root).map(|o| o.pid);
+                    let family = tree::family(std::iter::once(root).chain(adopted));
+                    Some((id, cpu.sample(root, &family)?))
+                })
+                .collect();
+            cpu.forget_the_rest();
+            self.record(samples);
         }
     }
 
-    /// Turns one refresh into a sample per instance, and reports breaches.
-    fn record(&self, system: &System) {
-        let mut children: HashMap<Pid, Vec<Pid>> = HashMap::new();
-        for (&pid, process) in system.processes() {
-            if let Some(parent) = process.parent() {
-                children.entry(parent).or_default().push(pid);
-            }
-        }
-        let now = now_ms();
+    /// Keeps one sample per instance, and reports breaches.
+    fn record(&self, samples: Vec<(u32, Sample)>) {
         let mut board = self.board();
-        for (&id, watched) in board.iter_mut() {
-            let root = Pid::from_u32(watched.pid);
-            let Some(process) = system.process(root) else {
+        for (id, sample) in samples {
+            let Some(watched) = board.get_mut(&id) else {
                 continue;
             };
-            let mut sample = Sample {
-                at: now,
-                cpu: process.cpu_usage(),
-                memory: process.memory(),
-                ..Sample::default()
-            };
-            let mut stack = vec![root];
-            while let Some(pid) = stack.pop() {
-                if let Some(p) = system.process(pid) {
-                    sample.tree_cpu += p.cpu_usage();
-                    sample.tree_memory += p.memory();
-                    sample.processes += 1;
-                }
-                stack.extend(children.get(&pid).into_iter().flatten());
-            }
             watched.history.push(sample);
             if watched.reported || !watched.policy.is_set() {
                 continue;
             }
-            if let Some(breach) = watched.policy.breach(&watched.history, now) {
+            if let Some(breach) = watched.policy.breach(&watched.history, sample.at) {
                 watched.reported = true;
                 watched.actor.do_send(MemoryBreach {
                     id,
@@ -228,4 +215,64 @@ impl Sampler {
             }
         }
     }
+}
+
+/// CPU % from the change of each process's ticks since the previous sample (or since it
+/// started, the first time it is seen).
+#[derive(Default)]
+struct CpuMeter {
+    /// By pid: (start time, ticks, when read, in seconds after boot) of the previous sample.
+    previous: HashMap<u32, (u64, u64, f64)>,
+    current: HashMap<u32, (u64, u64, f64)>,
+}
+
+impl CpuMeter {
+    /// The sample of the family of `root` (`family[0]` when `root` still runs).
+    fn sample(&mut self, root: u32, family: &[tree::Stat]) -> Option<Sample> {
+        let own = family.first().filter(|s| s.pid == root)?;
+        let now = seconds_after_boot();
+        let page = procfs::page_size();
+        let mut sample = Sample {
+            at: now_ms(),
+            cpu: self.percent(own, now),
+            memory: own.rss_pages * page,
+            ..Sample::default()
+        };
+        for s in family.iter().filter(|s| !s.zombie()) {
+            sample.tree_cpu += self.percent(s, now);
+            sample.tree_memory += s.rss_pages * page;
+            sample.processes += 1;
+        }
+        Some(sample)
+    }
+
+    fn percent(&mut self, s: &tree::Stat, now: f64) -> f32 {
+        let ticks = ticks_per_second();
+        let (since_ticks, since) = match self.previous.get(&s.pid) {
+            Some(&(start, before, at)) if start == s.start => (before, at),
+            _ => (0, s.start as f64 / ticks),
+        };
+        self.current.insert(s.pid, (s.start, s.ticks, now));
+        let elapsed = now - since;
+        if elapsed <= 0.0 {
+            return 0.0;
+        }
+        let used = s.ticks.saturating_sub(since_ticks) as f64 / ticks;
+        (used / elapsed * 100.0) as f32
+    }
+
+    /// Processes not seen in this round are forgotten.
+    fn forget_the_rest(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+}
+
+fn ticks_per_second() -> f64 {
+    procfs::ticks_per_second() as f64
+}
+
+/// The clock /proc's start times count from (boot, suspend included).
+fn seconds_after_boot() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }

@@ -459,10 +459,11 @@ impl AppActor {
             _ => false,
         };
         count += main_signalled as u32;
-        let others: Vec<u32> = family::members(Some(run.pid), run.pid, &run.token)
-            .into_iter()
-            .filter(|&p| p != run.pid || !main_signalled)
-            .collect();
+        let others: Vec<u32> =
+            family::members(Some(run.pid), run.pid, &run.token, &self.shared.managed)
+                .into_iter()
+                .filter(|&p| p != run.pid || !main_signalled)
+                .collect();
         count += family::signal_all(&others, signal);
         let kind = EventKind::Signalled {
             pid: run.pid,
@@ -511,7 +512,7 @@ impl AppActor {
     /// Waits for the rest of a stopped run's family (it already has the stop signal), SIGKILLs
     /// what is left at `deadline`, then lets the machine see the exit.
     fn drain(&mut self, i: usize, run: Run, exit: Exit, deadline: Millis, ctx: &mut Context<Self>) {
-        let left = family::members(None, run.pid, &run.token);
+        let left = family::members(None, run.pid, &run.token, &self.shared.managed);
         if !left.is_empty() && now_ms() < deadline {
             let key = self.slots[i].key;
             ctx.run_later(DRAIN_POLL, move |act, ctx| {
@@ -537,15 +538,17 @@ impl AppActor {
     /// What a crashed run left behind gets the stop signal now and SIGKILL after
     /// `kill_timeout`, while the next run starts.
     fn clean_up_after_crash(&self, run: Run) {
-        let left = family::members(None, run.pid, &run.token);
+        let managed = &self.shared.managed;
+        let left = family::members(None, run.pid, &run.token, managed);
         if left.is_empty() {
             return;
         }
         family::signal_all(&left, self.spec.kill_signal);
         let timeout = Duration::from_millis(self.spec.kill_timeout_ms);
+        let managed = managed.clone();
         actix::spawn(async move {
             tokio::time::sleep(timeout).await;
-            let left = family::members(None, run.pid, &run.token);
+            let left = family::members(None, run.pid, &run.token, &managed);
             family::signal_all(&left, 9);
         });
     }

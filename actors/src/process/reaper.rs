@@ -27,32 +27,15 @@ impl Managed {
         }
     }
 
-    fn contains(&self, pid: u32) -> bool {
+    pub fn contains(&self, pid: u32) -> bool {
         self.0.lock().map(|s| s.contains(&pid)).unwrap_or(true)
     }
 }
 
-/// The daemon's children, from every thread's `children` list.
-fn children() -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    tasks
-        .filter_map(|t| t.ok())
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
-
 /// Waits (without blocking) for every child that is not managed; returns how many were reaped.
 pub fn reap_orphans(managed: &Managed) -> usize {
-    children()
+    super::tree::orphans(managed)
         .into_iter()
-        .filter(|&pid| !managed.contains(pid))
         .filter_map(|pid| Pid::from_raw(pid as i32))
         .filter(|&pid| matches!(waitpid(Some(pid), WaitOptions::NOHANG), Ok(Some(_))))
         .count()

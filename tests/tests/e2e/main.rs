@@ -7,6 +7,7 @@ mod cluster;
 mod dashboard;
 mod depends;
 mod ecosystem;
+mod figures;
 mod history;
 mod journal;
 mod lifecycle;
