@@ -169,6 +169,8 @@ impl Sampler {
 
     fn run(self, managed: Managed) {
         let mut cpu = CpuMeter::default();
+        // The files of the processes sampled stay open from one sample to the next.
+        let mut proc = tree::Reader::default();
         loop {
             std::thread::sleep(self.interval);
             let roots: Vec<(u32, u32)> = self.board().iter().map(|(&id, w)| (id, w.pid)).collect();
@@ -177,18 +179,20 @@ impl Sampler {
             }
             // Orphans reparented to the daemon count in the tree of the run whose process
             // group they are in.
-            let orphans: Vec<tree::Stat> = tree::orphans(&managed)
+            let orphans: Vec<tree::Stat> = proc
+                .orphans(&managed)
                 .into_iter()
-                .filter_map(tree::stat)
+                .filter_map(|p| proc.stat(p))
                 .collect();
             let samples: Vec<(u32, Sample)> = roots
                 .into_iter()
                 .filter_map(|(id, root)| {
                     let adopted = orphans.iter().filter(|o| o.pgrp == root).map(|o| o.pid);
-                    let family = tree::family(std::iter::once(root).chain(adopted));
+                    let family = proc.family(std::iter::once(root).chain(adopted));
                     Some((id, cpu.sample(root, &family)?))
                 })
                 .collect();
+            proc.forget_unread();
             cpu.forget_the_rest();
             self.record(samples);
         }

@@ -93,6 +93,22 @@ impl Client {
         decode(&self.read_body()?)
     }
 
+    /// A request answered by a JSON document (`Jlist`): the frame is the document itself,
+    /// unless the daemon refused (a `Response`, an object).
+    pub fn request_document(&mut self, request: &Request) -> Result<Vec<u8>, CliError> {
+        self.send(request)?;
+        let body = self.read_body()?;
+        if body.first() == Some(&b'[') {
+            return Ok(body);
+        }
+        match decode(&body)? {
+            Response::Error(f) => Err(crate::commands::failure(f)),
+            other => Err(CliError::Failed(format!(
+                "unexpected answer from the daemon: {other:?}"
+            ))),
+        }
+    }
+
     /// The next frame of a streaming answer (`history --follow`).
     pub fn next(&mut self) -> Result<Response, CliError> {
         decode(&self.read_body()?)

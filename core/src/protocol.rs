@@ -9,7 +9,7 @@ use crate::spec::AppSpec;
 use crate::view::ProcessView;
 
 /// Bumped whenever a change to these types would confuse the other side.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The client's first frame.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +35,9 @@ pub enum Request {
     Describe(Targets),
     SendSignal(SignalRequest),
     List,
+    /// PM2's `jlist` array, rendered by the daemon: it is answered by one frame holding the
+    /// array itself (not a `Response`), or by a `Response::Error`.
+    Jlist,
     History(HistoryRequest),
     Ping,
     Kill,
@@ -352,6 +355,9 @@ pub enum Response {
     /// The daemon stopped every app and is exiting.
     Killed,
     Error(Failure),
+    /// A JSON document the server writes as the frame itself (the answer to `Jlist`).
+    #[serde(skip)]
+    Document(String),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::Millis;
 use crate::spec::AppSpec;
@@ -81,62 +80,119 @@ pub struct Usage {
     pub memory_avg: [u64; 3],
 }
 
-/// PM2's `jlist` object for one process.
-pub fn pm2_json(p: &ProcessView, now: Millis) -> Value {
+/// PM2's `jlist` object for one process, serialized straight from the view (no JSON tree
+/// is built: `jlist` of 500 apps is on the hot path of every script that polls it).
+#[derive(Serialize)]
+pub struct Pm2Process<'a> {
+    pid: u32,
+    name: &'a str,
+    pm_id: u32,
+    monit: Pm2Monit,
+    pm2_env: Pm2Env<'a>,
+}
+
+#[derive(Serialize)]
+struct Pm2Monit {
+    memory: u64,
+    cpu: f32,
+    tree_memory: u64,
+    tree_cpu: f32,
+    processes: u32,
+    cpu_avg: [f32; 3],
+    memory_avg: [u64; 3],
+}
+
+#[derive(Serialize)]
+struct Pm2Env<'a> {
+    name: &'a str,
+    pm_id: u32,
+    status: &'a str,
+    restart_time: u32,
+    unstable_restarts: u32,
+    pm_uptime: Millis,
+    created_at: Millis,
+    exec_mode: &'a str,
+    instances: u32,
+    #[serde(rename = "NODE_APP_INSTANCE")]
+    node_app_instance: u32,
+    pm_exec_path: &'a str,
+    pm_cwd: &'a str,
+    args: &'a [String],
+    exec_interpreter: &'a str,
+    node_args: &'a [String],
+    autorestart: bool,
+    max_restarts: u32,
+    min_uptime: Millis,
+    restart_delay: Millis,
+    exp_backoff_restart_delay: Option<Millis>,
+    stop_exit_codes: &'a [i32],
+    kill_timeout: Millis,
+    kill_signal: String,
+    pm_out_log_path: &'a str,
+    pm_err_log_path: &'a str,
+    log_lost_bytes: u64,
+    username: &'a str,
+    env: &'a BTreeMap<String, String>,
+    exit_code: Option<i32>,
+    uptime_ms: Option<Millis>,
+}
+
+/// PM2's `jlist` object for one process, at time `now`.
+pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
     let s = &p.spec;
     let interpreter = match &s.interpreter {
-        crate::spec::Interpreter::Auto => p.command.first().cloned().unwrap_or_default(),
-        crate::spec::Interpreter::None => "none".to_string(),
-        crate::spec::Interpreter::Program(prog) => prog.clone(),
+        crate::spec::Interpreter::Auto => p.command.first().map_or("", String::as_str),
+        crate::spec::Interpreter::None => "none",
+        crate::spec::Interpreter::Program(prog) => prog,
     };
     let status = match p.status {
         Status::WaitingRestart => "waiting restart",
         other => other.as_str(),
     };
-    json!({
-        "pid": p.pid.unwrap_or(0),
-        "name": p.name,
-        "pm_id": p.id,
-        "monit": {
-            "memory": p.memory,
-            "cpu": p.cpu,
-            "tree_memory": p.usage.tree_memory,
-            "tree_cpu": p.usage.tree_cpu,
-            "processes": p.usage.processes,
-            "cpu_avg": p.usage.cpu_avg,
-            "memory_avg": p.usage.memory_avg,
+    Pm2Process {
+        pid: p.pid.unwrap_or(0),
+        name: &p.name,
+        pm_id: p.id,
+        monit: Pm2Monit {
+            memory: p.memory,
+            cpu: p.cpu,
+            tree_memory: p.usage.tree_memory,
+            tree_cpu: p.usage.tree_cpu,
+            processes: p.usage.processes,
+            cpu_avg: p.usage.cpu_avg,
+            memory_avg: p.usage.memory_avg,
         },
-        "pm2_env": {
-            "name": p.name,
-            "pm_id": p.id,
-            "status": status,
-            "restart_time": p.restarts,
-            "unstable_restarts": p.unstable_restarts,
-            "pm_uptime": p.started_at.unwrap_or(p.created_at),
-            "created_at": p.created_at,
-            "exec_mode": "fork_mode",
-            "instances": s.instances,
-            "NODE_APP_INSTANCE": p.index,
-            "pm_exec_path": s.script,
-            "pm_cwd": s.cwd,
-            "args": s.args,
-            "exec_interpreter": interpreter,
-            "node_args": s.interpreter_args,
-            "autorestart": s.restart.autorestart,
-            "max_restarts": s.restart.max_restarts,
-            "min_uptime": s.restart.min_uptime_ms,
-            "restart_delay": s.restart.restart_delay_ms,
-            "exp_backoff_restart_delay": s.restart.exp_backoff_restart_delay_ms,
-            "stop_exit_codes": s.restart.stop_exit_codes,
-            "kill_timeout": s.kill_timeout_ms,
-            "kill_signal": crate::signal::signal_name(s.kill_signal),
-            "pm_out_log_path": p.out_log,
-            "pm_err_log_path": p.error_log,
-            "log_lost_bytes": p.log_lost_bytes,
-            "username": p.user,
-            "env": s.env,
-            "exit_code": p.last_exit.and_then(|e| e.code),
-            "uptime_ms": p.started_at.map(|t| now.saturating_sub(t)),
-        }
-    })
+        pm2_env: Pm2Env {
+            name: &p.name,
+            pm_id: p.id,
+            status,
+            restart_time: p.restarts,
+            unstable_restarts: p.unstable_restarts,
+            pm_uptime: p.started_at.unwrap_or(p.created_at),
+            created_at: p.created_at,
+            exec_mode: "fork_mode",
+            instances: s.instances,
+            node_app_instance: p.index,
+            pm_exec_path: &s.script,
+            pm_cwd: &s.cwd,
+            args: &s.args,
+            exec_interpreter: interpreter,
+            node_args: &s.interpreter_args,
+            autorestart: s.restart.autorestart,
+            max_restarts: s.restart.max_restarts,
+            min_uptime: s.restart.min_uptime_ms,
+            restart_delay: s.restart.restart_delay_ms,
+            exp_backoff_restart_delay: s.restart.exp_backoff_restart_delay_ms,
+            stop_exit_codes: &s.restart.stop_exit_codes,
+            kill_timeout: s.kill_timeout_ms,
+            kill_signal: crate::signal::signal_name(s.kill_signal),
+            pm_out_log_path: &p.out_log,
+            pm_err_log_path: &p.error_log,
+            log_lost_bytes: p.log_lost_bytes,
+            username: &p.user,
+            env: &s.env,
+            exit_code: p.last_exit.and_then(|e| e.code),
+            uptime_ms: p.started_at.map(|t| now.saturating_sub(t)),
+        },
+    }
 }

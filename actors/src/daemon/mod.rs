@@ -244,6 +244,7 @@ impl Handler<Handle> for Daemon {
             Request::SendSignal(req) => self.send_signal(req, user("sendSignal")),
             Request::Kill => self.kill(user("kill")),
             Request::List => self.list(None),
+            Request::Jlist => self.jlist(),
             Request::Describe(t) => self.list(Some(&t.targets)),
             Request::History(req) => ready(self.history(req)),
             Request::Ping => ready(self.pong()),

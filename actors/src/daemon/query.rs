@@ -1,4 +1,4 @@
-//! `list`, `describe`, `history`, `ping`: read-only answers.
+//! `list`, `jlist`, `describe`, `history`, `ping`: read-only answers.
 
 use std::collections::VecDeque;
 
@@ -7,10 +7,12 @@ use pmx_core::event::Event;
 use pmx_core::protocol::{
     AppEnv, EnvList, FailureKind, HistoryList, HistoryRequest, Pong, ProcessList, Response,
 };
+use pmx_core::view::pm2_json;
 use pmx_storage::JournalError;
 
 use super::{Daemon, Reply, internal, ready};
 use crate::app::Views;
+use crate::clock::now_ms;
 
 /// Events per history frame (about 1 MiB): a long history never sits whole in memory.
 const HISTORY_PAGE: usize = 5_000;
@@ -38,6 +40,24 @@ impl Daemon {
                     processes: views.await,
                     notes: Vec::new(),
                 })
+            }
+            .into_actor(self),
+        )
+    }
+
+    /// PM2's `jlist` array of every instance, rendered here: the client prints it as it is.
+    pub(super) fn jlist(&mut self) -> Reply {
+        let picks = self.apps.keys().map(|n| (n.clone(), None)).collect();
+        let views = self.gather(&picks, &|ids| Views { ids });
+        Box::pin(
+            async move {
+                let views = views.await;
+                let now = now_ms();
+                let entries: Vec<_> = views.iter().map(|v| pm2_json(v, now)).collect();
+                match serde_json::to_string(&entries) {
+                    Ok(document) => Response::Document(document),
+                    Err(e) => internal(format!("cannot render jlist: {e}")),
+                }
             }
             .into_actor(self),
         )

@@ -4,7 +4,9 @@
 //! reparented to the daemon (it is child subreaper). A look costs in proportion to the family
 //! looked at, whatever else runs on the machine.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
 
 use super::reaper::Managed;
 
@@ -51,65 +53,131 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
 
 /// `pid`'s stat, or `None` once it is gone.
 pub fn stat(pid: u32) -> Option<Stat> {
-    let line = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&line)
+    Reader::default().stat(pid)
 }
 
 /// Parses a `children` file: pids separated by spaces.
-fn pids(text: &str) -> impl Iterator<Item = u32> + '_ {
-    text.split_ascii_whitespace().filter_map(|p| p.parse().ok())
-}
-
-/// The children of process `pid` (every thread's: a child belongs to the thread that forked
-/// it). A single-threaded process needs one read.
-pub fn children(pid: u32, threads: u32) -> Vec<u32> {
-    if threads <= 1 {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
-        return text.map(|t| pids(&t).collect()).unwrap_or_default();
-    }
-    threads_children(&format!("/proc/{pid}/task"))
-}
-
-fn threads_children(task_dir: &str) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(task_dir) else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for task in tasks.filter_map(|t| t.ok()) {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            found.extend(pids(&text));
-        }
-    }
-    found
-}
-
-/// The daemon's own children (every thread's).
-pub fn own_children() -> Vec<u32> {
-    threads_children("/proc/self/task")
+fn pids(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    text.split(|b| b.is_ascii_whitespace())
+        .filter_map(|p| std::str::from_utf8(p).ok()?.parse().ok())
 }
 
 /// The daemon's children that it did not spawn: descendants of apps whose parent died.
 pub fn orphans(managed: &Managed) -> Vec<u32> {
-    own_children()
-        .into_iter()
-        .filter(|&p| !managed.contains(p))
-        .collect()
+    Reader::default().orphans(managed)
 }
 
 /// `seeds` and all their descendants, each once, with their stats (gone ones left out).
 pub fn family(seeds: impl IntoIterator<Item = u32>) -> Vec<Stat> {
-    let mut stack: Vec<u32> = seeds.into_iter().collect();
-    let mut seen = HashSet::new();
-    let mut found = Vec::new();
-    while let Some(pid) = stack.pop() {
-        if !seen.insert(pid) {
-            continue;
+    Reader::default().family(seeds)
+}
+
+/// Reads /proc files, keeping them open when it lives across samples: a kept file is read
+/// again from its start (the kernel renders it anew) with no path walk and no open. A kept
+/// file of a process that ended reads as an error or empty, never as another process that
+/// reused the pid.
+#[derive(Default)]
+pub struct Reader {
+    files: HashMap<String, File>,
+    /// The paths read since the last `forget_unread`.
+    read: HashSet<String>,
+    buffer: Vec<u8>,
+}
+
+impl Reader {
+    /// The contents of the file at `path`, or `None` if it cannot be read.
+    fn read(&mut self, path: String) -> Option<&[u8]> {
+        let file = match self.files.entry(path.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(File::open(&path).ok()?),
+        };
+        self.buffer.clear();
+        let mut at = 0;
+        loop {
+            if self.buffer.capacity() - self.buffer.len() < 512 {
+                self.buffer.reserve(4096);
+            }
+            let spare = self.buffer.spare_capacity_mut();
+            let n = match rustix::io::pread(&*file, spare, at) {
+                Ok((filled, _)) => filled.len(),
+                Err(_) => {
+                    self.files.remove(&path);
+                    return None;
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            // SAFETY: pread initialised the first `n` spare bytes.
+            unsafe { self.buffer.set_len(self.buffer.len() + n) };
+            at += n as u64;
         }
-        let Some(stat) = stat(pid) else { continue };
-        stack.extend(children(pid, stat.threads));
-        found.push(stat);
+        self.read.insert(path);
+        Some(&self.buffer)
     }
-    found
+
+    /// `pid`'s stat, or `None` once it is gone.
+    pub fn stat(&mut self, pid: u32) -> Option<Stat> {
+        let line = self.read(format!("/proc/{pid}/stat"))?;
+        parse_stat(std::str::from_utf8(line).ok()?)
+    }
+
+    /// The children of process `pid` (every thread's: a child belongs to the thread that
+    /// forked it). A single-threaded process needs one read.
+    pub fn children(&mut self, pid: u32, threads: u32) -> Vec<u32> {
+        if threads <= 1 {
+            return self.children_of_task(format!("/proc/{pid}/task/{pid}/children"));
+        }
+        self.threads_children(&format!("/proc/{pid}/task"))
+    }
+
+    fn children_of_task(&mut self, path: String) -> Vec<u32> {
+        self.read(path)
+            .map(|t| pids(t).collect())
+            .unwrap_or_default()
+    }
+
+    fn threads_children(&mut self, task_dir: &str) -> Vec<u32> {
+        let Ok(tasks) = std::fs::read_dir(task_dir) else {
+            return Vec::new();
+        };
+        let tids: Vec<String> = tasks
+            .filter_map(|t| Some(t.ok()?.file_name().to_str()?.to_string()))
+            .collect();
+        tids.into_iter()
+            .flat_map(|tid| self.children_of_task(format!("{task_dir}/{tid}/children")))
+            .collect()
+    }
+
+    /// The daemon's children that it did not spawn: descendants of apps whose parent died.
+    pub fn orphans(&mut self, managed: &Managed) -> Vec<u32> {
+        self.threads_children("/proc/self/task")
+            .into_iter()
+            .filter(|&p| !managed.contains(p))
+            .collect()
+    }
+
+    /// `seeds` and all their descendants, each once, with their stats (gone ones left out).
+    pub fn family(&mut self, seeds: impl IntoIterator<Item = u32>) -> Vec<Stat> {
+        let mut stack: Vec<u32> = seeds.into_iter().collect();
+        let mut seen = HashSet::new();
+        let mut found = Vec::new();
+        while let Some(pid) = stack.pop() {
+            if !seen.insert(pid) {
+                continue;
+            }
+            let Some(stat) = self.stat(pid) else { continue };
+            stack.extend(self.children(pid, stat.threads));
+            found.push(stat);
+        }
+        found
+    }
+
+    /// Closes the files not read since the last call: their processes left the families.
+    pub fn forget_unread(&mut self) {
+        let read = std::mem::take(&mut self.read);
+        self.files.retain(|path, _| read.contains(path));
+    }
 }
 
 #[cfg(test)]
@@ -154,7 +222,9 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let members: Vec<u32> = family.iter().map(|s| s.pid).collect();
-        let adopted_by_us = own_children().contains(&pid);
+        let adopted_by_us = Reader::default()
+            .threads_children("/proc/self/task")
+            .contains(&pid);
         for s in &family {
             rustix::process::kill_process(
                 rustix::process::Pid::from_raw(s.pid as i32).unwrap(),

@@ -99,6 +99,21 @@ async fn write_frame<T: Serialize>(
     Ok(())
 }
 
+/// A JSON document the daemon rendered, as one frame.
+async fn write_document(
+    stream: &mut (impl AsyncWriteExt + Unpin),
+    document: String,
+) -> Result<(), ConnError> {
+    if document.len() > frame::MAX_FRAME {
+        return Err(frame::FrameError::TooLarge(document.len()).into());
+    }
+    stream
+        .write_all(&(document.len() as u32).to_be_bytes())
+        .await?;
+    stream.write_all(document.as_bytes()).await?;
+    Ok(())
+}
+
 async fn connection(
     mut stream: UnixStream,
     daemon: Addr<Daemon>,
@@ -150,7 +165,10 @@ async fn connection(
         }
         let response = ask(&daemon, request, uid).await?;
         let was_kill = matches!(response, Response::Killed);
-        write_frame(&mut stream, &response).await?;
+        match response {
+            Response::Document(document) => write_document(&mut stream, document).await?,
+            response => write_frame(&mut stream, &response).await?,
+        }
         if was_kill {
             let _ = killed.send(());
             return Ok(());

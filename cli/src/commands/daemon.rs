@@ -1,9 +1,8 @@
 //! `pmx daemon` (foreground), `pmx ping`, `pmx kill`.
 
-use pmx_actors::DaemonConfig;
+use pmx_actors::Settings;
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{Request, Response};
-use pmx_storage::Retention;
 
 use super::ask;
 use crate::CliError;
@@ -11,47 +10,45 @@ use crate::args::DaemonArgs;
 use crate::client::Client;
 use crate::output::println;
 
-/// Runs the daemon until SIGTERM/SIGINT or `pmx kill`. Only here are signal handlers and the
-/// panic hook installed.
+/// Runs the daemon in the foreground until SIGTERM/SIGINT or `pmx kill`: replaces this
+/// process with `pmxd` (beside this binary: it maps only the daemon's code, so its resident
+/// memory is smaller), with the settings resolved here. Without a `pmxd` the daemon runs in
+/// this process.
 pub fn run(paths: Paths, args: DaemonArgs) -> Result<(), CliError> {
-    // glibc gives each thread its own malloc arena; the daemon's few threads allocate
-    // little, so one arena keeps its resident memory small.
-    // SAFETY: called before the daemon starts any thread.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("pmx daemon: internal error: {info}");
-    }));
-    let shutdown = || async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    };
-    let retention = Retention::new(args.retention_days, args.retention_events);
-    let rotation = pmx_core::logs::Rotation {
-        max_size_bytes: args.log_max_size,
-        retain: args.log_retain,
-        compress: args.log_compress,
-        date_format: args.log_date_format,
-        interval: args.log_rotate_interval,
-    };
-    let config = DaemonConfig {
-        paths,
-        retention,
-        rotation,
-        sample_interval: std::time::Duration::from_millis(args.sample_interval),
+    let settings = Settings {
+        retention_days: args.retention_days,
+        retention_events: args.retention_events,
+        rotation: pmx_core::logs::Rotation {
+            max_size_bytes: args.log_max_size,
+            retain: args.log_retain,
+            compress: args.log_compress,
+            date_format: args.log_date_format,
+            interval: args.log_rotate_interval,
+        },
+        sample_interval_ms: args.sample_interval,
         http: args.metrics,
     };
-    pmx_actors::run(config, shutdown).map_err(|e| CliError::Failed(e.to_string()))
+    if let Some(pmxd) = daemon_binary() {
+        use std::os::unix::process::CommandExt;
+        let json = serde_json::to_string(&settings)
+            .map_err(|e| CliError::Failed(format!("cannot hand the settings over: {e}")))?;
+        let error = std::process::Command::new(&pmxd)
+            .arg("--settings")
+            .arg(json)
+            .env("PMX_HOME", paths.home())
+            .exec();
+        return Err(CliError::Failed(format!(
+            "cannot run {}: {error}",
+            pmxd.display()
+        )));
+    }
+    pmx_actors::serve(paths, settings).map_err(|e| CliError::Failed(e.to_string()))
+}
+
+/// `pmxd` in the directory of this binary, if it is there.
+fn daemon_binary() -> Option<std::path::PathBuf> {
+    let pmxd = std::env::current_exe().ok()?.with_file_name("pmxd");
+    pmxd.is_file().then_some(pmxd)
 }
 
 /// Applies `$PMX_HOME/daemon.toml` (keys are `pmx daemon`'s long flags: `metrics`,

@@ -2,12 +2,12 @@
 
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{Request, Response, Targets};
-use pmx_core::view::pm2_json;
 
 use super::{ask, processes};
 use crate::CliError;
 use crate::args::TargetArgs;
-use crate::output::println;
+use crate::client::Client;
+use crate::output::{print_bytes, println};
 use crate::render;
 
 pub fn list(paths: &Paths) -> Result<(), CliError> {
@@ -31,10 +31,10 @@ pub fn rules(paths: &Paths, json: bool) -> Result<(), CliError> {
 }
 
 pub fn jlist(paths: &Paths) -> Result<(), CliError> {
-    let all = processes(ask(paths, &Request::List)?)?;
-    let now = render::now_ms();
-    let json: Vec<_> = all.iter().map(|p| pm2_json(p, now)).collect();
-    println(&serde_json::Value::Array(json).to_string());
+    let document = Client::connect(paths)?.request_document(&Request::Jlist)?;
+    let mut document = document;
+    document.push(b'\n');
+    print_bytes(&document);
     Ok(())
 }
 

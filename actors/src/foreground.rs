@@ -1,0 +1,57 @@
+//! The daemon as a process: the settings `pmx daemon` resolved (flags, environment,
+//! daemon.toml), handed to the daemon binary as JSON, and `serve`, which sets up the process
+//! (one malloc arena, the panic hook, SIGTERM/SIGINT as shutdown) and runs the daemon. Both
+//! `pmxd` and `pmx daemon` (when no `pmxd` stands beside it) start here.
+
+use std::net::SocketAddr;
+
+use pmx_core::logs::Rotation;
+use pmx_core::paths::Paths;
+use pmx_storage::Retention;
+use serde::{Deserialize, Serialize};
+
+use crate::{DaemonConfig, DaemonError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub retention_days: u64,
+    pub retention_events: usize,
+    pub rotation: Rotation,
+    pub sample_interval_ms: u64,
+    pub http: Option<SocketAddr>,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT or `pmx kill`. Only here are signal handlers and the
+/// panic hook installed: call it from `main` before any thread starts.
+pub fn serve(paths: Paths, settings: Settings) -> Result<(), DaemonError> {
+    // glibc gives each thread its own malloc arena; the daemon's few threads allocate
+    // little, so one arena keeps its resident memory small.
+    // SAFETY: called before the daemon starts any thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("pmx daemon: internal error: {info}");
+    }));
+    let shutdown = || async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    let config = DaemonConfig {
+        paths,
+        retention: Retention::new(settings.retention_days, settings.retention_events),
+        rotation: settings.rotation,
+        sample_interval: std::time::Duration::from_millis(settings.sample_interval_ms),
+        http: settings.http,
+    };
+    crate::run(config, shutdown)
+}

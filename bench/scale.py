@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Scale: what pmx costs with many apps and on a busy machine, side by side with PM2.
+
+    python3 bench/scale.py [--pm2] [--quick] [--binary PATH]
+
+For each manager, in its own temporary home:
+- daemon RSS idle, then with 50 and 500 sleeper apps;
+- `jlist` with 10 and 500 apps (median of 30 runs, posix_spawn), and the exec floor;
+- 50 sequential `start` commands until all 50 are online;
+- idle daemon CPU over 20 s (5 s with --quick) with 50 apps, then the same with 2,000
+  unrelated `sleep` processes on the machine (started here, ended here by pid);
+- 500 apps from one ecosystem file: from the command to all online;
+- `delete all` with 500 apps: wall time of the command, and until the last app process is gone;
+- crash -> respawn of a shell app, median of 20 gaps, and its ratio to the exec floor.
+
+Every daemon, app and foreign process started here is stopped at the end.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (the shared harness: Manager, timed, proc_rss_kib, ...)
+
+MANY = 500
+FOREIGN = 2000
+
+
+def ecosystem(m, count, prefix):
+    path = os.path.join(m.home, f"{prefix}.json")
+    apps = [{"name": f"{prefix}{i}", "script": run.IDLE} for i in range(count)]
+    with open(path, "w") as f:
+        json.dump({"apps": apps}, f)
+    return path
+
+
+def app_pids(m):
+    return [p["pid"] for p in m.jlist() if p.get("pid")]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def idle_cpu(pid, seconds):
+    time.sleep(1)
+    before = run.proc_cpu_ms(pid)
+    time.sleep(seconds)
+    return run.proc_cpu_ms(pid) - before
+
+
+def foreign_sleepers(count):
+    """`count` unrelated processes, as a busy machine has."""
+    procs = []
+    for _ in range(count):
+        procs.append(subprocess.Popen(["sleep", "100000"], stdin=subprocess.DEVNULL))
+    return procs
+
+
+def end(procs):
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for p in procs:
+        p.wait()
+
+
+def measure(m, idle_seconds, floor):
+    r = {}
+    m.run("ping")
+    time.sleep(1)
+    pid = m.daemon_pid()
+    r["rss_idle_mib"] = run.proc_rss_kib(pid) / 1024
+
+    run.start_many(m, 10, "j")
+    m.wait_online(10)
+    r["jlist_10_ms"] = run.timed([m.binary, "jlist"], m.env, 30)
+    m.run("delete", "all")
+
+    t0 = time.perf_counter()
+    run.start_many(m, 50, "s")
+    m.wait_online(50)
+    r["start50_s"] = time.perf_counter() - t0
+    time.sleep(1)
+    r["rss_50_mib"] = run.proc_rss_kib(pid) / 1024
+    r[f"idle_cpu_50_ms_{idle_seconds}s"] = idle_cpu(pid, idle_seconds)
+    others = foreign_sleepers(FOREIGN)
+    try:
+        r[f"idle_cpu_50_busy_ms_{idle_seconds}s"] = idle_cpu(pid, idle_seconds)
+    finally:
+        end(others)
+    m.run("delete", "all")
+
+    eco = ecosystem(m, MANY, "e")
+    t0 = time.perf_counter()
+    m.run("start", eco)
+    m.wait_online(MANY, timeout=300)
+    r["start500_eco_s"] = time.perf_counter() - t0
+    time.sleep(2)
+    r["rss_500_mib"] = run.proc_rss_kib(pid) / 1024
+    r["jlist_500_ms"] = run.timed([m.binary, "jlist"], m.env, 30)
+    pids = app_pids(m)
+    t0 = time.perf_counter()
+    m.run("delete", "all")
+    r["delete500_cmd_s"] = time.perf_counter() - t0
+    deadline = time.time() + 120
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.01)
+    r["delete500_gone_s"] = time.perf_counter() - t0
+
+    r["crash_respawn_ms"] = run.crash_gaps(m)
+    r["crash_respawn_x_floor"] = r["crash_respawn_ms"] / floor
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pm2", action="store_true", help="also measure PM2 (npm install into a temp prefix)")
+    args = run.binary_and_quick(ap)
+    idle = 5 if args.quick else 20
+    managers = [run.Pmx(args.binary)]
+    cleanup = []
+    if args.pm2:
+        binary, prefix = run.install_pm2()
+        managers.append(run.Pm2(binary))
+        cleanup.append(prefix)
+    floor = run.timed(["/bin/true"], dict(os.environ), 30)
+    results = {}
+    try:
+        for m in managers:
+            print(f"measuring {m.name} ...", file=sys.stderr)
+            results[m.name] = measure(m, idle, floor)
+            m.close()
+    finally:
+        for m in managers:
+            m.close()
+        for c in cleanup:
+            subprocess.run(["rm", "-rf", c])
+    print(f"exec floor (/bin/true): {floor:.2f} ms")
+    header = f"{'figure':<28}" + "".join(f"{n:>12}" for n in results)
+    if "pm2" in results:
+        header += f"{'pm2/pmx':>10}"
+    print(header)
+    for k in results["pmx"]:
+        row = f"{k:<28}" + "".join(f"{results[n][k]:>12.2f}" for n in results)
+        if "pm2" in results and results["pmx"][k]:
+            row += f"{results['pm2'][k] / results['pmx'][k]:>9.1f}x"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
