@@ -53,6 +53,9 @@ pub struct Figures {
 
 const WINDOWS: [Millis; 3] = [60_000, 300_000, 900_000];
 
+/// The daemon's children are listed for orphans at every this many samples.
+const ORPHANS_EVERY: u64 = 5;
+
 /// Readings per instance a chart opened now gets at most (monit keeps 120).
 const RECENT_READINGS: usize = 120;
 
@@ -171,19 +174,20 @@ impl Sampler {
         let mut cpu = CpuMeter::default();
         // The files of the processes sampled stay open from one sample to the next.
         let mut proc = tree::Reader::default();
-        loop {
+        let mut adopted: Vec<u32> = Vec::new();
+        for round in 0u64.. {
             std::thread::sleep(self.interval);
             let roots: Vec<(u32, u32)> = self.board().iter().map(|(&id, w)| (id, w.pid)).collect();
             if roots.is_empty() {
                 continue;
             }
             // Orphans reparented to the daemon count in the tree of the run whose process
-            // group they are in.
-            let orphans: Vec<tree::Stat> = proc
-                .orphans(&managed)
-                .into_iter()
-                .filter_map(|p| proc.stat(p))
-                .collect();
+            // group they are in. They are rare: the daemon's children are listed every few
+            // samples, the orphans found are read at every one.
+            if round % ORPHANS_EVERY == 0 {
+                adopted = proc.orphans(&managed);
+            }
+            let orphans: Vec<tree::Stat> = adopted.iter().filter_map(|&p| proc.stat(p)).collect();
             let samples: Vec<(u32, Sample)> = roots
                 .into_iter()
                 .filter_map(|(id, root)| {

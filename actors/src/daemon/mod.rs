@@ -36,6 +36,9 @@ pub struct Daemon {
     started_at: Millis,
     /// The last config revision `pmx up` applied.
     config_revision: u64,
+    /// The captured environment of the app registered last: apps started by one command
+    /// share one copy of it (500 apps of an ecosystem file carry the same environment).
+    last_env: std::sync::Arc<std::collections::BTreeMap<String, String>>,
 }
 
 struct AppEntry {
@@ -86,6 +89,7 @@ impl Daemon {
             shared,
             started_at: now_ms(),
             config_revision: registry.config_revision,
+            last_env: Default::default(),
         };
         daemon.record(vec![NewEvent {
             app: String::new(),
@@ -101,8 +105,9 @@ impl Daemon {
         }
         let home = daemon.shared.paths.home().display().to_string();
         let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref());
-        for (name, app) in registry.apps {
+        for (name, mut app) in registry.apps {
             let mine = app.ids.iter().filter_map(|id| orphans.remove(id)).collect();
+            daemon.share_env(&mut app.spec);
             let spec = app.spec.clone();
             let actor = AppActor::new(app.spec, &app.ids, app.created_at, daemon.shared.clone())
                 .with_orphans(mine);

@@ -29,11 +29,12 @@ impl Daemon {
     /// its ids; new instances get new ones).
     pub(super) fn register_reusing(
         &mut self,
-        spec: AppSpec,
+        mut spec: AppSpec,
         reuse: &[u32],
         cause: &Cause,
     ) -> Result<(), Response> {
         check(&spec).map_err(|e| Response::failure(FailureKind::Invalid, e))?;
+        self.share_env(&mut spec);
         if let Some(existing) = self.apps.get(&spec.name) {
             return Err(Response::failure(
                 FailureKind::Conflict,
@@ -69,6 +70,16 @@ impl Daemon {
         let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone()).start();
         self.apps.insert(name, AppEntry { addr, ids, spec });
         Ok(())
+    }
+
+    /// Lets `spec` share the captured environment of the app registered before it when the
+    /// two are equal (apps started by one command carry the same one).
+    pub(super) fn share_env(&mut self, spec: &mut AppSpec) {
+        if spec.base_env == self.last_env {
+            spec.base_env = self.last_env.clone();
+        } else {
+            self.last_env = spec.base_env.clone();
+        }
     }
 
     pub(super) fn start(&mut self, spec: AppSpec, cause: Cause) -> Reply {

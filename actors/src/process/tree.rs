@@ -78,18 +78,34 @@ pub fn family(seeds: impl IntoIterator<Item = u32>) -> Vec<Stat> {
 /// reused the pid.
 #[derive(Default)]
 pub struct Reader {
-    files: HashMap<String, File>,
-    /// The paths read since the last `forget_unread`.
-    read: HashSet<String>,
+    files: HashMap<ProcFile, File>,
+    /// The files read since the last `forget_unread`.
+    read: HashSet<ProcFile>,
     buffer: Vec<u8>,
 }
 
+/// A file of /proc: `/proc/PID/stat`, or `/proc/PID/task/TID/children`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ProcFile {
+    Stat(u32),
+    Children(u32, u32),
+}
+
+impl ProcFile {
+    fn path(self) -> String {
+        match self {
+            ProcFile::Stat(pid) => format!("/proc/{pid}/stat"),
+            ProcFile::Children(pid, tid) => format!("/proc/{pid}/task/{tid}/children"),
+        }
+    }
+}
+
 impl Reader {
-    /// The contents of the file at `path`, or `None` if it cannot be read.
-    fn read(&mut self, path: String) -> Option<&[u8]> {
-        let file = match self.files.entry(path.clone()) {
+    /// The contents of `file`, or `None` if it cannot be read.
+    fn read(&mut self, file: ProcFile) -> Option<&[u8]> {
+        let open = match self.files.entry(file) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(File::open(&path).ok()?),
+            Entry::Vacant(e) => e.insert(File::open(file.path()).ok()?),
         };
         self.buffer.clear();
         let mut at = 0;
@@ -98,10 +114,10 @@ impl Reader {
                 self.buffer.reserve(4096);
             }
             let spare = self.buffer.spare_capacity_mut();
-            let n = match rustix::io::pread(&*file, spare, at) {
+            let n = match rustix::io::pread(&*open, spare, at) {
                 Ok((filled, _)) => filled.len(),
                 Err(_) => {
-                    self.files.remove(&path);
+                    self.files.remove(&file);
                     return None;
                 }
             };
@@ -112,13 +128,13 @@ impl Reader {
             unsafe { self.buffer.set_len(self.buffer.len() + n) };
             at += n as u64;
         }
-        self.read.insert(path);
+        self.read.insert(file);
         Some(&self.buffer)
     }
 
     /// `pid`'s stat, or `None` once it is gone.
     pub fn stat(&mut self, pid: u32) -> Option<Stat> {
-        let line = self.read(format!("/proc/{pid}/stat"))?;
+        let line = self.read(ProcFile::Stat(pid))?;
         parse_stat(std::str::from_utf8(line).ok()?)
     }
 
@@ -126,32 +142,32 @@ impl Reader {
     /// forked it). A single-threaded process needs one read.
     pub fn children(&mut self, pid: u32, threads: u32) -> Vec<u32> {
         if threads <= 1 {
-            return self.children_of_task(format!("/proc/{pid}/task/{pid}/children"));
+            return self.children_of_task(pid, pid);
         }
-        self.threads_children(&format!("/proc/{pid}/task"))
+        self.threads_children(pid)
     }
 
-    fn children_of_task(&mut self, path: String) -> Vec<u32> {
-        self.read(path)
+    fn children_of_task(&mut self, pid: u32, tid: u32) -> Vec<u32> {
+        self.read(ProcFile::Children(pid, tid))
             .map(|t| pids(t).collect())
             .unwrap_or_default()
     }
 
-    fn threads_children(&mut self, task_dir: &str) -> Vec<u32> {
-        let Ok(tasks) = std::fs::read_dir(task_dir) else {
+    fn threads_children(&mut self, pid: u32) -> Vec<u32> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
             return Vec::new();
         };
-        let tids: Vec<String> = tasks
-            .filter_map(|t| Some(t.ok()?.file_name().to_str()?.to_string()))
+        let tids: Vec<u32> = tasks
+            .filter_map(|t| t.ok()?.file_name().to_str()?.parse().ok())
             .collect();
         tids.into_iter()
-            .flat_map(|tid| self.children_of_task(format!("{task_dir}/{tid}/children")))
+            .flat_map(|tid| self.children_of_task(pid, tid))
             .collect()
     }
 
     /// The daemon's children that it did not spawn: descendants of apps whose parent died.
     pub fn orphans(&mut self, managed: &Managed) -> Vec<u32> {
-        self.threads_children("/proc/self/task")
+        self.threads_children(std::process::id())
             .into_iter()
             .filter(|&p| !managed.contains(p))
             .collect()
@@ -175,8 +191,8 @@ impl Reader {
 
     /// Closes the files not read since the last call: their processes left the families.
     pub fn forget_unread(&mut self) {
-        let read = std::mem::take(&mut self.read);
-        self.files.retain(|path, _| read.contains(path));
+        self.files.retain(|file, _| self.read.contains(file));
+        self.read.clear();
     }
 }
 
@@ -223,7 +239,7 @@ mod tests {
         }
         let members: Vec<u32> = family.iter().map(|s| s.pid).collect();
         let adopted_by_us = Reader::default()
-            .threads_children("/proc/self/task")
+            .threads_children(std::process::id())
             .contains(&pid);
         for s in &family {
             rustix::process::kill_process(

@@ -4,6 +4,7 @@
 mod bad_input;
 mod browser;
 mod cluster;
+mod daemon_binary;
 mod dashboard;
 mod depends;
 mod ecosystem;
