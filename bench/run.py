@@ -147,6 +147,11 @@ def crash_gaps(m, samples=20):
             break
         time.sleep(0.05)
     m.run("delete", "crasher", check=False)
+    return gaps_of(lines, samples)
+
+
+def gaps_of(lines, samples):
+    """Median of the first `samples` gaps between an `e` (exit) stamp and the next `s` (start)."""
     gaps, last_exit = [], None
     for line in lines:
         if line.startswith("e "):

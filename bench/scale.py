@@ -11,7 +11,8 @@ For each manager, in its own temporary home:
   unrelated `sleep` processes on the machine (started here, ended here by pid);
 - 500 apps from one ecosystem file: from the command to all online;
 - `delete all` with 500 apps: wall time of the command, and until the last app process is gone;
-- crash -> respawn of a shell app, median of 20 gaps, and its ratio to the exec floor.
+- crash -> respawn of a shell app, median of 20 gaps, and its ratio to the respawn floor (the
+  same script restarted by a bare bash loop).
 
 Every daemon, app and foreign process started here is stopped at the end.
 """
@@ -21,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,11 +52,24 @@ def alive(pid):
         return False
 
 
+def cpu_ns(pid):
+    """CPU time of every thread of `pid`, in ns (schedstat: finer than stat's clock ticks)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def idle_cpu(pid, seconds):
+    """The daemon's CPU over `seconds` of idling, in ms."""
     time.sleep(1)
-    before = run.proc_cpu_ms(pid)
+    before = cpu_ns(pid)
     time.sleep(seconds)
-    return run.proc_cpu_ms(pid) - before
+    return (cpu_ns(pid) - before) / 1e6
 
 
 def foreign_sleepers(count):
@@ -73,6 +88,17 @@ def end(procs):
             pass
     for p in procs:
         p.wait()
+
+
+def respawn_floor(samples=20):
+    """The same crashing script restarted by a bare bash loop: what any supervisor costs."""
+    stamp = tempfile.mktemp(prefix="pmxfloor", dir="/tmp")
+    loop = f"for i in $(seq {samples + 2}); do bash {run.CRASH}; done"
+    subprocess.run(["bash", "-c", loop], env=dict(os.environ, STAMP_FILE=stamp), check=False)
+    with open(stamp) as f:
+        lines = f.read().split("\n")
+    os.unlink(stamp)
+    return run.gaps_of(lines, samples)
 
 
 def measure(m, idle_seconds, floor):
@@ -134,7 +160,7 @@ def main():
         binary, prefix = run.install_pm2()
         managers.append(run.Pm2(binary))
         cleanup.append(prefix)
-    floor = run.timed(["/bin/true"], dict(os.environ), 30)
+    floor = respawn_floor()
     results = {}
     try:
         for m in managers:
@@ -146,7 +172,8 @@ def main():
             m.close()
         for c in cleanup:
             subprocess.run(["rm", "-rf", c])
-    print(f"exec floor (/bin/true): {floor:.2f} ms")
+    print(f"respawn floor (a bash loop restarting the crashing script): {floor:.2f} ms")
+    print(f"exec floor (/bin/true): {run.timed(['/bin/true'], dict(os.environ), 30):.2f} ms")
     header = f"{'figure':<28}" + "".join(f"{n:>12}" for n in results)
     if "pm2" in results:
         header += f"{'pm2/pmx':>10}"

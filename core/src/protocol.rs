@@ -357,7 +357,7 @@ pub enum Response {
     Error(Failure),
     /// A JSON document the server writes as the frame itself (the answer to `Jlist`).
     #[serde(skip)]
-    Document(String),
+    Document(Vec<u8>),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

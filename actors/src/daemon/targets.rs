@@ -71,7 +71,7 @@ impl Daemon {
             .filter_map(|(name, ids)| Some(self.apps.get(name)?.addr.send(make(ids.clone()))))
             .collect();
         async move {
-            let mut views = Vec::new();
+            let mut views = Vec::with_capacity(pending.len());
             for request in pending {
                 views.extend(request.await.unwrap_or_default());
             }

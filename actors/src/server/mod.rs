@@ -102,7 +102,7 @@ async fn write_frame<T: Serialize>(
 /// A JSON document the daemon rendered, as one frame.
 async fn write_document(
     stream: &mut (impl AsyncWriteExt + Unpin),
-    document: String,
+    document: Vec<u8>,
 ) -> Result<(), ConnError> {
     if document.len() > frame::MAX_FRAME {
         return Err(frame::FrameError::TooLarge(document.len()).into());
@@ -110,7 +110,7 @@ async fn write_document(
     stream
         .write_all(&(document.len() as u32).to_be_bytes())
         .await?;
-    stream.write_all(document.as_bytes()).await?;
+    stream.write_all(&document).await?;
     Ok(())
 }
 
