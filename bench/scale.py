@@ -152,7 +152,7 @@ def measure(m, idle_seconds, floor):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pm2", action="store_true", help="also measure PM2 (npm install into a temp prefix)")
-    args = run.binary_and_quick(ap)
+    args = run.binary_and_quick(ap)  # builds pmx and pmxd (one package)
     idle = 5 if args.quick else 20
     managers = [run.Pmx(args.binary)]
     cleanup = []

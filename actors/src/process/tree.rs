@@ -4,7 +4,6 @@
 //! reparented to the daemon (it is child subreaper). A look costs in proportion to the family
 //! looked at, whatever else runs on the machine.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 
@@ -76,6 +75,9 @@ pub fn family(seeds: impl IntoIterator<Item = u32>) -> Vec<Stat> {
 /// again from its start (the kernel renders it anew) with no path walk and no open. A kept
 /// file of a process that ended reads as an error or empty, never as another process that
 /// reused the pid.
+/// Files a `Reader` keeps open at most (the rest are opened for each read).
+const KEPT_FILES: usize = 256;
+
 #[derive(Default)]
 pub struct Reader {
     files: HashMap<ProcFile, File>,
@@ -101,11 +103,22 @@ impl ProcFile {
 }
 
 impl Reader {
-    /// The contents of `file`, or `None` if it cannot be read.
+    /// The contents of `file`, or `None` if it cannot be read. At most `KEPT_FILES` stay
+    /// open: every descriptor kept is one more that each spawn copies and closes, and one
+    /// fewer for the apps' pipes and logs.
     fn read(&mut self, file: ProcFile) -> Option<&[u8]> {
-        let open = match self.files.entry(file) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(File::open(file.path()).ok()?),
+        let opened;
+        let open = match self.files.get(&file) {
+            Some(kept) => kept,
+            None => {
+                let new = File::open(file.path()).ok()?;
+                if self.files.len() < KEPT_FILES {
+                    self.files.entry(file).or_insert(new)
+                } else {
+                    opened = new;
+                    &opened
+                }
+            }
         };
         self.buffer.clear();
         let mut at = 0;
@@ -114,7 +127,7 @@ impl Reader {
                 self.buffer.reserve(4096);
             }
             let spare = self.buffer.spare_capacity_mut();
-            let n = match rustix::io::pread(&*open, spare, at) {
+            let n = match rustix::io::pread(open, spare, at) {
                 Ok((filled, _)) => filled.len(),
                 Err(_) => {
                     self.files.remove(&file);
