@@ -232,13 +232,17 @@ def main():
             shutil.rmtree(c, ignore_errors=True)
 
     print(f"exec floor (/bin/true): {floor:.2f} ms")
-    keys = list(results["pmx"].keys())
-    header = f"{'figure':<22}" + "".join(f"{n:>12}" for n in results)
+    print_table(results)
+
+
+def print_table(results, width=22):
+    """One row per figure, a column per manager, and PM2's ratio to pmx when both ran."""
+    header = f"{'figure':<{width}}" + "".join(f"{n:>12}" for n in results)
     if "pm2" in results:
         header += f"{'pm2/pmx':>10}"
     print(header)
-    for k in keys:
-        row = f"{k:<22}" + "".join(f"{results[n][k]:>12.2f}" for n in results)
+    for k in results["pmx"]:
+        row = f"{k:<{width}}" + "".join(f"{results[n][k]:>12.2f}" for n in results)
         if "pm2" in results and results["pmx"][k]:
             row += f"{results['pm2'][k] / results['pmx'][k]:>9.1f}x"
         print(row)

@@ -166,7 +166,6 @@ def main():
         for m in managers:
             print(f"measuring {m.name} ...", file=sys.stderr)
             results[m.name] = measure(m, idle, floor)
-            m.close()
     finally:
         for m in managers:
             m.close()
@@ -174,15 +173,7 @@ def main():
             subprocess.run(["rm", "-rf", c])
     print(f"respawn floor (a bash loop restarting the crashing script): {floor:.2f} ms")
     print(f"exec floor (/bin/true): {run.timed(['/bin/true'], dict(os.environ), 30):.2f} ms")
-    header = f"{'figure':<28}" + "".join(f"{n:>12}" for n in results)
-    if "pm2" in results:
-        header += f"{'pm2/pmx':>10}"
-    print(header)
-    for k in results["pmx"]:
-        row = f"{k:<28}" + "".join(f"{results[n][k]:>12.2f}" for n in results)
-        if "pm2" in results and results["pmx"][k]:
-            row += f"{results['pm2'][k] / results['pmx'][k]:>9.1f}x"
-        print(row)
+    run.print_table(results, width=28)
 
 
 if __name__ == "__main__":
