@@ -153,15 +153,16 @@ async fn connection(
         if let Request::History(h) = &request
             && h.follow
         {
-            return follow::history(stream, daemon, uid, h.clone()).await;
+            // Streams are boxed: inline, their state would swell every connection's task.
+            return Box::pin(follow::history(stream, daemon, uid, h.clone())).await;
         }
         if let Request::Monit(m) = request {
-            return monit::stream(stream, daemon, logs, uid, m, tick).await;
+            return Box::pin(monit::stream(stream, daemon, logs, uid, m, tick)).await;
         }
         if let Request::Logs(l) = &request
             && l.follow
         {
-            return follow::logs(stream, daemon, logs, uid, l.clone()).await;
+            return Box::pin(follow::logs(stream, daemon, logs, uid, l.clone())).await;
         }
         let response = ask(&daemon, request, uid).await?;
         let was_kill = matches!(response, Response::Killed);
