@@ -2,6 +2,7 @@
 //! `jlist` shape built from it so tools written for `pm2 jlist` work unchanged.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -52,8 +53,8 @@ pub struct ProcessView {
     /// rule's name).
     #[serde(default)]
     pub policy_actions: BTreeMap<String, u64>,
-    /// The spec, without the captured environment values.
-    pub spec: AppSpec,
+    /// The spec, without the captured environment values (shared: views are made often).
+    pub spec: Arc<AppSpec>,
 }
 
 /// Lines and bytes an instance wrote, per stream.

@@ -78,6 +78,8 @@ pub struct Shared {
 
 pub struct AppActor {
     spec: AppSpec,
+    /// `spec` as views show it: without the captured environment.
+    shown_spec: Arc<AppSpec>,
     created_at: Millis,
     shared: Shared,
     slots: Vec<Slot>,
@@ -138,6 +140,13 @@ struct Waiter {
     tx: oneshot::Sender<Vec<ProcessView>>,
 }
 
+/// A spec as views show it: without the captured environment's values.
+fn shown(spec: &AppSpec) -> Arc<AppSpec> {
+    let mut shown = spec.clone();
+    shown.base_env = Default::default();
+    Arc::new(shown)
+}
+
 impl AppActor {
     pub fn new(spec: AppSpec, ids: &[u32], created_at: Millis, shared: Shared) -> Self {
         let command = spawn::resolve(&spec).unwrap_or_default();
@@ -160,6 +169,7 @@ impl AppActor {
             rolling: None,
             health_failures: 0,
             policy_actions: HashMap::new(),
+            shown_spec: shown(&spec),
             spec,
             created_at,
             shared,
@@ -611,9 +621,6 @@ impl AppActor {
             |p: Option<&Path>| p.map_or("/dev/null".into(), |p| p.to_string_lossy().into_owned());
         let loss = self.shared.logs.loss(&self.spec.name, id);
         let m = &self.slots[i].machine;
-        // Views leave out the captured environment (cloning the spec only shares it).
-        let mut spec = self.spec.clone();
-        spec.base_env = Default::default();
         ProcessView {
             id,
             name: self.spec.name.clone(),
@@ -643,7 +650,7 @@ impl AppActor {
             log_error: loss.map(|l| l.last_error),
             output: self.shared.logs.written(&self.spec.name, id),
             policy_actions: self.policy_actions.get(&id).cloned().unwrap_or_default(),
-            spec,
+            spec: self.shown_spec.clone(),
         }
     }
 

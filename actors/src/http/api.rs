@@ -42,7 +42,7 @@ pub async fn samples(State(web): State<Web>) -> HttpResponse {
 #[derive(Serialize)]
 struct AppPage {
     name: String,
-    spec: AppSpec,
+    spec: std::sync::Arc<AppSpec>,
     instances: Vec<ProcessView>,
 }
 
