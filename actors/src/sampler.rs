@@ -188,12 +188,12 @@ impl Sampler {
                 adopted = proc.orphans(&managed);
             }
             let orphans: Vec<tree::Stat> = adopted.iter().filter_map(|&p| proc.stat(p)).collect();
-            let samples: Vec<(u32, Sample)> = roots
+            let samples: Vec<(u32, u32, Sample)> = roots
                 .into_iter()
                 .filter_map(|(id, root)| {
                     let adopted = orphans.iter().filter(|o| o.pgrp == root).map(|o| o.pid);
                     let family = proc.family(std::iter::once(root).chain(adopted));
-                    Some((id, cpu.sample(root, &family)?))
+                    Some((id, root, cpu.sample(root, &family)?))
                 })
                 .collect();
             proc.forget_unread();
@@ -202,11 +202,12 @@ impl Sampler {
         }
     }
 
-    /// Keeps one sample per instance, and reports breaches.
-    fn record(&self, samples: Vec<(u32, Sample)>) {
+    /// Keeps one sample per instance, and reports breaches. The board was not held while
+    /// reading: a sample of a run that was replaced meanwhile is dropped.
+    fn record(&self, samples: Vec<(u32, u32, Sample)>) {
         let mut board = self.board();
-        for (id, sample) in samples {
-            let Some(watched) = board.get_mut(&id) else {
+        for (id, pid, sample) in samples {
+            let Some(watched) = board.get_mut(&id).filter(|w| w.pid == pid) else {
                 continue;
             };
             watched.history.push(sample);
