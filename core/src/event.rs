@@ -194,11 +194,15 @@ impl Cause {
 }
 
 impl EventKind {
-    /// Hides the environment values of the specs an event carries (see `AppSpec::redact_env`).
+    /// Hides the environment values an event carries: of the specs (see
+    /// `AppSpec::redact_env`), and those a config script read with `env()`.
     pub fn redact_env(&mut self) {
         match self {
             EventKind::AppCreated { spec, .. } => spec.redact_env(),
             EventKind::Saved { apps } => apps.iter_mut().for_each(AppSpec::redact_env),
+            EventKind::RulesLoaded { vars, .. } => vars
+                .values_mut()
+                .for_each(|v| *v = crate::spec::REDACTED.to_string()),
             _ => {}
         }
     }

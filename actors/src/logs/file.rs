@@ -1,6 +1,6 @@
 //! One log file as the log thread writes it: opened on first use, rotated by size and on its
-//! cron ticks (renamed, never copied: no line is lost or written twice), rotated copies
-//! gzipped on a side thread and pruned to `retain`.
+//! cron ticks (renamed, never copied: no line is lost or written twice) when it is a regular
+//! file of its own, rotated copies gzipped on a side thread and pruned to `retain`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -17,6 +17,10 @@ pub struct LogFile {
     pub path: PathBuf,
     file: Option<File>,
     size: u64,
+    /// The path is a regular file of its own, not a symlink (`-o out.log` linked to
+    /// /dev/null or /dev/stdout in a container), a device or a FIFO: only then is it renamed
+    /// aside. Anything else is written to, never moved.
+    rotatable: bool,
     rotation: Rotation,
     schedule: Option<cron::Schedule>,
     pub next_tick: Option<DateTime<Local>>,
@@ -41,6 +45,7 @@ impl LogFile {
             path,
             file: None,
             size: 0,
+            rotatable: false,
             rotation,
             schedule,
             next_tick,
@@ -57,6 +62,8 @@ impl LogFile {
                 .append(true)
                 .open(&self.path)?;
             self.size = file.metadata().map_or(0, |m| m.len());
+            self.rotatable =
+                std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_file());
             self.file = Some(file);
         }
         self.file
@@ -74,7 +81,11 @@ impl LogFile {
     /// at a line boundary: a file ends with the line that reaches the size.
     pub fn write(&mut self, mut bytes: &[u8]) -> Result<(), Lost> {
         while !bytes.is_empty() {
-            let max = self.rotation.max_size_bytes;
+            let max = if self.rotatable {
+                self.rotation.max_size_bytes
+            } else {
+                0
+            };
             let room = max.saturating_sub(self.size) as usize;
             let cut = if max > 0 && bytes.len() > room {
                 let from = room.saturating_sub(1).min(bytes.len());
@@ -170,7 +181,8 @@ impl LogFile {
 
     /// A cron tick came: rotate a non-empty file, and plan the next tick.
     pub fn tick(&mut self) {
-        if self.size > 0 || std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0) {
+        let regular = std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_file());
+        if regular && (self.size > 0 || std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0)) {
             self.rotate();
         }
         self.next_tick = self
@@ -283,5 +295,25 @@ mod tests {
         assert_eq!(std::fs::read(&path).map(|b| b.len()).unwrap_or(0), 0);
         file.tick();
         assert!(rotated_files(&path).len() <= before.max(3));
+    }
+
+    #[test]
+    fn a_log_path_that_is_not_a_regular_file_is_written_to_and_never_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        std::os::unix::fs::symlink("/dev/null", &path).unwrap();
+        let mut file = LogFile::new(path.clone(), rotation(10, 3));
+        for i in 0..50 {
+            file.write(format!("line {i:02}\n").as_bytes())
+                .ok()
+                .unwrap();
+        }
+        file.tick();
+        let link = std::fs::symlink_metadata(&path).unwrap();
+        assert!(link.file_type().is_symlink(), "still the symlink");
+        assert_eq!(std::fs::read_link(&path).unwrap(), Path::new("/dev/null"));
+        assert!(rotated_files(&path).is_empty(), "nothing renamed aside");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no file made in its place: {names:?}");
     }
 }

@@ -39,6 +39,35 @@ fn env_values_are_shown_only_by_pmx_env() {
 }
 
 #[test]
+fn values_a_config_read_with_env_stay_out_of_history() {
+    let home = Home::new();
+    let config = home.file("policies.rhai");
+    std::fs::write(
+        &config,
+        format!(
+            r#"let limit = env("ALERT_TOKEN");
+app(#{{ name: "api", script: "{}" }});
+rule("noop", #{{ every: "1h" }}, |ctx| {{ }});
+"#,
+            fixture("forever.sh")
+        ),
+    )
+    .unwrap();
+    let out = home
+        .command(&["up", &config])
+        .env("ALERT_TOKEN", "t0ken-v4lue")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    home.wait_online("api");
+    let json = home.ok(&["history", "all", "--json"]);
+    assert!(json.contains("ALERT_TOKEN"), "the key is named: {json}");
+    for shown in [json, home.ok(&["history", "all"])] {
+        assert!(!shown.contains("t0ken-v4lue"), "a value leaked: {shown}");
+    }
+}
+
+#[test]
 fn retention_cuts_old_events_and_history_says_where() {
     let home = Home::new();
     home.ok(&[
