@@ -236,20 +236,24 @@ struct CpuMeter {
 }
 
 impl CpuMeter {
-    /// The sample of the family of `root` (`family[0]` when `root` still runs).
+    /// The sample of the family of `root`, in any order; `None` when `root` is not in it
+    /// (it is gone).
     fn sample(&mut self, root: u32, family: &[tree::Stat]) -> Option<Sample> {
-        let own = family.first().filter(|s| s.pid == root)?;
+        family.iter().find(|s| s.pid == root)?;
         let now = seconds_after_boot();
         let page = procfs::page_size();
         let mut sample = Sample {
             at: now_ms(),
-            cpu: self.percent(own, now),
-            memory: own.rss_pages * page,
             ..Sample::default()
         };
         for s in family.iter().filter(|s| !s.zombie()) {
-            sample.tree_cpu += self.percent(s, now);
-            sample.tree_memory += s.rss_pages * page;
+            let cpu = self.percent(s, now);
+            let memory = s.rss_pages * page;
+            if s.pid == root {
+                (sample.cpu, sample.memory) = (cpu, memory);
+            }
+            sample.tree_cpu += cpu;
+            sample.tree_memory += memory;
             sample.processes += 1;
         }
         Some(sample)
@@ -321,9 +325,11 @@ mod tests {
         let next = stat(7, first.start, first.ticks + (1.5 * hz) as u64);
         assert!((meter.percent(&next, 103.0) - 150.0).abs() < 0.5);
         meter.forget_the_rest();
-        // The pid was reused by a process that started later: measured from its own start.
-        let reused = stat(7, (102.5 * hz) as u64, 0);
-        assert_eq!(meter.percent(&reused, 104.0), 0.0);
+        // The pid was reused by a process that started later: measured from its own start
+        // (0.75 s used in 1.5 s), not against the previous process's ticks (which would
+        // read 0).
+        let reused = stat(7, (102.5 * hz) as u64, (0.75 * hz) as u64);
+        assert!((meter.percent(&reused, 104.0) - 50.0).abs() < 0.5);
     }
 
     #[test]
@@ -332,14 +338,17 @@ mod tests {
         let page = procfs::page_size();
         let mut zombie = stat(9, 0, 0);
         zombie.state = 'Z';
-        let family = [stat(7, 0, 0), stat(8, 0, 0), zombie];
+        let mut root = stat(7, 0, 0);
+        root.rss_pages = 30;
+        // An adopted orphan may come first: the walk starts from every seed.
+        let family = [stat(8, 0, 0), zombie, root];
         let sample = meter.sample(7, &family).unwrap();
-        assert_eq!(sample.memory, 10 * page);
-        assert_eq!(sample.tree_memory, 20 * page);
+        assert_eq!(sample.memory, 30 * page);
+        assert_eq!(sample.tree_memory, 40 * page);
         assert_eq!(sample.processes, 2);
         assert!(
-            meter.sample(8, &family).is_none(),
-            "the root must lead its family"
+            meter.sample(6, &family).is_none(),
+            "no sample once the root is gone"
         );
     }
 }

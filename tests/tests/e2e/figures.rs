@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use pmx_tests::{Home, fixture, wait_for};
+use pmx_tests::{Home, alive, fixture, parent_of, wait_for};
 
 /// VmRSS of `pid`, in bytes.
 fn vm_rss(pid: u32) -> u64 {
@@ -115,4 +115,28 @@ fn max_memory_restart_at_three_times_a_node_apps_memory_never_fires() {
         "sampled: {}",
         home.proc("limited")["monit"]
     );
+}
+
+#[test]
+fn an_orphan_the_daemon_adopted_counts_in_its_apps_tree_and_dies_with_it() {
+    let home = Home::fast_sampling();
+    home.ok(&["start", &fixture("orphan.sh"), "--name", "orphan"]);
+    let root = home.wait_online("orphan");
+    let daemon = home.daemon_pid().expect("pid file");
+    let orphan = wait_for("the adopted orphan", Duration::from_secs(10), || {
+        let mine = home.processes_of("1000");
+        mine.into_iter().find(|&p| parent_of(p) == Some(daemon))
+    });
+    // The daemon lists its children for orphans every 5 samples (500 ms here).
+    let monit = wait_for("the orphan in the tree", Duration::from_secs(10), || {
+        let monit = home.proc("orphan")["monit"].clone();
+        (monit["processes"] == 2).then_some(monit)
+    });
+    assert!(
+        monit["tree_memory"].as_u64() > monit["memory"].as_u64(),
+        "{monit}"
+    );
+    home.ok(&["delete", "orphan"]);
+    pmx_tests::wait_gone(orphan);
+    assert!(!alive(root));
 }
