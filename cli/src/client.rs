@@ -103,9 +103,7 @@ impl Client {
         }
         match decode(&body)? {
             Response::Error(f) => Err(crate::commands::failure(f)),
-            other => Err(CliError::Failed(format!(
-                "unexpected answer from the daemon: {other:?}"
-            ))),
+            other => Err(crate::commands::unexpected(other)),
         }
     }
 

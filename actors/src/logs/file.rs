@@ -62,8 +62,7 @@ impl LogFile {
                 .append(true)
                 .open(&self.path)?;
             self.size = file.metadata().map_or(0, |m| m.len());
-            self.rotatable =
-                std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_file());
+            self.rotatable = regular_file(&self.path);
             self.file = Some(file);
         }
         self.file
@@ -181,8 +180,8 @@ impl LogFile {
 
     /// A cron tick came: rotate a non-empty file, and plan the next tick.
     pub fn tick(&mut self) {
-        let regular = std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_file());
-        if regular && (self.size > 0 || std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0)) {
+        let content = self.size > 0 || std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0);
+        if content && regular_file(&self.path) {
             self.rotate();
         }
         self.next_tick = self
@@ -202,6 +201,12 @@ impl LogFile {
     pub fn reopen(&mut self) {
         self.file = None;
     }
+}
+
+/// Whether `path` is a regular file of its own (not a symlink, a FIFO or a device): only
+/// such a file is renamed aside by a rotation.
+fn regular_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
 }
 
 /// Empties a file that exists.

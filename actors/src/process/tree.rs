@@ -71,13 +71,13 @@ pub fn family(seeds: impl IntoIterator<Item = u32>) -> Vec<Stat> {
     Reader::default().family(seeds)
 }
 
+/// Files a `Reader` keeps open at most (the rest are opened for each read).
+const KEPT_FILES: usize = 256;
+
 /// Reads /proc files, keeping them open when it lives across samples: a kept file is read
 /// again from its start (the kernel renders it anew) with no path walk and no open. A kept
 /// file of a process that ended reads as an error or empty, never as another process that
 /// reused the pid.
-/// Files a `Reader` keeps open at most (the rest are opened for each read).
-const KEPT_FILES: usize = 256;
-
 #[derive(Default)]
 pub struct Reader {
     files: HashMap<ProcFile, File>,

@@ -31,8 +31,7 @@ pub fn rules(paths: &Paths, json: bool) -> Result<(), CliError> {
 }
 
 pub fn jlist(paths: &Paths) -> Result<(), CliError> {
-    let document = Client::connect(paths)?.request_document(&Request::Jlist)?;
-    let mut document = document;
+    let mut document = Client::connect(paths)?.request_document(&Request::Jlist)?;
     document.push(b'\n');
     print_bytes(&document);
     Ok(())
