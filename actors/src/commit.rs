@@ -14,11 +14,28 @@ use crate::compactor::{SNAPSHOT_EVERY, Wake};
 const GROUP_COMMIT_DELAY: Duration = Duration::from_millis(200);
 
 pub async fn run(journal: Arc<dyn Journal>, pending: Arc<Notify>, compactor: Sender<Wake>) {
+    let mut was_degraded = false;
     loop {
         pending.notified().await;
         tokio::time::sleep(GROUP_COMMIT_DELAY).await;
         if let Err(e) = journal.flush() {
-            eprintln!("pmx: journal flush failed: {e}");
+            crate::say!("pmx: journal flush failed: {e}");
+        }
+        let degraded = journal.degraded();
+        if let Some(d) = &degraded
+            && !was_degraded
+        {
+            crate::say!(
+                "pmx: the journal cannot be written ({}): events are held in memory until it can",
+                d.error
+            );
+        } else if degraded.is_none() && was_degraded {
+            crate::say!("pmx: the journal is written again");
+        }
+        was_degraded = degraded.is_some();
+        if was_degraded {
+            // Nothing else may come to wake this up: keep trying to resume.
+            pending.notify_one();
         }
         if journal.head().saturating_sub(journal.snapshot_seq()) >= SNAPSHOT_EVERY {
             let _ = compactor.send(Wake::Snapshot);

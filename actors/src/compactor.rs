@@ -1,7 +1,9 @@
 //! The journal's housekeeping, on its own thread so it never delays a command: a snapshot of
 //! the registry whenever `SNAPSHOT_EVERY` events piled up since the last one (boot then
-//! replays only those), and retention once at start and then every `RETENTION_EVERY`.
-//! It sleeps in between; nothing wakes it while the daemon is idle but the hourly pass.
+//! replays only those), each followed by retention, which also runs once at start and then
+//! every `RETENTION_EVERY`. So a crash loop grows the journal past its retention by at most
+//! about `SNAPSHOT_EVERY` events. It sleeps in between; nothing wakes it while the daemon is
+//! idle but the hourly pass.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
@@ -39,11 +41,11 @@ impl Compactor {
                 if booted.seq > journal.snapshot_seq()
                     && let Err(e) = journal.store_snapshot(&booted)
                 {
-                    eprintln!("pmx: journal snapshot failed: {e}");
+                    crate::say!("pmx: journal snapshot failed: {e}");
                 }
                 run(journal.as_ref(), retention, rx)
             })
-            .map_err(|e| eprintln!("pmx: no journal housekeeping: {e}"))
+            .map_err(|e| crate::say!("pmx: no journal housekeeping: {e}"))
             .ok();
         Self { wake, thread }
     }
@@ -69,7 +71,7 @@ fn run(journal: &dyn Journal, retention: Retention, wake: Receiver<Wake>) {
         }
         match wake.recv_timeout(due.saturating_duration_since(Instant::now())) {
             Ok(Wake::Snapshot) => {
-                snapshot(journal);
+                apply_retention(journal, &retention);
                 // Requests that piled up meanwhile are answered by this snapshot.
                 loop {
                     match wake.try_recv() {
@@ -86,17 +88,24 @@ fn run(journal: &dyn Journal, retention: Retention, wake: Receiver<Wake>) {
 }
 
 fn snapshot(journal: &dyn Journal) {
+    // A degraded journal takes no snapshot; it says so once, in the group commit.
+    if journal.degraded().is_some() {
+        return;
+    }
     if let Err(e) = take_snapshot(journal) {
-        eprintln!("pmx: journal snapshot failed: {e}");
+        crate::say!("pmx: journal snapshot failed: {e}");
     }
 }
 
 /// A snapshot first: retention only removes events a snapshot covers.
 fn apply_retention(journal: &dyn Journal, retention: &Retention) {
     snapshot(journal);
+    if journal.degraded().is_some() {
+        return;
+    }
     let cut = match journal.compact(retention, now_ms()) {
         Ok(cut) => cut,
-        Err(e) => return eprintln!("pmx: journal retention failed: {e}"),
+        Err(e) => return crate::say!("pmx: journal retention failed: {e}"),
     };
     if cut.removed == 0 {
         return;
@@ -114,6 +123,6 @@ fn apply_retention(journal: &dyn Journal, retention: &Retention) {
         .append(vec![compacted])
         .and_then(|_| journal.flush())
     {
-        eprintln!("pmx: journal retention failed: {e}");
+        crate::say!("pmx: journal retention failed: {e}");
     }
 }

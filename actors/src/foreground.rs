@@ -31,7 +31,7 @@ pub fn serve(paths: Paths, settings: Settings) -> Result<(), DaemonError> {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("pmx daemon: internal error: {info}");
+        crate::say!("pmx daemon: internal error: {info}");
     }));
     let shutdown = || async {
         use tokio::signal::unix::{SignalKind, signal};

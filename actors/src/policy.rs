@@ -211,7 +211,7 @@ where
                     if let Some(reply) = reply {
                         let _ = reply.send(result);
                     } else if let Err(e) = result {
-                        eprintln!("pmx: the saved rules do not load: {e}");
+                        crate::say!("pmx: the saved rules do not load: {e}");
                     }
                 }
                 Ok(Input::Event(event)) => self.on_event(event),
@@ -463,7 +463,7 @@ where
         };
         match self.wiring.journal.append(vec![event]) {
             Ok(_) => self.wiring.commit.notify_one(),
-            Err(e) => eprintln!("pmx: journal append failed for a rule: {e}"),
+            Err(e) => crate::say!("pmx: journal append failed for a rule: {e}"),
         }
     }
 }

@@ -186,6 +186,16 @@ pub fn event(kind: &EventKind) -> String {
         EventKind::LogWriteRecovered { file, lost_bytes } => {
             format!("writing {file} again; {lost_bytes} bytes of output were lost")
         }
+        EventKind::JournalResumed {
+            failed_ms,
+            error,
+            kept,
+            lost,
+        } => format!(
+            "{}journal writable again after {} of failing ({error}): {kept} events held in memory were written, {lost} lost",
+            if *lost > 0 { "EVENTS LOST: " } else { "" },
+            crate::units::format_uptime(*failed_ms)
+        ),
         EventKind::Compacted {
             removed,
             through_seq,

@@ -143,6 +143,16 @@ pub enum EventKind {
         expected_head: u64,
         snapshot_seq: Option<u64>,
     },
+    /// The journal could not be written for `failed_ms` (`error`: a full disk, an I/O
+    /// error); the daemon kept acting and held the events meanwhile in memory. Written once
+    /// writing works again (app is empty): `kept` events were written late, `lost` events did
+    /// not fit the memory buffer and are gone.
+    JournalResumed {
+        failed_ms: u64,
+        error: String,
+        kept: u64,
+        lost: u64,
+    },
 }
 
 /// What a rolling reload did to one instance.

@@ -28,6 +28,14 @@ pub enum JournalError {
     Corrupt { seq: u64, reason: String },
 }
 
+/// A journal that cannot write: why, how many events it holds in memory, how many it lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Degraded {
+    pub error: String,
+    pub held: u64,
+    pub lost: u64,
+}
+
 /// Durable, ordered storage of events. Kept small so the daemon does not depend on sled.
 pub trait Journal: Send + Sync {
     /// Appends events in order, giving each its sequence number and time. Not yet durable.
@@ -36,6 +44,10 @@ pub trait Journal: Send + Sync {
     fn flush(&self) -> Result<(), JournalError>;
     /// The last sequence number given out (0 for an empty journal).
     fn head(&self) -> u64;
+    /// Whether writes fail (see `Resilient`); `None` for a healthy journal.
+    fn degraded(&self) -> Option<Degraded> {
+        None
+    }
     /// Bytes the journal takes on disk (0 where unknown).
     fn size_on_disk(&self) -> u64 {
         0
@@ -99,7 +111,7 @@ pub struct SledJournal {
 /// sled's default page cache is 1 GiB; a daemon needs a few MiB.
 const CACHE_BYTES: u64 = 1024 * 1024;
 
-fn now_ms() -> Millis {
+pub(crate) fn now_ms() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as Millis)
@@ -151,6 +163,16 @@ impl SledJournal {
         let snapshot_seq = journal.snapshot()?.map_or(0, |s| s.seq);
         journal.snapshot_seq.store(snapshot_seq, Ordering::Relaxed);
         Ok(journal)
+    }
+
+    /// Sequence numbers continue at `next` at least (after records written by `insert_raw`).
+    pub(crate) fn continue_from(&self, next: u64) -> Result<(), JournalError> {
+        let mut next_seq = self
+            .next_seq
+            .lock()
+            .map_err(|_| JournalError::Write("journal lock poisoned".into()))?;
+        *next_seq = (*next_seq).max(next);
+        Ok(())
     }
 
     /// Writes records as they are, keeping their sequence numbers (recovery's salvage).

@@ -207,7 +207,7 @@ impl AppActor {
         };
         match self.shared.journal.append(vec![event]) {
             Ok(_) => self.shared.commit.notify_one(),
-            Err(e) => eprintln!("pmx: journal append failed for {}: {e}", self.spec.name),
+            Err(e) => crate::say!("pmx: journal append failed for {}: {e}", self.spec.name),
         }
     }
 

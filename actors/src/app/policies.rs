@@ -101,7 +101,7 @@ impl AppActor {
             ctx.address().recipient(),
         );
         for problem in problems {
-            eprintln!("pmx: {}: {problem}", self.spec.name);
+            crate::say!("pmx: {}: {problem}", self.spec.name);
         }
     }
 

@@ -70,7 +70,7 @@ impl AppActor {
         let now = now_ms();
         if left.is_empty() || (t.killed && now >= t.deadline) {
             if !left.is_empty() {
-                eprintln!(
+                crate::say!(
                     "pmx: {}: processes {left:?} of a previous run survive SIGKILL",
                     self.spec.name
                 );

@@ -111,7 +111,7 @@ impl Daemon {
                 })
                 .collect();
             if let Err(e) = journal.append(events) {
-                eprintln!("pmx: journal append failed on delete: {e}");
+                crate::say!("pmx: journal append failed on delete: {e}");
             }
             for (_, addr) in retired {
                 addr.do_send(Retire);
@@ -144,7 +144,7 @@ impl Daemon {
     pub(super) fn kill(&mut self, cause: Cause) -> Reply {
         let picks: Picks = self.apps.keys().map(|n| (n.clone(), None)).collect();
         if let Err(e) = self.record_commands(&picks, "kill", &cause) {
-            eprintln!("pmx: journal write failed on kill: {e}");
+            crate::say!("pmx: journal write failed on kill: {e}");
         }
         let stopped = self.fan_out(&picks, Command::Stop, &cause);
         let journal = self.shared.journal.clone();

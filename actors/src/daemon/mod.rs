@@ -80,7 +80,7 @@ impl Daemon {
     pub fn boot(shared: Shared) -> Result<(Self, Snapshot), pmx_storage::JournalError> {
         let (snapshot, skipped) = load_registry(shared.journal.as_ref())?;
         if skipped > 0 {
-            eprintln!("pmx: skipped {skipped} journal records that could not be read");
+            crate::say!("pmx: skipped {skipped} journal records that could not be read");
         }
         let registry = snapshot.registry.clone();
         let mut daemon = Daemon {
@@ -152,7 +152,7 @@ impl Daemon {
         };
         match self.shared.journal.append(vec![note]) {
             Ok(_) => self.shared.commit.notify_one(),
-            Err(e) => eprintln!("pmx: journal append failed for a note on {app}: {e}"),
+            Err(e) => crate::say!("pmx: journal append failed for a note on {app}: {e}"),
         }
     }
 

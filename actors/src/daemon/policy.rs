@@ -118,7 +118,7 @@ impl Handler<PolicyAction> for Daemon {
         let name = msg.app;
         Box::pin(reply.map(move |response, _, _| {
             if let Response::Error(f) = response {
-                eprintln!("pmx: a rule's action on {name} failed: {}", f.message);
+                crate::say!("pmx: a rule's action on {name} failed: {}", f.message);
             }
         }))
     }

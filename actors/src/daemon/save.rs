@@ -42,7 +42,7 @@ impl Daemon {
                 && let Err(refused) = self.register(spec, &cause)
             {
                 // One app that cannot come back (its script is gone) does not keep the others down.
-                eprintln!("pmx: resurrect {name}: {refused:?}");
+                crate::say!("pmx: resurrect {name}: {refused:?}");
                 continue;
             }
             names.push(name);

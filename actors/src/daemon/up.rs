@@ -182,7 +182,7 @@ impl Daemon {
                     }
                 }
                 if let Err(e) = act.shared.journal.append(gone) {
-                    eprintln!("pmx: journal append failed on up: {e}");
+                    crate::say!("pmx: journal append failed on up: {e}");
                 }
                 for spec in declared {
                     if act.apps.contains_key(&spec.name) {
@@ -190,7 +190,7 @@ impl Daemon {
                     }
                     let reuse = kept_ids.remove(&spec.name).unwrap_or_default();
                     if let Err(refused) = act.register_reusing(spec, &reuse, &cause) {
-                        eprintln!("pmx: up: {refused:?}");
+                        crate::say!("pmx: up: {refused:?}");
                     }
                 }
                 let restarted = if unchanged.is_empty() {

@@ -83,6 +83,8 @@ pub async fn scrape(State(web): State<Web>) -> HttpResponse {
         journal_size: web.journal.size_on_disk(),
         journal_head: head,
         event_rate: web.rate.per_second(head),
+        journal_degraded: web.journal.degraded(),
+        log_lines_dropped: crate::say::dropped(),
     };
     match render(&processes, &daemon, now_ms()) {
         Ok(text) => {
@@ -98,6 +100,10 @@ struct DaemonFigures {
     journal_size: u64,
     journal_head: u64,
     event_rate: f64,
+    /// Why the journal cannot be written, if it cannot.
+    journal_degraded: Option<pmx_storage::Degraded>,
+    /// Lines of the daemon's own log it could not write.
+    log_lines_dropped: u64,
 }
 
 /// Registers a family and hands it back to be filled.
@@ -283,6 +289,29 @@ fn register_daemon(r: &mut Registry, d: &DaemonFigures) {
         "Events recorded per second over the last minute",
         rate,
     );
+    let degraded = d.journal_degraded.as_ref();
+    r.register(
+        "journal_degraded",
+        "1 while the journal cannot be written (events are held in memory)",
+        gauge(i64::from(degraded.is_some())),
+    );
+    r.register(
+        "journal_events_held",
+        "Events held in memory until the journal can be written",
+        gauge(degraded.map_or(0, |d| d.held as i64)),
+    );
+    r.register(
+        "journal_events_unwritable",
+        "Events of the current journal failure that did not fit in memory and are lost",
+        gauge(degraded.map_or(0, |d| d.lost as i64)),
+    );
+    let dropped = Counter::<u64>::default();
+    dropped.inc_by(d.log_lines_dropped);
+    r.register(
+        "daemon_log_lines_dropped",
+        "Lines of the daemon's own log that could not be written",
+        dropped,
+    );
 }
 
 /// The journal's head, seen every few seconds, to tell the event rate of the last minute
@@ -345,6 +374,12 @@ mod tests {
             journal_size: 4096,
             journal_head: 10,
             event_rate: 0.5,
+            journal_degraded: Some(pmx_storage::Degraded {
+                error: "No space left on device".into(),
+                held: 3,
+                lost: 1,
+            }),
+            log_lines_dropped: 2,
         };
         let text = render(&[view], &daemon, 3_500).unwrap();
         for line in [
@@ -360,6 +395,10 @@ mod tests {
             "pmx_journal_size_bytes 4096",
             "pmx_journal_events_total 10",
             "pmx_journal_events_per_second 0.5",
+            "pmx_journal_degraded 1",
+            "pmx_journal_events_held 3",
+            "pmx_journal_events_unwritable 1",
+            "pmx_daemon_log_lines_dropped_total 2",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -47,11 +47,11 @@ pub async fn serve(
 ) {
     let local = match listener.local_addr() {
         Ok(a) => a,
-        Err(e) => return eprintln!("pmx: the HTTP listener is unusable: {e}"),
+        Err(e) => return crate::say!("pmx: the HTTP listener is unusable: {e}"),
     };
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
-        Err(e) => return eprintln!("pmx: the HTTP listener is unusable: {e}"),
+        Err(e) => return crate::say!("pmx: the HTTP listener is unusable: {e}"),
     };
     let rate = metrics::EventRate::default();
     actix::spawn(rate.clone().track(journal.clone()));
@@ -84,7 +84,7 @@ pub async fn serve(
         .with_state(web);
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, service).await {
-        eprintln!("pmx: the HTTP listener stopped: {e}");
+        crate::say!("pmx: the HTTP listener stopped: {e}");
     }
 }
 

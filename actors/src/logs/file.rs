@@ -152,7 +152,7 @@ impl LogFile {
             n += 1;
         }
         if let Err(e) = std::fs::rename(&self.path, &target) {
-            eprintln!("pmx: cannot rotate {}: {e}", self.path.display());
+            crate::say!("pmx: cannot rotate {}: {e}", self.path.display());
             return;
         }
         self.size = 0;
@@ -171,7 +171,7 @@ impl LogFile {
                 .name("pmx-gzip".into())
                 .spawn(work)
             {
-                eprintln!("pmx: cannot compress {}: {e}", self.path.display());
+                crate::say!("pmx: cannot compress {}: {e}", self.path.display());
             }
         } else {
             work();
@@ -240,7 +240,7 @@ fn compress(path: &Path) {
         std::fs::remove_file(path)
     })();
     if let Err(e) = result {
-        eprintln!("pmx: cannot compress {}: {e}", path.display());
+        crate::say!("pmx: cannot compress {}: {e}", path.display());
         let _ = std::fs::remove_file(&tmp);
     }
 }
@@ -251,7 +251,7 @@ fn prune(path: &Path, retain: u32) {
     let excess = rotated.len().saturating_sub(retain as usize);
     for old in rotated.into_iter().take(excess) {
         if let Err(e) = std::fs::remove_file(&old) {
-            eprintln!("pmx: cannot remove {}: {e}", old.display());
+            crate::say!("pmx: cannot remove {}: {e}", old.display());
         }
     }
 }

@@ -173,7 +173,7 @@ impl LogHub {
         *lock(&self.active.0) += 1;
         if !self.send(Command::Attach(Box::new(attach))) {
             *lock(&self.active.0) -= 1;
-            eprintln!("pmx: the log thread is gone: output is not captured");
+            crate::say!("pmx: the log thread is gone: output is not captured");
         }
     }
 
@@ -272,7 +272,7 @@ impl Hub {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
-                    eprintln!("pmx: the log thread cannot wait for output: {e}");
+                    crate::say!("pmx: the log thread cannot wait for output: {e}");
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 }
@@ -347,7 +347,7 @@ impl Hub {
             if let Err(e) =
                 epoll::modify(&self.poll, &capture.pipe, EventData::new_u64(token), flags)
             {
-                eprintln!("pmx: cannot watch the output of {}: {e}", capture.app);
+                crate::say!("pmx: cannot watch the output of {}: {e}", capture.app);
             }
         }
     }
@@ -401,7 +401,7 @@ impl Hub {
         let _ = rustix::io::ioctl_fionbio(&attach.pipe, true);
         let flags = EventFlags::IN | EventFlags::ONESHOT;
         if let Err(e) = epoll::add(&self.poll, &attach.pipe, EventData::new_u64(token), flags) {
-            eprintln!("pmx: cannot read the output of {}: {e}", attach.app);
+            crate::say!("pmx: cannot read the output of {}: {e}", attach.app);
             return self.ended();
         }
         let lines = Lines::new(LineFormat {
@@ -517,7 +517,7 @@ impl Hub {
         if big {
             LogFile::new(path.clone(), rotation.clone()).rotate();
             if let Err(e) = redirect_stdio(path) {
-                eprintln!("pmx: cannot reopen {}: {e}", path.display());
+                crate::say!("pmx: cannot reopen {}: {e}", path.display());
             }
         }
     }
@@ -583,7 +583,7 @@ impl Hub {
         };
         match self.config.journal.append(vec![event]) {
             Ok(_) => self.config.commit.notify_one(),
-            Err(e) => eprintln!("pmx: journal append failed for {}: {e}", capture.app),
+            Err(e) => crate::say!("pmx: journal append failed for {}: {e}", capture.app),
         }
     }
 }

@@ -19,11 +19,17 @@ pub fn resolve(spec: &AppSpec) -> Result<Vec<String>, String> {
     let script = spec.script.trim();
     let as_file = cwd.join(script);
     if spec.is_shell_command() && !as_file.is_file() {
-        // `"$@"` passes the app's args through without re-splitting them.
+        // `"$@"` passes the app's args through without re-splitting them; only when there
+        // are some, since it breaks a compound command (`while ...; done "$@"`).
+        let command = if spec.args.is_empty() {
+            script.to_string()
+        } else {
+            format!("{script} \"$@\"")
+        };
         let mut argv = vec![
             "/bin/sh".to_string(),
             "-c".to_string(),
-            format!("{script} \"$@\""),
+            command,
             "sh".to_string(),
         ];
         argv.extend(spec.args.iter().cloned());
@@ -225,6 +231,9 @@ mod tests {
             ["/bin/sh", "-c", "python3 -m http.server \"$@\""]
         );
         assert_eq!(argv[4], "a b");
+        // Without args, a compound command stays valid shell.
+        let argv = resolve(&spec("while true; do sleep 1; done")).unwrap();
+        assert_eq!(argv[2], "while true; do sleep 1; done");
     }
 
     #[test]

@@ -41,13 +41,13 @@ pub async fn serve(
                 let logs = logs.clone();
                 actix::spawn(async move {
                     if let Err(e) = connection(stream, daemon, logs, tick, killed).await {
-                        eprintln!("pmx: connection closed: {e}");
+                        crate::say!("pmx: connection closed: {e}");
                     }
                 });
             }
             Err(e) => {
                 // Out of file descriptors, for instance: back off instead of spinning.
-                eprintln!("pmx: accept failed: {e}");
+                crate::say!("pmx: accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -8,6 +8,7 @@ mod daemon_binary;
 mod dashboard;
 mod depends;
 mod ecosystem;
+mod faults;
 mod figures;
 mod history;
 mod journal;

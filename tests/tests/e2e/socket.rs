@@ -13,7 +13,7 @@ fn socket_is_0600_in_a_0700_home() {
     home.ok(&["ping"]);
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&home.path().join("pmx.sock")), 0o600);
-    assert_eq!(mode(home.path()), 0o700);
+    assert_eq!(mode(&home.path()), 0o700);
     assert!(home.path().join("journal").is_dir());
     assert!(home.path().join("pmx.log").is_file());
 }
