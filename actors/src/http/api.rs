@@ -20,10 +20,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{Web, refuse, unexpected};
 
-/// Every instance, as `pmx jlist --json` would show it.
+/// Env values leave the daemon only through `pmx env`: the API shows keys.
+fn redacted(mut views: Vec<ProcessView>) -> Vec<ProcessView> {
+    for view in &mut views {
+        std::sync::Arc::make_mut(&mut view.spec).redact_env();
+    }
+    views
+}
+
+/// Every instance, as `pmx jlist --json` would show it (env values redacted).
 pub async fn apps(State(web): State<Web>) -> HttpResponse {
     match web.ask(Request::List, None).await {
-        Ok(Response::Processes(list)) => Json(list.processes).into_response(),
+        Ok(Response::Processes(list)) => Json(redacted(list.processes)).into_response(),
         Ok(other) => unexpected(&other),
         Err(refused) => refused,
     }
@@ -59,10 +67,11 @@ pub async fn app(State(web): State<Web>, Path(name): Path<String>) -> HttpRespon
                 return refuse(StatusCode::NOT_FOUND, &format!("no app {name}"));
             };
             list.processes.retain(|p| p.name == first.name);
+            let instances = redacted(list.processes);
             let page = AppPage {
                 name: first.name,
-                spec: first.spec,
-                instances: list.processes,
+                spec: instances.first().map_or(first.spec, |v| v.spec.clone()),
+                instances,
             };
             Json(page).into_response()
         }

@@ -1,8 +1,10 @@
-//! Who may do what over HTTP. Bound to loopback, reading is open and actions need the token;
-//! bound to anything else, every request needs it. A browser gets the token once in the URL
-//! (`/?token=...`) and keeps it in a cookie; actions must send it in a header, which another
-//! site's page cannot do (no cross-site request forgery). On loopback the Host header must
-//! name loopback too, so a site that rebinds its name to 127.0.0.1 cannot read the API.
+//! Who may do what over HTTP. What carries values (apps' specs with their env and scripts,
+//! history, logs) needs the token on every address; bound to loopback, the page itself,
+//! `/metrics` and `/api/samples` (figures, no values) are open; bound to anything else, every
+//! request needs it. A browser gets the token once in the URL (`/?token=...`, as `pmx
+//! dashboard` prints it) and keeps it in a cookie; actions must send it in a header, which
+//! another site's page cannot do (no cross-site request forgery). On loopback the Host header
+//! must name loopback too, so a site that rebinds its name to 127.0.0.1 cannot read the API.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -73,7 +75,15 @@ impl Guard {
         }
     }
 
-    pub fn judge(&self, method: &Method, p: &Presented) -> Verdict {
+    /// Whether `path` holds no values: served on loopback without the token.
+    fn is_open(path: &str) -> bool {
+        matches!(
+            path,
+            "/" | "/app.js" | "/style.css" | "/metrics" | "/api/samples"
+        )
+    }
+
+    pub fn judge(&self, method: &Method, path: &str, p: &Presented) -> Verdict {
         if self.loopback && p.host.is_some_and(|h| !self.is_loopback_host(h)) {
             return Verdict::Refuse(
                 StatusCode::FORBIDDEN,
@@ -89,12 +99,16 @@ impl Guard {
                     Verdict::Refuse(StatusCode::UNAUTHORIZED, "wrong token")
                 };
             }
-            if self.loopback || valid(p.header) || valid(p.cookie) {
+            if (self.loopback && Self::is_open(path)) || valid(p.header) || valid(p.cookie) {
                 return Verdict::Allow;
             }
             return Verdict::Refuse(
                 StatusCode::UNAUTHORIZED,
-                "this listener is reachable from other machines: every request needs the token (`pmx dashboard --token` prints it)",
+                if self.loopback {
+                    "apps, history and logs need the dashboard token: open the URL `pmx dashboard` prints"
+                } else {
+                    "this listener is reachable from other machines: every request needs the token (`pmx dashboard --token` prints it)"
+                },
             );
         }
         if valid(p.header) {
@@ -159,7 +173,7 @@ fn presented<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Presented<'a
 pub async fn check(State(web): State<Web>, request: Request, next: Next) -> Response {
     let verdict = {
         let p = presented(request.headers(), request.uri().query());
-        web.guard.judge(request.method(), &p)
+        web.guard.judge(request.method(), request.uri().path(), &p)
     };
     match verdict {
         Verdict::Allow => next.run(request).await,
@@ -205,23 +219,48 @@ mod tests {
     }
 
     #[test]
-    fn loopback_reads_freely_and_acts_only_with_the_token_in_a_header() {
+    fn loopback_serves_only_figures_without_the_token_and_acts_only_with_it_in_a_header() {
         let g = guard("127.0.0.1:9615");
-        assert_eq!(g.judge(&Method::GET, &with(None, None)), Verdict::Allow);
+        for open in ["/", "/metrics", "/api/samples", "/app.js"] {
+            assert_eq!(
+                g.judge(&Method::GET, open, &with(None, None)),
+                Verdict::Allow
+            );
+        }
+        for secret in [
+            "/api/apps",
+            "/api/apps/x",
+            "/api/apps/x/history",
+            "/api/apps/x/logs",
+        ] {
+            assert_eq!(
+                refusal(g.judge(&Method::GET, secret, &with(None, None))),
+                UNAUTHORIZED,
+                "{secret}"
+            );
+            assert_eq!(
+                g.judge(&Method::GET, secret, &with(None, Some(TOKEN))),
+                Verdict::Allow
+            );
+        }
         assert_eq!(
-            refusal(g.judge(&Method::POST, &with(None, None))),
+            refusal(g.judge(&Method::POST, "/api/apps/x/stop", &with(None, None))),
             UNAUTHORIZED
         );
         assert_eq!(
-            refusal(g.judge(&Method::POST, &with(Some("wrong"), None))),
+            refusal(g.judge(
+                &Method::POST,
+                "/api/apps/x/stop",
+                &with(Some("wrong"), None)
+            )),
             UNAUTHORIZED
         );
         assert_eq!(
-            refusal(g.judge(&Method::POST, &with(None, Some(TOKEN)))),
+            refusal(g.judge(&Method::POST, "/api/apps/x/stop", &with(None, Some(TOKEN)))),
             UNAUTHORIZED
         );
         assert_eq!(
-            g.judge(&Method::POST, &with(Some(TOKEN), None)),
+            g.judge(&Method::POST, "/api/apps/x/stop", &with(Some(TOKEN), None)),
             Verdict::Allow
         );
     }
@@ -231,14 +270,23 @@ mod tests {
         let g = guard("0.0.0.0:9615");
         let mut p = with(None, None);
         p.host = Some("10.1.2.3:9615");
-        assert_eq!(refusal(g.judge(&Method::GET, &p)), UNAUTHORIZED);
+        assert_eq!(
+            refusal(g.judge(&Method::GET, "/api/apps", &p)),
+            UNAUTHORIZED
+        );
         p.cookie = Some(TOKEN);
-        assert_eq!(g.judge(&Method::GET, &p), Verdict::Allow);
+        assert_eq!(g.judge(&Method::GET, "/api/apps", &p), Verdict::Allow);
         p.cookie = None;
         p.query = Some(TOKEN);
-        assert_eq!(g.judge(&Method::GET, &p), Verdict::AllowAndRemember);
+        assert_eq!(
+            g.judge(&Method::GET, "/api/apps", &p),
+            Verdict::AllowAndRemember
+        );
         p.query = Some("nope");
-        assert_eq!(refusal(g.judge(&Method::GET, &p)), UNAUTHORIZED);
+        assert_eq!(
+            refusal(g.judge(&Method::GET, "/api/apps", &p)),
+            UNAUTHORIZED
+        );
     }
 
     #[test]
@@ -247,11 +295,11 @@ mod tests {
         let mut p = with(None, None);
         p.host = Some("evil.example:9615");
         assert_eq!(
-            refusal(g.judge(&Method::GET, &p)),
+            refusal(g.judge(&Method::GET, "/metrics", &p)),
             Some(StatusCode::FORBIDDEN)
         );
         p.host = Some("localhost:9615");
-        assert_eq!(g.judge(&Method::GET, &p), Verdict::Allow);
+        assert_eq!(g.judge(&Method::GET, "/metrics", &p), Verdict::Allow);
     }
 
     #[test]

@@ -130,19 +130,20 @@ pub fn dashboard(paths: &Paths, token_only: bool) -> Result<(), CliError> {
             paths.daemon_config().display()
         )));
     };
+    let token_path = paths.dashboard_token();
+    let token = std::fs::read_to_string(&token_path)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", token_path.display())))?;
+    let token = token.trim();
     if token_only {
-        let token_path = paths.dashboard_token();
-        let token = std::fs::read_to_string(&token_path)
-            .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", token_path.display())))?;
-        println(token.trim());
+        println(token);
         return Ok(());
     }
-    println(&format!("dashboard  {url}"));
+    println(&format!("dashboard  {url}?token={token}"));
     println(&format!("metrics    {url}metrics"));
     println(&format!("api        {url}api/apps"));
-    println(&format!(
-        "actions (restart, reload, stop, start) need the token: `pmx dashboard --token`; open {url}?token=TOKEN to use them from the page"
-    ));
+    println(
+        "the API's apps, history and logs, and actions, need the token: `Authorization: Bearer $(pmx dashboard --token)`",
+    );
     Ok(())
 }
 

@@ -90,12 +90,12 @@ fn the_dashboard_shows_the_apps_and_a_crash_on_the_timeline_and_refuses_actions_
             .contains("steady after the crash"),
         "{seen:#}"
     );
-    let refused = seen["refused"].as_str().unwrap();
-    assert!(
-        refused.contains("actions need the dashboard token"),
-        "{refused}"
-    );
+    let without = seen["without_token"].as_str().unwrap();
+    assert!(without.contains("need the dashboard token"), "{without}");
+    assert_eq!(seen["rows_without_token"], 0, "{seen:#}");
     assert_eq!(seen["status_without_token"], 401);
+    let refused = seen["refused"].as_str().unwrap();
+    assert!(refused.contains("refused"), "{refused}");
     assert!(
         seen["accepted"]
             .as_str()

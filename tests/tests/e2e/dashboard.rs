@@ -90,17 +90,43 @@ fn metrics_show_every_instance_and_the_daemon_in_prometheus_format() {
 }
 
 #[test]
-fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
+fn the_api_serves_values_and_actions_only_with_the_token() {
     let (home, port) = Home::with_dashboard();
-    home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
+    home.command(&["start", &fixture("ticker.sh"), "--name", "tick"])
+        .env("DB_PASSWORD", "hunter2-secret")
+        .output()
+        .expect("start tick");
     let pid = home.wait_online("tick");
-    let apps = http(port, "GET", "/api/apps", &[]).json();
+    let token = home.token();
+    let bearer = format!("Bearer {token}");
+    let auth = [("Authorization", bearer.as_str())];
+    // Without the token nothing that carries values is served, from any address.
+    for path in [
+        "/api/apps",
+        "/api/apps/tick",
+        "/api/apps/tick/history",
+        "/api/apps/tick/logs",
+        "/api/apps/all/history",
+    ] {
+        let refused = http(port, "GET", path, &[]);
+        assert_eq!(refused.status, 401, "{path}: {}", refused.body);
+        assert!(!refused.body.contains("hunter2"), "{path}");
+        // With it, env values are still never served: only `pmx env` shows them.
+        let served = http(port, "GET", path, &auth);
+        assert!(!served.body.contains("hunter2"), "{path}: {}", served.body);
+    }
+    for open in ["/metrics", "/api/samples", "/"] {
+        let answer = http(port, "GET", open, &[]);
+        assert_eq!(answer.status, 200, "{open}");
+        assert!(!answer.body.contains("hunter2"), "{open}");
+    }
+    let apps = http(port, "GET", "/api/apps", &auth).json();
     assert_eq!(apps[0]["name"], "tick");
     assert_eq!(apps[0]["pid"], pid);
-    let app = http(port, "GET", "/api/apps/tick", &[]).json();
+    let app = http(port, "GET", "/api/apps/tick", &auth).json();
     assert_eq!(app["spec"]["name"], "tick");
     assert_eq!(app["instances"].as_array().unwrap().len(), 1);
-    assert_eq!(http(port, "GET", "/api/apps/nope", &[]).status, 404);
+    assert_eq!(http(port, "GET", "/api/apps/nope", &auth).status, 404);
     // The last minute of samples, so charts start filled: several readings of the live app.
     let readings = wait_for("samples of tick", Duration::from_secs(5), || {
         let samples = http(port, "GET", "/api/samples", &[]).json();
@@ -116,7 +142,7 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
         readings.iter().all(|r| r[2].as_u64().unwrap() > 0),
         "{readings:?}"
     );
-    let history = http(port, "GET", "/api/apps/tick/history", &[]).json();
+    let history = http(port, "GET", "/api/apps/tick/history", &auth).json();
     let events = history["events"].as_array().unwrap();
     assert!(
         events
@@ -129,11 +155,11 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
     let (first, last) = (at(&events[0]), at(events.last().unwrap()));
     let after = format!("/api/apps/tick/history?since={}", last + 1);
     assert_eq!(
-        http(port, "GET", &after, &[]).json()["events"],
+        http(port, "GET", &after, &auth).json()["events"],
         serde_json::json!([])
     );
     let before = format!("/api/apps/tick/history?until={}", first + 1);
-    let early = http(port, "GET", &before, &[]).json();
+    let early = http(port, "GET", &before, &auth).json();
     assert!(!early["events"].as_array().unwrap().is_empty());
     assert!(
         early["events"]
@@ -142,13 +168,13 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
             .iter()
             .all(|e| at(e) <= first)
     );
-    let two = http(port, "GET", "/api/apps/tick/history?limit=2", &[]).json();
+    let two = http(port, "GET", "/api/apps/tick/history?limit=2", &auth).json();
     assert_eq!(
         two["events"].as_array().unwrap()[..],
         events[events.len() - 2..]
     );
     let logs = wait_for("log lines over HTTP", Duration::from_secs(5), || {
-        let logs = http(port, "GET", "/api/apps/tick/logs?lines=3", &[]).json();
+        let logs = http(port, "GET", "/api/apps/tick/logs?lines=3", &auth).json();
         let out = logs["sources"][0]["lines"].as_array()?.clone();
         (out.len() == 3).then_some(out)
     });
@@ -165,9 +191,6 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
     );
     assert_eq!(home.pid("tick"), pid, "a refused action did nothing");
 
-    let token = home.token();
-    let bearer = format!("Bearer {token}");
-    let auth = [("Authorization", bearer.as_str())];
     let restarted = http(port, "POST", "/api/apps/tick/restart", &auth);
     assert_eq!(restarted.status, 200, "{}", restarted.body);
     let new_pid = restarted.json()["processes"][0]["pid"].as_u64().unwrap() as u32;
@@ -196,7 +219,7 @@ fn the_api_reads_freely_on_loopback_and_acts_only_with_the_token() {
     );
     // A port alone in daemon.toml means loopback.
     let printed = home.ok(&["dashboard"]);
-    let url = format!("dashboard  http://127.0.0.1:{port}/");
+    let url = format!("dashboard  http://127.0.0.1:{port}/?token={token}");
     assert!(printed.contains(&url), "{printed}");
     // A page of another site whose name resolves to 127.0.0.1 cannot read the API.
     let rebound = http(port, "GET", "/api/apps", &[("Host", "evil.example")]);

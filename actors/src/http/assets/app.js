@@ -37,7 +37,11 @@ function token() {
 async function api(path, options) {
   const response = await fetch(path, options);
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || response.statusText);
+  if (!response.ok) {
+    const error = new Error(body.error || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
   return body;
 }
 
@@ -219,7 +223,7 @@ async function refresh() {
     if (match) await showApp(decodeURIComponent(match[1]));
     else await showList();
   } catch (e) {
-    notice(`cannot reach the daemon: ${e.message}`);
+    notice(e.status === 401 ? e.message : `cannot reach the daemon: ${e.message}`);
   }
   timer = setTimeout(refresh, POLL_MS);
 }
