@@ -21,6 +21,24 @@ pub struct Settings {
     pub http: Option<SocketAddr>,
 }
 
+/// The soft descriptor limit is raised to this much (or the hard limit, if lower): every app
+/// costs the daemon a few descriptors (pipes, pidfd, channel), and the usual soft limit of
+/// 1024 is too few for a few hundred apps. Apps inherit it.
+const FD_LIMIT: u64 = 65_536;
+
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    let wanted = FD_LIMIT.min(hard);
+    if limit.current.is_some_and(|soft| soft < wanted) {
+        limit.current = Some(wanted);
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            crate::say!("pmx: cannot raise the descriptor limit to {wanted}: {e}");
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT or `pmx kill`. Only here are signal handlers and the
 /// panic hook installed: call it from `main` before any thread starts.
 pub fn serve(paths: Paths, settings: Settings) -> Result<(), DaemonError> {
@@ -33,6 +51,7 @@ pub fn serve(paths: Paths, settings: Settings) -> Result<(), DaemonError> {
     std::panic::set_hook(Box::new(|info| {
         crate::say!("pmx daemon: internal error: {info}");
     }));
+    raise_fd_limit();
     let shutdown = || async {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut int)) = (

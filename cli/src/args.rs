@@ -53,12 +53,26 @@ pub enum Verb {
     Resurrect,
     /// Print a systemd unit that runs the daemon at boot (--install writes and enables it)
     Startup {
+        /// The init system (PM2's argument): only `systemd` is known
+        platform: Option<String>,
         /// Write the unit to /etc/systemd/system and enable it
         #[arg(long)]
         install: bool,
+        /// The user the daemon runs as (root writes another user's unit); default: you
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+        /// That user's home directory (PMX_HOME becomes HP/.pmx); default: from /etc/passwd
+        #[arg(long = "hp")]
+        home_path: Option<std::path::PathBuf>,
     },
     /// Disable and remove the unit `startup --install` wrote
-    Unstartup,
+    Unstartup {
+        /// The init system (PM2's argument): only `systemd` is known
+        platform: Option<String>,
+        /// Whose unit to remove; default: yours
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+    },
     /// Run the daemon in the foreground (also the container entrypoint, as PID 1)
     Daemon(DaemonArgs),
     /// Converge to a config script: start what is new, restart what changed, leave the rest

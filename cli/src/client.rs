@@ -1,9 +1,7 @@
 //! The socket client: connects to the daemon (starting it in the background when none runs),
 //! does the handshake, and exchanges one request for one response.
 
-use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -69,6 +67,7 @@ impl Client {
                 )));
             }
         };
+        check_peer(&stream, &socket)?;
         let mut client = Client { stream };
         let handshake = client
             .send(&Hello {
@@ -134,6 +133,22 @@ impl Client {
     }
 }
 
+/// Whoever listens on the socket gets this command's environment and arguments: it must be
+/// a daemon of this user (or root's), whatever the path says.
+fn check_peer(stream: &UnixStream, socket: &std::path::Path) -> Result<(), CliError> {
+    let peer = rustix::net::sockopt::socket_peercred(stream).map_err(|e| {
+        CliError::Failed(format!("cannot tell who serves {}: {e}", socket.display()))
+    })?;
+    let (me, them) = (pmx_core::private::euid(), peer.uid.as_raw());
+    if them == me || them == 0 {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "refusing to talk to {}: it is served by uid {them}, not by you (uid {me}) or root; check PMX_HOME",
+        socket.display()
+    )))
+}
+
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CliError> {
     frame::decode(body)
         .map_err(|e| CliError::Failed(format!("unexpected answer from the daemon: {e}")))
@@ -147,13 +162,8 @@ fn lost(e: std::io::Error) -> CliError {
 fn spawn_daemon(paths: &Paths) -> Result<(), CliError> {
     let home = paths.home();
     let fail = |what: &str, e: std::io::Error| CliError::Failed(format!("cannot {what}: {e}"));
-    fs::create_dir_all(home).map_err(|e| fail(&format!("create {}", home.display()), e))?;
-    fs::set_permissions(home, fs::Permissions::from_mode(0o700))
-        .map_err(|e| fail("secure PMX_HOME", e))?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(paths.daemon_log())
+    pmx_core::private::prepare_home(home).map_err(|e| CliError::Usage(e.to_string()))?;
+    let log = pmx_core::private::append(&paths.daemon_log())
         .map_err(|e| fail("open the daemon log", e))?;
     let err_log = log
         .try_clone()

@@ -52,6 +52,9 @@ fn reason(r: &Reason) -> String {
             format!("pid {pid} not ready within listen_timeout {timeout_ms} ms (wait_ready)")
         }
         Reason::SpawnFailed { error } => format!("spawn failed: {error}"),
+        Reason::SpawnRetry { error, delay_ms } => {
+            format!("spawn failed for want of a resource ({error}); trying again in {delay_ms} ms")
+        }
         Reason::StopCompleted { exit } => format!("exited with {}", exit_status(exit)),
         Reason::StopExitCode { exit, .. } => {
             format!("exited with {} (in stop_exit_codes)", exit_status(exit))

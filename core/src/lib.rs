@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod order;
 pub mod paths;
 pub mod plan;
+pub mod private;
 pub mod protocol;
 pub mod signal;
 pub mod spec;

@@ -12,6 +12,14 @@ pub fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
+/// The home directory of the user called `name` in the text of /etc/passwd.
+pub fn passwd_home(passwd: &str, name: &str) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 6 && fields[0] == name).then(|| fields[5].to_string())
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
     home: PathBuf,
@@ -111,5 +119,7 @@ mod tests {
         assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("ann"));
         assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
         assert_eq!(passwd_name(passwd, 7), None);
+        assert_eq!(passwd_home(passwd, "ann").as_deref(), Some("/home/ann"));
+        assert_eq!(passwd_home(passwd, "an"), None);
     }
 }

@@ -134,6 +134,8 @@ impl SledJournal {
             path: path.to_path_buf(),
             source,
         };
+        // sled creates its files with the umask's modes: the directory comes first, 0700.
+        let _ = pmx_core::private::create_dir(path);
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
@@ -143,6 +145,7 @@ impl SledJournal {
             .mode(sled::Mode::LowSpace)
             .open()
             .map_err(open_err)?;
+        pmx_core::private::restrict(path);
         let events = db.open_tree("events").map_err(open_err)?;
         let by_app = db.open_tree("by_app").map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;

@@ -57,7 +57,7 @@ fn stat(journal: &Path) -> Option<(u64, i128)> {
 
 impl Mark {
     pub(crate) fn open(journal: &Path) -> Self {
-        let file = fs::OpenOptions::new()
+        let file = pmx_core::private::options()
             .create(true)
             .truncate(false)
             .write(true)

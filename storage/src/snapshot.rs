@@ -4,7 +4,6 @@
 //! brought back to the last snapshot's apps.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -74,14 +73,8 @@ pub(crate) fn sibling(journal: &Path, suffix: &str) -> PathBuf {
 
 /// Replaces the file atomically: a crash leaves the old snapshot or the new one.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| JournalError::Write(format!("{}: {e}", path.display())))
+    pmx_core::private::replace(path, bytes)
+        .map_err(|e| JournalError::Write(format!("{}: {e}", path.display())))
 }
 
 pub(crate) fn read_file(path: &Path) -> Option<Snapshot> {

@@ -60,8 +60,6 @@ pub struct Shared {
     pub token_prefix: Arc<str>,
     /// The kernel's boot id, journaled with every spawn.
     pub boot: Option<Arc<str>>,
-    /// The umask apps run with: the one the daemon was started with.
-    pub app_umask: u32,
     /// The log thread, which captures every app's output.
     pub logs: crate::logs::LogHub,
     /// Measures every instance; applies `max_memory_restart`.
@@ -304,13 +302,11 @@ impl AppActor {
         if self.command.is_empty() {
             match spawn::resolve(&self.spec) {
                 Ok(argv) => self.command = argv,
-                Err(error) => {
-                    return self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx);
-                }
+                Err(error) => return self.spawn_failed(i, error.into(), ctx),
             }
         }
         if let Err(error) = self.bind_listeners() {
-            return self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx);
+            return self.spawn_failed(i, error.into(), ctx);
         }
         self.runs += 1;
         let (key, id, index) = (self.slots[i].key, self.slots[i].id, self.slots[i].index);
@@ -319,9 +315,7 @@ impl AppActor {
             Readiness::AtSpawn => None,
             _ => match talk::open(&self.shared.paths, key, id, self.runs, ctx.address()) {
                 Ok(opened) => Some(opened),
-                Err(error) => {
-                    return self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx);
-                }
+                Err(error) => return self.spawn_failed(i, error, ctx),
             },
         };
         let mut env = self.instance_env(index);
@@ -344,7 +338,6 @@ impl AppActor {
             fds,
             capture_out: files.out.is_some() || files.combined.is_some(),
             capture_err: files.err.is_some() || files.combined.is_some(),
-            umask: self.shared.app_umask,
         };
         let spawned = spawn::spawn(&request);
         // The child has its copy of the channel's end now; the daemon keeps its own side.
@@ -394,8 +387,16 @@ impl AppActor {
                 }));
                 self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
             }
-            Err(error) => self.feed(i, Input::SpawnFailed { error }, Cause::Process, ctx),
+            Err(error) => self.spawn_failed(i, error, ctx),
         }
+    }
+
+    fn spawn_failed(&mut self, i: usize, error: spawn::SpawnError, ctx: &mut Context<Self>) {
+        let input = Input::SpawnFailed {
+            error: error.message,
+            transient: error.transient,
+        };
+        self.feed(i, input, Cause::Process, ctx);
     }
 
     /// Binds (or takes from another actor of the same app) the sockets the spec lists: all

@@ -17,10 +17,15 @@ use pmx_core::event::Cause;
 use pmx_core::state::{Input, Readiness, Status};
 
 use super::AppActor;
+use crate::process::spawn::SpawnError;
 
 /// Writes the Node shim into the home, where every app's `NODE_OPTIONS` finds it.
 pub fn install_shim(paths: &Paths) -> std::io::Result<()> {
-    std::fs::write(paths.node_shim(), include_str!("../process/shim/node.cjs"))
+    // Replaced, never written through: a link planted there is not followed.
+    pmx_core::private::replace(
+        &paths.node_shim(),
+        include_str!("../process/shim/node.cjs").as_bytes(),
+    )
 }
 
 /// What a process said.
@@ -68,14 +73,15 @@ pub fn open(
     id: u32,
     run: u64,
     addr: Addr<AppActor>,
-) -> Result<Opened, String> {
+) -> Result<Opened, SpawnError> {
     let dir = paths.notify_dir();
     let notify = dir.join(format!("{id}-{run}"));
-    let _ = std::fs::create_dir_all(&dir);
+    let _ = pmx_core::private::create_dir(&dir);
     let _ = std::fs::remove_file(&notify);
     let datagram = tokio::net::UnixDatagram::bind(&notify)
-        .map_err(|e| format!("cannot create {}: {e}", notify.display()))?;
-    let channel_error = |e: std::io::Error| format!("cannot create the app's channel: {e}");
+        .map_err(|e| SpawnError::os(format!("cannot create {}: {e}", notify.display()), &e))?;
+    let channel_error =
+        |e: std::io::Error| SpawnError::os(format!("cannot create the app's channel: {e}"), &e);
     let (mine, child_end) = UnixStream::pair().map_err(channel_error)?;
     let writer = mine.try_clone().map_err(channel_error)?;
     let _ = mine.set_nonblocking(true);

@@ -6,9 +6,8 @@
 //! another site's page cannot do (no cross-site request forgery). On loopback the Host header
 //! must name loopback too, so a site that rebinds its name to 127.0.0.1 cannot read the API.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use axum::extract::{Request, State};
@@ -31,13 +30,7 @@ pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
     let mut random = [0u8; 24];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
     let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(file, "{token}")?;
+    pmx_core::private::replace(path, format!("{token}\n").as_bytes())?;
     Ok(token)
 }
 

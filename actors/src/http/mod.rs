@@ -8,6 +8,7 @@ mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::Addr;
 use axum::Router;
@@ -82,9 +83,50 @@ pub async fn serve(
             auth::check,
         ))
         .with_state(web);
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, service).await {
-        crate::say!("pmx: the HTTP listener stopped: {e}");
+    accept(listener, app).await
+}
+
+/// At most this many HTTP connections at once: further clients wait in the kernel's
+/// backlog and hold none of the daemon's descriptors.
+const MAX_CONNECTIONS: usize = 64;
+/// A client has this long to send a request's headers, on a new connection and between
+/// requests on a kept-alive one.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// No connection lives longer than this (no answer streams).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+
+/// Serves each connection with hyper, within the cap and the timeouts above: idle clients,
+/// however many, cannot take the descriptors the apps' restarts need.
+async fn accept(listener: tokio::net::TcpListener, app: Router) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, for instance: back off instead of spinning.
+                crate::say!("pmx: HTTP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        actix::spawn(async move {
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new))
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(slot);
+        });
     }
 }
 

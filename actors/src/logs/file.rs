@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -55,11 +56,17 @@ impl LogFile {
     fn open(&mut self) -> std::io::Result<&mut File> {
         if self.file.is_none() {
             if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
             }
+            // 0600 whatever the umask: output often carries secrets. A log path of the
+            // user's own (`-o`) may be a link (to /dev/null, /dev/stdout) and is followed.
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(&self.path)?;
             self.size = file.metadata().map_or(0, |m| m.len());
             self.rotatable = regular_file(&self.path);
@@ -229,7 +236,12 @@ fn compress(path: &Path) {
     let result = (|| -> std::io::Result<()> {
         let mut input = File::open(path)?;
         let modified = input.metadata()?.modified()?;
-        let output = File::create(&tmp)?;
+        let output = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
         let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
         std::io::copy(&mut input, &mut encoder)?;
         let output = encoder.finish()?;

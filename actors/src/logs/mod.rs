@@ -618,10 +618,7 @@ fn publish(
 
 /// Points this process's stdout and stderr at `path` (appending).
 fn redirect_stdio(path: &Path) -> std::io::Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let file = pmx_core::private::append(path)?;
     rustix::stdio::dup2_stdout(&file)?;
     rustix::stdio::dup2_stderr(&file)?;
     Ok(())

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use pmx_core::spec::{AppSpec, Interpreter};
-use rustix::fs::Mode;
-use rustix::process::{Pid, PidfdFlags, pidfd_open, umask};
+use rustix::process::{Pid, PidfdFlags, pidfd_open};
 use tokio::process::{Child, Command};
 
 /// Resolves the argv the daemon runs for `spec`. Errors are one line for the user.
@@ -106,8 +105,6 @@ pub struct SpawnRequest<'a> {
     pub capture_out: bool,
     /// Capture stderr, else discard it.
     pub capture_err: bool,
-    /// The app's umask (the daemon's own is 077).
-    pub umask: u32,
 }
 
 /// A live process and the handles to signal it safely.
@@ -125,13 +122,46 @@ pub struct Spawned {
 /// while the log thread catches up (1 MiB is the unprivileged maximum).
 const PIPE_SIZE: usize = 1024 * 1024;
 
+/// Why a spawn failed. `transient` when the machine was short of something that comes back
+/// (descriptors, processes, memory): the instance tries again later instead of giving up.
+#[derive(Debug)]
+pub struct SpawnError {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl From<String> for SpawnError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            transient: false,
+        }
+    }
+}
+
+impl SpawnError {
+    /// `message` (which names `error`), transient if `error` is a shortage.
+    pub fn os(message: String, error: &std::io::Error) -> Self {
+        let transient = matches!(
+            error.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM | libc::ENOBUFS)
+        );
+        Self { message, transient }
+    }
+}
+
 /// A pipe for one stream: the app's end for `Stdio`, the daemon's end to read.
-fn capture(wanted: bool) -> Result<(Stdio, Option<OwnedFd>), String> {
+fn capture(wanted: bool) -> Result<(Stdio, Option<OwnedFd>), SpawnError> {
     if !wanted {
         return Ok((Stdio::null(), None));
     }
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| format!("cannot create a pipe for the app's output: {e}"))?;
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| {
+        let e = std::io::Error::from(e);
+        SpawnError::os(
+            format!("cannot create a pipe for the app's output: {e}"),
+            &e,
+        )
+    })?;
     // Best effort: the default 64 KiB still works, with more blocking under floods.
     let _ = rustix::pipe::fcntl_setpipe_size(&read, PIPE_SIZE);
     Ok((Stdio::from(write), Some(read)))
@@ -140,12 +170,12 @@ fn capture(wanted: bool) -> Result<(Stdio, Option<OwnedFd>), String> {
 /// The env var carrying the run token.
 pub const TOKEN_VAR: &str = "PMX_RUN_TOKEN";
 
-pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
+pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let argv = req.argv;
     let (out, out_read) = capture(req.capture_out)?;
     let (err, err_read) = capture(req.capture_err)?;
     let Some((program, args)) = argv.split_first() else {
-        return Err("empty command line".to_string());
+        return Err(SpawnError::from("empty command line".to_string()));
     };
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -175,24 +205,20 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, String> {
         let env: Vec<(String, String)> = env.into_iter().collect();
         super::activation::pass_fds(&mut cmd, argv, &env, req.fds.clone())?;
     }
-    // The app's umask is set just around the spawn rather than in a pre_exec hook: a hook
-    // makes std fork the whole daemon instead of using its vfork/posix_spawn path (~1 ms more
-    // per spawn). Spawns happen on the daemon's one actor thread; a file sled's own threads
-    // created in this instant would still sit in the 0700 journal directory.
-    let daemon_umask = umask(Mode::from_raw_mode(req.umask));
+    // The app inherits the user's umask: the daemon never changes its own (it gives every
+    // file it creates an explicit mode instead).
     let spawned = cmd.spawn();
-    umask(daemon_umask);
     let child = spawned.map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => " (missing file or bad interpreter in its #! line)",
             std::io::ErrorKind::PermissionDenied => " (is it executable? try --interpreter)",
             _ => "",
         };
-        format!("cannot execute `{program}`: {e}{hint}")
+        SpawnError::os(format!("cannot execute `{program}`: {e}{hint}"), &e)
     })?;
-    let pid = child
-        .id()
-        .ok_or_else(|| "the process exited before its pid was read".to_string())?;
+    let pid = child.id().ok_or_else(|| {
+        SpawnError::from("the process exited before its pid was read".to_string())
+    })?;
     let pidfd = Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
     // The app's ends of the pipes close with `cmd` here: the log thread sees the end of a
     // stream when the app and everything it spawned have closed theirs.

@@ -23,6 +23,9 @@ mod monit;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// An idle connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// At most this many clients at once; more wait in the kernel's backlog, holding none of
+/// the daemon's descriptors.
+const MAX_CLIENTS: usize = 256;
 
 /// Accepts clients forever. `killed` is told when a client's `kill` was answered; `tick` is
 /// how often `monit` streams get every instance's figures (the sample interval).
@@ -33,7 +36,11 @@ pub async fn serve(
     tick: Duration,
     killed: mpsc::UnboundedSender<()>,
 ) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         match listener.accept().await {
             Ok((stream, _)) => {
                 let daemon = daemon.clone();
@@ -43,6 +50,7 @@ pub async fn serve(
                     if let Err(e) = connection(stream, daemon, logs, tick, killed).await {
                         crate::say!("pmx: connection closed: {e}");
                     }
+                    drop(slot);
                 });
             }
             Err(e) => {

@@ -42,7 +42,10 @@ pub fn run(paths: Paths, args: DaemonArgs) -> Result<(), CliError> {
             pmxd.display()
         )));
     }
-    pmx_actors::serve(paths, settings).map_err(|e| CliError::Failed(e.to_string()))
+    pmx_actors::serve(paths, settings).map_err(|e| match e.exit_code() {
+        2 => CliError::Usage(e.to_string()),
+        _ => CliError::Failed(e.to_string()),
+    })
 }
 
 /// `pmxd` in the directory of this binary, if it is there.
@@ -57,8 +60,15 @@ fn daemon_binary() -> Option<std::path::PathBuf> {
 /// something was applied and the command line must be parsed again.
 pub fn apply_settings_file(paths: &Paths) -> Result<bool, CliError> {
     use clap::Args;
+    // Nothing in a home someone else could write to is read, let alone trusted.
+    pmx_core::private::check_home(paths.home(), pmx_core::private::euid())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let path = paths.daemon_config();
-    let text = match std::fs::read_to_string(&path) {
+    let read = pmx_core::private::options()
+        .read(true)
+        .open(&path)
+        .and_then(std::io::read_to_string);
+    let text = match read {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => {

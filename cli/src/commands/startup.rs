@@ -17,6 +17,43 @@ fn user() -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
+/// Only systemd is known; PM2's other platforms are refused by name.
+fn check_platform(platform: Option<&str>) -> Result<(), CliError> {
+    match platform {
+        None | Some("systemd") => Ok(()),
+        Some(other) => Err(CliError::Usage(format!(
+            "unknown init system `{other}`: pmx writes systemd units only (`pmx startup systemd`)"
+        ))),
+    }
+}
+
+/// Whose unit, and which home: `-u USER` (from /etc/passwd, `--hp` overriding its home
+/// directory) gets `HOME/.pmx`; without it, this user and this `PMX_HOME`.
+fn target(
+    paths: &Paths,
+    user_name: Option<String>,
+    home_path: Option<PathBuf>,
+) -> Result<(String, PathBuf), CliError> {
+    let Some(name) = user_name else {
+        if home_path.is_some() {
+            return Err(CliError::Usage("--hp goes with -u USER".into()));
+        }
+        return Ok((user(), paths.home().to_path_buf()));
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let listed = pmx_core::paths::passwd_home(&passwd, &name);
+    let home = match (home_path, listed) {
+        (Some(hp), _) => hp,
+        (None, Some(home)) => PathBuf::from(home),
+        (None, None) => {
+            return Err(CliError::Usage(format!(
+                "no user `{name}` in /etc/passwd (give its home with --hp)"
+            )));
+        }
+    };
+    Ok((name, home.join(".pmx")))
+}
+
 fn unit_name(user: &str) -> String {
     format!("pmx-{user}.service")
 }
@@ -71,11 +108,18 @@ fn systemctl(args: &[&str]) -> Result<(), CliError> {
     }
 }
 
-pub fn startup(paths: &Paths, install: bool) -> Result<(), CliError> {
+pub fn startup(
+    paths: &Paths,
+    platform: Option<String>,
+    install: bool,
+    user_name: Option<String>,
+    home_path: Option<PathBuf>,
+) -> Result<(), CliError> {
+    check_platform(platform.as_deref())?;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Failed(format!("cannot find the pmx binary: {e}")))?;
-    let user = user();
-    let text = unit(&exe, paths.home(), &user);
+    let (user, home) = target(paths, user_name, home_path)?;
+    let text = unit(&exe, &home, &user);
     if !install {
         print(&text);
         return Ok(());
@@ -98,8 +142,9 @@ pub fn startup(paths: &Paths, install: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn unstartup() -> Result<(), CliError> {
-    let user = user();
+pub fn unstartup(platform: Option<String>, user_name: Option<String>) -> Result<(), CliError> {
+    check_platform(platform.as_deref())?;
+    let user = user_name.unwrap_or_else(user);
     let path = unit_path(&user);
     if !path.exists() {
         print(&format!("[PMX] no {} installed\n", path.display()));

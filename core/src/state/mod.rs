@@ -11,6 +11,10 @@ use crate::spec::RestartPolicy;
 mod types;
 pub use types::*;
 
+/// A spawn that failed for want of a resource is tried again after this, doubling up to
+/// `BACKOFF_CAP_MS`.
+pub const SPAWN_RETRY_FIRST_MS: u64 = 100;
+
 /// Backoff is capped here, and reset after a run this long (PM2's figures).
 pub const BACKOFF_CAP_MS: u64 = 15_000;
 pub const BACKOFF_RESET_AFTER_MS: u64 = 30_000;
@@ -29,6 +33,9 @@ pub struct Instance {
     pub unstable_restarts: u32,
     /// The next exponential backoff delay, when backoff is on.
     pub backoff_ms: Option<u64>,
+    /// The delay before the next try of a spawn that keeps failing for want of a resource.
+    #[serde(default)]
+    pub spawn_retry_ms: Option<u64>,
     /// What the stop in progress leads to.
     pub intent: Intent,
     /// Token of the one armed timer; a timer with another token is stale.
@@ -62,6 +69,7 @@ impl Instance {
             restarts: 0,
             unstable_restarts: 0,
             backoff_ms: None,
+            spawn_retry_ms: None,
             intent: Intent::Stop,
             timer: 0,
             last_exit: None,
@@ -153,6 +161,7 @@ impl Machine {
                     self.next.pid = Some(pid);
                     self.next.started_at = Some(now);
                     self.next.error = None;
+                    self.next.spawn_retry_ms = None;
                     match ready {
                         Readiness::AtSpawn => self.go(Online, Reason::Spawned { pid }),
                         // Launching with a pid: waiting for the process to say it is ready.
@@ -172,8 +181,15 @@ impl Machine {
                 // No spawn was asked for: the actor never feeds this.
                 _ => {}
             },
-            Input::SpawnFailed { error } => match status {
+            Input::SpawnFailed { error, transient } => match status {
+                Launching if self.next.pid.is_none() && transient => {
+                    let delay_ms = self.next.spawn_retry_ms.unwrap_or(SPAWN_RETRY_FIRST_MS);
+                    self.next.spawn_retry_ms = Some((delay_ms * 2).min(BACKOFF_CAP_MS));
+                    self.go(WaitingRestart, Reason::SpawnRetry { error, delay_ms });
+                    self.arm(TimerKind::RestartDelay, delay_ms);
+                }
                 Launching if self.next.pid.is_none() => {
+                    self.next.spawn_retry_ms = None;
                     self.next.error = Some(error.clone());
                     self.go(Errored, Reason::SpawnFailed { error });
                 }

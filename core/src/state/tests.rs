@@ -101,12 +101,53 @@ fn spawn_failure_is_errored_with_the_reason() {
         &s.next,
         Input::SpawnFailed {
             error: "permission denied".into(),
+            transient: false,
         },
         0,
     );
     assert_eq!(s.next.status, Status::Errored);
     assert_eq!(s.next.error.as_deref(), Some("permission denied"));
     assert!(s.effects.is_empty(), "no retry loop");
+}
+
+#[test]
+fn a_spawn_short_of_a_resource_is_tried_again_with_a_growing_delay() {
+    let mut s = run(&Instance::new(), Input::Command(Command::Start), 0);
+    let mut delays = Vec::new();
+    for _ in 0..10 {
+        s = run(
+            &s.next,
+            Input::SpawnFailed {
+                error: "Too many open files".into(),
+                transient: true,
+            },
+            0,
+        );
+        assert_eq!(s.next.status, Status::WaitingRestart);
+        let Some(Effect::ArmTimer {
+            token, after_ms, ..
+        }) = s.effects.last().cloned()
+        else {
+            panic!("no retry timer: {:?}", s.effects);
+        };
+        delays.push(after_ms);
+        s = run(
+            &s.next,
+            Input::Timer {
+                kind: TimerKind::RestartDelay,
+                token,
+            },
+            0,
+        );
+        assert_eq!(s.effects, vec![Effect::Spawn]);
+    }
+    assert_eq!(delays[..4], [100, 200, 400, 800]);
+    assert_eq!(*delays.last().unwrap(), BACKOFF_CAP_MS);
+    // Once a spawn works, the next shortage starts over at the first delay.
+    let s = run(&s.next, Input::Spawned { pid: 9 }, 0);
+    assert_eq!(s.next.status, Status::Online);
+    assert_eq!(s.next.spawn_retry_ms, None);
+    assert_eq!(s.next.restarts, 0, "retries are not restarts");
 }
 
 #[test]
@@ -364,8 +405,9 @@ fn any_input() -> impl Strategy<Value = Input> {
             pid,
             how: "sd_notify".into()
         }),
-        Just(Input::SpawnFailed {
-            error: "boom".into()
+        any::<bool>().prop_map(|transient| Input::SpawnFailed {
+            error: "boom".into(),
+            transient,
         }),
         (
             1u32..4,

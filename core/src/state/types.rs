@@ -91,8 +91,11 @@ pub enum Input {
     Spawned {
         pid: u32,
     },
+    /// `transient`: the machine was short of something (descriptors, processes, memory)
+    /// that may come back: the spawn is tried again later instead of giving up.
     SpawnFailed {
         error: String,
+        transient: bool,
     },
     Exited {
         pid: u32,
@@ -154,6 +157,12 @@ pub enum Reason {
     },
     SpawnFailed {
         error: String,
+    },
+    /// The spawn failed for want of a resource (EMFILE, EAGAIN, ...): tried again after
+    /// `delay_ms`.
+    SpawnRetry {
+        error: String,
+        delay_ms: u64,
     },
     /// The process exited while a stop was in progress.
     StopCompleted {

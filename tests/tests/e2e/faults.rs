@@ -102,3 +102,259 @@ fn a_full_disk_degrades_the_journal_and_every_app_stays_up() {
     );
     assert_eq!(home.status("flood"), "stopped");
 }
+
+/// Runs `pmx ARGS` in `home` and returns (exit code, stderr).
+fn run_in(home: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(pmx_tests::pmx_bin())
+        .args(args)
+        .env("PMX_HOME", home)
+        .output()
+        .expect("run pmx");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_home_someone_else_could_write_to_is_refused_and_nothing_is_written() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let outside = tempfile::tempdir().expect("dir");
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "untouched").expect("victim");
+    let parent = tempfile::Builder::new()
+        .prefix("pmx")
+        .tempdir_in("/tmp")
+        .expect("dir");
+    let home = parent.path().join("h");
+    let make = |mode: u32| {
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir(&home).expect("home");
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+
+    // Planted links: the pid file and the Node preload the daemon would run apps with.
+    make(0o700);
+    symlink(&victim, home.join("pmx.pid")).expect("link");
+    symlink(&victim, home.join("node-shim.cjs")).expect("link");
+    let (code, err) = run_in(&home, &["ping"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("pmx.pid") && err.contains("symlink"), "{err}");
+    let (code, err) = run_in(&home, &["daemon"]);
+    assert_eq!(code, Some(2), "pmx daemon: {err}");
+
+    // A home another user owns, or that others may write to.
+    make(0o700);
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).expect("chown");
+    let (code, err) = run_in(&home, &["ping"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("owned by uid 65534"), "{err}");
+    make(0o777);
+    let (code, err) = run_in(&home, &["start", &fixture("forever.sh")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("writable"), "{err}");
+    // A file in it another user owns.
+    make(0o700);
+    std::fs::write(home.join("daemon.toml"), "").expect("toml");
+    std::os::unix::fs::chown(home.join("daemon.toml"), Some(65534), None).expect("chown");
+    let (code, err) = run_in(&home, &["daemon"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("daemon.toml"), "{err}");
+
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "untouched"
+    );
+    let entries: Vec<_> = std::fs::read_dir(&home)
+        .expect("home")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        ["daemon.toml"],
+        "nothing written in a refused home"
+    );
+}
+
+#[test]
+fn the_cli_sends_nothing_to_a_socket_another_user_serves() {
+    let dir = tempfile::Builder::new()
+        .prefix("pmx")
+        .tempdir_in("/tmp")
+        .expect("dir");
+    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).expect("chown");
+    let socket = dir.path().join("pmx.sock");
+    let received = dir.path().join("received");
+    // A listener run by `nobody` at the socket path, recording what it is sent.
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept(); c.settimeout(2)
+data = b""
+try:
+    while True:
+        chunk = c.recv(65536)
+        if not chunk: break
+        data += chunk
+except Exception: pass
+open(sys.argv[2], "wb").write(data)
+"#;
+    let mut listener = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .arg(&socket)
+        .arg(&received)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let mut line = String::new();
+    if let Some(out) = listener.stdout.take() {
+        use std::io::BufRead;
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    assert_eq!(line.trim(), "listening");
+    let out = std::process::Command::new(pmx_tests::pmx_bin())
+        .args(["ping"])
+        .env("PMX_HOME", dir.path())
+        .env("SECRET_OF_ROOT", "do-not-send")
+        .output()
+        .expect("run pmx");
+    let _ = listener.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("served by uid 65534"), "{err}");
+    let sent = std::fs::read(&received).unwrap_or_default();
+    assert!(sent.is_empty(), "the CLI sent {} bytes", sent.len());
+}
+
+#[test]
+fn every_file_of_a_crash_loop_with_rotation_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let out_dir = tempfile::tempdir().expect("dir");
+    let out = out_dir.path().join("app-out.log");
+    let err = out_dir.path().join("app-err.log");
+    // The daemon starts with the usual umask 022; files must still come out 0600.
+    let mut start = home.command(&[
+        "start",
+        "sh -c 'for i in $(seq 40); do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; echo e-$i >&2; done; exit 1'",
+        "--name",
+        "loop",
+        "--min-uptime",
+        "0",
+        "--max-restarts",
+        "100000",
+        "-o",
+        out.to_str().expect("path"),
+        "-e",
+        err.to_str().expect("path"),
+    ]);
+    start.env("PMX_LOG_MAX_SIZE", "1K");
+    // SAFETY: umask in the child before exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        start.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    assert!(start.output().expect("start").status.success());
+    home.ok(&["start", &fixture("forever.sh"), "--name", "other"]);
+    wait_for("rotated files", Duration::from_secs(20), || {
+        let n = std::fs::read_dir(out_dir.path()).ok()?.count();
+        (n >= 12).then_some(())
+    });
+    home.ok(&["stop", "loop"]);
+    let mut files = Vec::new();
+    for dir in [out_dir.path().to_path_buf(), home.path().join("logs")] {
+        for entry in std::fs::read_dir(&dir).expect("dir") {
+            let entry = entry.expect("entry");
+            let mode = entry.metadata().expect("meta").permissions().mode() & 0o777;
+            files.push((entry.path(), mode));
+        }
+    }
+    assert!(files.len() >= 12, "{files:?}");
+    let open: Vec<_> = files.iter().filter(|(_, mode)| *mode != 0o600).collect();
+    assert!(open.is_empty(), "not 0600: {open:?}");
+    for name in ["pmx.pid", "node-shim.cjs"] {
+        let mode = std::fs::metadata(home.path().join(name))
+            .expect(name)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    // Apps get the user's umask, not the daemon's.
+    let pid = home.wait_online("other");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(status.contains("Umask:\t0022"), "{status}");
+}
+
+#[test]
+fn idle_connection_floods_under_a_low_descriptor_limit_never_stop_a_restart() {
+    let (home, port) = Home::with_dashboard();
+    // The daemon runs with a hard limit of 160 descriptors: it cannot raise its soft one.
+    let mut daemon = std::process::Command::new("prlimit")
+        .args(["--nofile=160:160", "--"])
+        .arg(pmx_tests::pmx_bin())
+        .arg("daemon")
+        .env("PMX_HOME", home.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prlimit (util-linux)");
+    wait_for("the daemon's socket", Duration::from_secs(10), || {
+        home.path().join("pmx.sock").exists().then_some(())
+    });
+    home.ok(&[
+        "start",
+        "sh -c 'sleep 0.3; exit 1'",
+        "--name",
+        "crash",
+        "--min-uptime",
+        "0",
+        "--max-restarts",
+        "100000",
+    ]);
+    let before = restarts(&home, "crash");
+    // 300 idle TCP connections to the HTTP port, 150 idle clients of the socket.
+    let tcp: Vec<_> = (0..300)
+        .filter_map(|_| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(50)).ok()
+        })
+        .collect();
+    let unix: Vec<_> = (0..150)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(home.path().join("pmx.sock")).ok())
+        .collect();
+    assert!(tcp.len() >= 100, "only {} connections", tcp.len());
+    // Meanwhile the crash loop goes on: an app short of descriptors is retried, never
+    // given up on.
+    let during = std::time::Instant::now();
+    while during.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(200));
+        assert_ne!(
+            home.status("crash"),
+            "errored",
+            "given up for want of descriptors"
+        );
+    }
+    drop(tcp);
+    drop(unix);
+    let status = wait_for("the crash loop to go on", Duration::from_secs(30), || {
+        let p = home.proc("crash");
+        let n = p["pm2_env"]["restart_time"].as_u64().unwrap_or(0);
+        (n >= before + 10).then(|| p["pm2_env"]["status"].as_str().unwrap_or("").to_string())
+    });
+    assert_ne!(status, "errored");
+    let answer = pmx_tests::http(port, "GET", "/metrics", &[]);
+    assert_eq!(answer.status, 200);
+    home.ok(&["kill"]);
+    let _ = daemon.wait();
+}

@@ -265,7 +265,7 @@ fn a_full_disk_costs_lines_not_the_app() {
     let mount = home.file("tiny");
     std::fs::create_dir(&mount).unwrap();
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs", &mount])
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", &mount])
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
