@@ -95,7 +95,7 @@ fn reason(r: &Reason) -> String {
 pub fn event(kind: &EventKind) -> String {
     match kind {
         EventKind::AppCreated { ids, .. } => format!("registered with ids {ids:?}"),
-        EventKind::AppDeleted => "deleted".into(),
+        EventKind::AppDeleted { .. } => "deleted".into(),
         EventKind::Command { verb } => format!("command {verb}"),
         EventKind::Transition(t) => format!(
             "{} → {}: {}",

@@ -46,8 +46,13 @@ pub struct NewEvent {
 pub enum EventKind {
     /// An app was registered with this spec and these instance ids.
     AppCreated { spec: Box<AppSpec>, ids: Vec<u32> },
-    /// The app was removed from the registry.
-    AppDeleted,
+    /// The app with these instance ids was removed from the registry, journaled when the
+    /// delete is decided (before its processes stop): a later app of the same name has other
+    /// ids and is not touched by it. Records without ids (older daemons) name the app only.
+    AppDeleted {
+        #[serde(default)]
+        ids: Vec<u32>,
+    },
     /// A command was accepted for the app (before it is carried out).
     Command { verb: String },
     /// An instance changed status.
@@ -223,5 +228,18 @@ impl EventKind {
             EventKind::Command { verb } => Some(verb),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delete_recorded_by_an_older_daemon_still_reads() {
+        let old: EventKind = serde_json::from_str(r#"{"type":"app_deleted"}"#).unwrap();
+        assert_eq!(old, EventKind::AppDeleted { ids: Vec::new() });
+        let new = serde_json::to_string(&EventKind::AppDeleted { ids: vec![4] }).unwrap();
+        assert_eq!(new, r#"{"type":"app_deleted","ids":[4]}"#);
     }
 }

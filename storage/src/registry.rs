@@ -79,8 +79,13 @@ impl Registry {
                     },
                 );
             }
-            EventKind::AppDeleted => {
-                if let Some(app) = self.apps.remove(&event.app) {
+            EventKind::AppDeleted { ids } => {
+                // Only the app the delete was decided for: ids are never reused.
+                let same_app = self
+                    .apps
+                    .get(&event.app)
+                    .is_some_and(|app| ids.is_empty() || app.ids.iter().any(|id| ids.contains(id)));
+                if same_app && let Some(app) = self.apps.remove(&event.app) {
                     for id in app.ids {
                         self.live.remove(&id);
                     }
@@ -202,7 +207,7 @@ mod tests {
             verb(5, "web", "stop"),
             verb(6, "api", "kill"),
             created(7, "tmp", vec![3]),
-            event(8, "tmp", EventKind::AppDeleted),
+            event(8, "tmp", EventKind::AppDeleted { ids: vec![3] }),
         ];
         let r = Registry::fold(&events);
         assert_eq!(r.apps.len(), 2);
@@ -214,6 +219,23 @@ mod tests {
         assert_eq!(r.apps["api"].ids, vec![0, 1]);
         assert_eq!(r.apps["web"].desired, Desired::Stopped);
         assert_eq!(r.next_id, 4, "ids of deleted apps are not reused");
+    }
+
+    #[test]
+    fn a_delete_removes_only_the_app_it_was_decided_for() {
+        let events = vec![
+            created(1, "svc", vec![0]),
+            // The delete of ids [0] was decided; a new svc came before it was replayed.
+            created(2, "svc", vec![1]),
+            event(3, "svc", EventKind::AppDeleted { ids: vec![0] }),
+        ];
+        let r = Registry::fold(&events);
+        assert_eq!(r.apps["svc"].ids, vec![1], "the later svc stays");
+        let r = Registry::fold(&[
+            created(1, "old", vec![0]),
+            event(2, "old", EventKind::AppDeleted { ids: Vec::new() }),
+        ]);
+        assert!(r.apps.is_empty(), "a record without ids deletes by name");
     }
 
     #[test]
@@ -292,7 +314,7 @@ mod tests {
         assert_eq!(r.live[&0].pid, 102);
         assert_eq!(r.live[&0].start_time, Some(42));
         let mut deleted = r.clone();
-        deleted.apply(&event(7, "api", EventKind::AppDeleted));
+        deleted.apply(&event(7, "api", EventKind::AppDeleted { ids: Vec::new() }));
         assert!(deleted.live.is_empty());
     }
 
@@ -307,7 +329,7 @@ mod tests {
                 let seq = i as u64 + 1;
                 match verbs[v] {
                     "create" => { next += 1; created(seq, names[n], vec![next]) }
-                    "delete" => event(seq, names[n], EventKind::AppDeleted),
+                    "delete" => event(seq, names[n], EventKind::AppDeleted { ids: Vec::new() }),
                     other => verb(seq, names[n], other),
                 }
             }).collect();

@@ -89,7 +89,32 @@ impl Daemon {
                 ));
             }
         }
-        if let Err(e) = self.record_commands(&picks, "delete", &cause) {
+        // Journaled (by ids) the moment it is decided, with the command: a crash during the
+        // stop cannot bring the app back, and an app registered meanwhile under the same name
+        // is not the one deleted.
+        let events = picks
+            .iter()
+            .flat_map(|(name, _)| {
+                let ids = self
+                    .apps
+                    .get(name)
+                    .map(|a| a.ids.clone())
+                    .unwrap_or_default();
+                let event = |kind| NewEvent {
+                    app: name.clone(),
+                    instance: None,
+                    kind,
+                    cause: cause.clone(),
+                };
+                [
+                    event(EventKind::Command {
+                        verb: "delete".into(),
+                    }),
+                    event(EventKind::AppDeleted { ids }),
+                ]
+            })
+            .collect();
+        if let Err(e) = self.record(events) {
             return ready(internal(e));
         }
         let stopped = self.fan_out(&picks, Command::Stop, &cause);
@@ -98,21 +123,8 @@ impl Daemon {
             .iter()
             .filter_map(|(name, _)| self.apps.remove(name).map(|e| (name.clone(), e.addr)))
             .collect();
-        let journal = self.shared.journal.clone();
         let work = async move {
             let views = stopped.await;
-            let events = retired
-                .iter()
-                .map(|(name, _)| NewEvent {
-                    app: name.clone(),
-                    instance: None,
-                    kind: EventKind::AppDeleted,
-                    cause: cause.clone(),
-                })
-                .collect();
-            if let Err(e) = journal.append(events) {
-                crate::say!("pmx: journal append failed on delete: {e}");
-            }
             for (_, addr) in retired {
                 addr.do_send(Retire);
             }

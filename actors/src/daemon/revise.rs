@@ -106,7 +106,7 @@ impl Daemon {
         for event in self.shared.journal.for_app(app, None)? {
             match event.kind {
                 EventKind::ConfigChanged { revision: r, .. } => revision = Some(r),
-                EventKind::AppDeleted => revision = None,
+                EventKind::AppDeleted { .. } => revision = None,
                 EventKind::AppCreated { spec, .. } => versions.push(Version {
                     revision: revision.take(),
                     spec: *spec,

@@ -139,6 +139,17 @@ impl Daemon {
             events.push(event(step.name(), change, &cause));
         }
         events.extend(extra);
+        // Pruned apps are deleted (by ids) now, with the revision, not after their stop.
+        for step in &steps {
+            if let Step::Remove { name } = step {
+                let ids = self
+                    .apps
+                    .get(name)
+                    .map(|a| a.ids.clone())
+                    .unwrap_or_default();
+                events.push(event(name, EventKind::AppDeleted { ids }, &cause));
+            }
+        }
         if let Err(e) = self.record(events) {
             return ready(internal(e));
         }
@@ -169,20 +180,14 @@ impl Daemon {
         Box::pin(
             fut::wrap_future::<_, Self>(stopped).then(move |_, act: &mut Daemon, _| {
                 let mut kept_ids = BTreeMap::new();
-                let mut gone = Vec::new();
                 for (name, ids, addr) in retired {
                     addr.do_send(Retire);
-                    if steps
+                    let removed = steps
                         .iter()
-                        .any(|s| matches!(s, Step::Remove { name: n } if *n == name))
-                    {
-                        gone.push(event(&name, EventKind::AppDeleted, &cause));
-                    } else {
+                        .any(|s| matches!(s, Step::Remove { name: n } if *n == name));
+                    if !removed {
                         kept_ids.insert(name, ids);
                     }
-                }
-                if let Err(e) = act.shared.journal.append(gone) {
-                    crate::say!("pmx: journal append failed on up: {e}");
                 }
                 for spec in declared {
                     if act.apps.contains_key(&spec.name) {

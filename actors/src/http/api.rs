@@ -154,7 +154,7 @@ fn class(e: &Event) -> &'static str {
         EventKind::Command { .. } => "command",
         EventKind::RuleFailed { .. } => "policy",
         EventKind::AppCreated { .. }
-        | EventKind::AppDeleted
+        | EventKind::AppDeleted { .. }
         | EventKind::ConfigApplied { .. }
         | EventKind::ConfigChanged { .. }
         | EventKind::ConfigRejected { .. }

@@ -358,3 +358,54 @@ fn idle_connection_floods_under_a_low_descriptor_limit_never_stop_a_restart() {
     home.ok(&["kill"]);
     let _ = daemon.wait();
 }
+
+fn names(home: &Home) -> Vec<String> {
+    home.jlist()
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn a_delete_is_journaled_when_decided_and_spares_the_next_app_of_that_name() {
+    let home = Home::new();
+    let slow = |name: &str| {
+        home.ok(&[
+            "start",
+            &fixture("ignore_sigint.py"),
+            "--name",
+            name,
+            "--kill-timeout",
+            "3000",
+        ]);
+        home.wait_output(name, "ignoring");
+    };
+    // A new app of the same name, registered while the old one is still being stopped.
+    slow("svc");
+    let mut delete = home.command(&["delete", "svc"]).spawn().expect("delete");
+    wait_for("svc out of the list", Duration::from_secs(5), || {
+        (!names(&home).contains(&"svc".to_string())).then_some(())
+    });
+    home.ok(&["start", &fixture("forever.sh"), "--name", "svc"]);
+    let new_id = home.proc("svc")["pm_id"].clone();
+    assert!(delete.wait().expect("delete").success());
+    // A kill -9 during a stop, after the delete was decided.
+    slow("gone");
+    let _delete = home.command(&["delete", "gone"]).spawn().expect("delete");
+    wait_for("gone out of the list", Duration::from_secs(5), || {
+        (!names(&home).contains(&"gone".to_string())).then_some(())
+    });
+    home.kill_daemon();
+    // The next daemon replays the journal.
+    let after = names(&home);
+    assert!(
+        after.contains(&"svc".to_string()),
+        "the new svc was deleted: {after:?}"
+    );
+    assert_eq!(home.proc("svc")["pm_id"], new_id);
+    assert!(
+        !after.contains(&"gone".to_string()),
+        "a deleted app came back: {after:?}"
+    );
+    home.wait_online("svc");
+}

@@ -6,12 +6,6 @@ use std::time::Duration;
 
 use pmx_tests::{Home, alive, fixture, read_pid, wait_for, wait_gone};
 
-fn kill_daemon(home: &Home) {
-    let daemon = home.daemon_pid().unwrap();
-    unsafe { libc::kill(daemon as i32, libc::SIGKILL) };
-    home.wait_daemon_exit();
-}
-
 #[test]
 fn the_next_daemon_stops_the_orphans_before_starting_fresh_copies() {
     let home = Home::new();
@@ -32,7 +26,7 @@ fn the_next_daemon_stops_the_orphans_before_starting_fresh_copies() {
     let escaped = read_pid(&pid_file);
     std::fs::remove_file(&pid_file).unwrap();
 
-    kill_daemon(&home);
+    home.kill_daemon();
     assert!(
         alive(plain) && alive(esc) && alive(escaped),
         "apps outlive a SIGKILLed daemon"
@@ -76,7 +70,7 @@ fn a_stopped_app_stays_stopped_and_unrelated_processes_are_untouched() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    kill_daemon(&home);
+    home.kill_daemon();
     home.ok(&["ping"]);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(home.status("down"), "stopped");
@@ -118,7 +112,7 @@ fn repeated_daemon_crashes_never_leave_two_copies() {
             acknowledged += 1;
         }
         std::thread::sleep(Duration::from_millis(delay));
-        kill_daemon(&home);
+        home.kill_daemon();
         home.ok(&["ping"]);
         let steady = home.wait_online("steady");
         let copies = wait_for("one copy of steady", Duration::from_secs(10), || {
