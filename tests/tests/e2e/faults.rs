@@ -391,11 +391,12 @@ fn a_delete_is_journaled_when_decided_and_spares_the_next_app_of_that_name() {
     assert!(delete.wait().expect("delete").success());
     // A kill -9 during a stop, after the delete was decided.
     slow("gone");
-    let _delete = home.command(&["delete", "gone"]).spawn().expect("delete");
+    let mut interrupted = home.command(&["delete", "gone"]).spawn().expect("delete");
     wait_for("gone out of the list", Duration::from_secs(5), || {
         (!names(&home).contains(&"gone".to_string())).then_some(())
     });
     home.kill_daemon();
+    let _ = interrupted.wait();
     // The next daemon replays the journal.
     let after = names(&home);
     assert!(
