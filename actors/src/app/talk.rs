@@ -161,10 +161,33 @@ async fn read_notify(socket: tokio::net::UnixDatagram, key: u64, addr: Addr<AppA
     }
 }
 
+/// The channel's words are short: a longer line is skipped as it streams in, never held.
+const CHANNEL_LINE_CAP: usize = 256;
+
 async fn read_channel(stream: tokio::net::UnixStream, key: u64, addr: Addr<AppActor>) {
-    let mut lines = tokio::io::BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let word = match line.trim() {
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut line = Vec::with_capacity(CHANNEL_LINE_CAP);
+    loop {
+        let Ok(available) = reader.fill_buf().await else {
+            return;
+        };
+        if available.is_empty() {
+            return;
+        }
+        let (used, done) = match memchr::memchr(b'\n', available) {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        let text = &available[..if done { used - 1 } else { used }];
+        let room = CHANNEL_LINE_CAP.saturating_sub(line.len());
+        line.extend_from_slice(&text[..text.len().min(room)]);
+        reader.consume(used);
+        if !done {
+            continue;
+        }
+        let said = String::from_utf8_lossy(&line).into_owned();
+        line.clear();
+        let word = match said.trim() {
             "READY=1" => Word::SentReady,
             "LISTENING=1" => Word::Listening,
             "DRAINED=1" => Word::Drained,

@@ -94,8 +94,14 @@ impl LogFile {
             };
             let room = max.saturating_sub(self.size) as usize;
             let cut = if max > 0 && bytes.len() > room {
+                // At the end of the line that reaches the size, or where a line running on
+                // past it by a cut piece must be split (see below).
                 let from = room.saturating_sub(1).min(bytes.len());
-                memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |at| from + at + 1)
+                let split = room.saturating_add(super::lines::MAX_PENDING);
+                memchr::memchr(b'\n', &bytes[from..])
+                    .map_or(bytes.len(), |at| from + at + 1)
+                    .min(split)
+                    .max(1)
             } else {
                 bytes.len()
             };
@@ -109,8 +115,10 @@ impl LogFile {
             }
             let whole_line = bytes[..cut].ends_with(b"\n");
             bytes = &bytes[cut..];
-            // Never between the pieces of one line.
-            if max > 0 && self.size >= max && whole_line {
+            // Never between the pieces of one line, unless the line goes on past the size
+            // by more than a cut piece: output without newlines still rotates.
+            let overdue = self.size >= max.saturating_add(super::lines::MAX_PENDING as u64);
+            if max > 0 && self.size >= max && (whole_line || overdue) {
                 self.rotate();
             }
         }

@@ -10,8 +10,9 @@ use pmx_core::Millis;
 use pmx_core::logs::Stream;
 use serde::Serialize;
 
-/// A partial line longer than this is written out without waiting for its end.
-pub const MAX_PENDING: usize = 4 * 1024 * 1024;
+/// A partial line longer than this is written out without waiting for its end (and the file
+/// may rotate after it: see `LogFile::write`).
+pub const MAX_PENDING: usize = 256 * 1024;
 
 /// Called with every line (without its newline) when someone follows the stream.
 pub type EachLine<'a> = Option<&'a mut dyn FnMut(&[u8])>;

@@ -410,3 +410,80 @@ fn a_delete_is_journaled_when_decided_and_spares_the_next_app_of_that_name() {
     );
     home.wait_online("svc");
 }
+
+/// The daemon's resident memory, from /proc.
+fn daemon_rss_kib(home: &Home) -> u64 {
+    let pid = home.daemon_pid().expect("daemon pid");
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn floods_without_newlines_keep_the_daemon_small_and_the_files_rotated() {
+    let home = Home::new();
+    // Log files of at most 1 MiB.
+    let started = home
+        .command(&["ping"])
+        .env("PMX_LOG_MAX_SIZE", "1M")
+        .output();
+    assert!(started.expect("ping").status.success());
+    let idle = daemon_rss_kib(&home);
+    // 300 MB to the readiness channel without a newline, then silence.
+    let mut start = home
+        .command(&[
+            "start",
+            "sh -c 'head -c 300000000 /dev/zero >&$PMX_CHANNEL_FD; echo flooded; sleep 600'",
+            "--name",
+            "chan",
+            "--wait-ready",
+            "--listen-timeout",
+            "120000",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start chan");
+    // 60 MB of output without a newline.
+    home.ok(&[
+        "start",
+        "sh -c 'head -c 60000000 /dev/zero | tr \"\\0\" x; sleep 600'",
+        "--name",
+        "flat",
+    ]);
+    let mut peak = 0;
+    let out = home.path().join("logs/flat-out.log");
+    let rotated = || {
+        std::fs::read_dir(home.path().join("logs"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("flat-out__"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_for("60 MB written and rotated", Duration::from_secs(60), || {
+        peak = peak.max(daemon_rss_kib(&home));
+        let size = std::fs::metadata(&out).map_or(0, |m| m.len());
+        assert!(size <= 2 * 1024 * 1024, "flat-out.log grew to {size} bytes");
+        (rotated() >= 30).then_some(())
+    });
+    // A tail of a newline-less file reads a bounded part of it.
+    let tail = home.ok(&["logs", "flat", "--lines", "1", "--nostream", "--raw"]);
+    assert!(tail.len() <= 300 * 1024, "{} bytes", tail.len());
+    // The channel flood went through the daemon (the app is still waiting to be ready,
+    // and so is its `pmx start`, which is ended here).
+    home.wait_output("chan", "flooded");
+    let _ = start.kill();
+    let _ = start.wait();
+    peak = peak.max(daemon_rss_kib(&home));
+    assert!(
+        peak < idle + 64 * 1024,
+        "the daemon grew from {idle} KiB to {peak} KiB"
+    );
+    home.ok(&["ping"]);
+}
