@@ -251,7 +251,7 @@ impl Handler<Handle> for Daemon {
             Request::List => self.list(None),
             Request::Jlist => self.jlist(),
             Request::Describe(t) => self.list(Some(&t.targets)),
-            Request::History(req) => ready(self.history(req)),
+            Request::History(req) => self.history(req),
             Request::Ping => ready(self.pong()),
             Request::Save => self.save(user("save")),
             Request::Resurrect => self.resurrect(user("resurrect")),

@@ -14,6 +14,9 @@ use super::{Daemon, Reply, internal, ready};
 use crate::app::Views;
 use crate::clock::now_ms;
 
+/// History reads running at once, off the actor's thread.
+static HISTORY_READERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Events per history frame (about 1 MiB): a long history never sits whole in memory.
 const HISTORY_PAGE: usize = 5_000;
 
@@ -65,72 +68,38 @@ impl Daemon {
         )
     }
 
-    pub(super) fn history(&self, req: HistoryRequest) -> Response {
-        let all = req.target == "all";
-        if !all && !self.apps.contains_key(&req.target) && !self.has_history(&req.target) {
-            return Response::failure(
-                FailureKind::NotFound,
-                format!("no history for app `{}`", req.target),
-            );
-        }
-        match self.history_page(&req) {
-            Ok(list) => Response::History(list),
-            Err(e) => internal(e),
-        }
-    }
-
-    fn has_history(&self, app: &str) -> bool {
-        matches!(self.shared.journal.page_after(Some(app), 0, 1), Ok(e) if !e.is_empty())
-    }
-
-    /// One page of the matching events, oldest first, with where the next page starts.
-    fn history_page(&self, req: &HistoryRequest) -> Result<HistoryList, JournalError> {
-        let journal = &self.shared.journal;
-        let app = (req.target != "all").then_some(req.target.as_str());
-        // Read before the events: a follower resumes after it, missing nothing.
-        let head = journal.head();
-        let cut = journal.cut(app)?;
-        let filtered = req.since.is_some() || req.until.is_some() || req.instance.is_some();
-        let mut events = match (req.after_seq, req.limit) {
-            // The last N matching events: keep a window of N while reading every page.
-            (None, Some(0)) => Vec::new(),
-            (None, Some(limit)) if filtered => {
-                let mut window = VecDeque::with_capacity(limit.min(HISTORY_PAGE));
-                let mut after = 0;
-                loop {
-                    let page = journal.page_after(app, after, HISTORY_PAGE)?;
-                    let Some(last) = page.last() else { break };
-                    after = last.seq;
-                    for event in page.into_iter().filter(|e| req.admits(e)) {
-                        if window.len() == limit {
-                            window.pop_front();
-                        }
-                        window.push_back(event);
-                    }
-                }
-                return Ok(HistoryList {
-                    events: redacted(window.into()),
-                    head,
-                    cut,
-                    next_after: None,
-                });
+    /// Reads the journal on the blocking pool, never on the actor's thread: a long scan
+    /// (a filter over a big journal) delays no command and no other client.
+    pub(super) fn history(&self, req: HistoryRequest) -> Reply {
+        let journal = self.shared.journal.clone();
+        let registered = req.target == "all" || self.apps.contains_key(&req.target);
+        let read = move || {
+            let known = registered
+                || matches!(journal.page_after(Some(&req.target), 0, 1), Ok(e) if !e.is_empty());
+            if !known {
+                return Response::failure(
+                    FailureKind::NotFound,
+                    format!("no history for app `{}`", req.target),
+                );
             }
-            // The last N: found by reading keys only, then read forward from there.
-            (None, Some(limit)) => {
-                let from = journal.seq_before_last(app, limit)?;
-                journal.page_after(app, from, limit.min(HISTORY_PAGE))?
+            match history_page(journal.as_ref(), &req) {
+                Ok(list) => Response::History(list),
+                Err(e) => internal(e),
             }
-            (after, _) => journal.page_after(app, after.unwrap_or(0), HISTORY_PAGE)?,
         };
-        let full = events.len() == HISTORY_PAGE;
-        let next_after = events.last().map(|e| e.seq).filter(|_| full);
-        events.retain(|e| req.admits(e));
-        Ok(HistoryList {
-            events: redacted(events),
-            head,
-            cut,
-            next_after,
-        })
+        Box::pin(
+            async move {
+                // A few at a time: a flood of history requests queues here instead of taking
+                // every core (and a thread each).
+                let Ok(_reader) = HISTORY_READERS.acquire().await else {
+                    return internal("the history readers are gone");
+                };
+                tokio::task::spawn_blocking(read)
+                    .await
+                    .unwrap_or_else(|e| internal(format!("the history read failed: {e}")))
+            }
+            .into_actor(self),
+        )
     }
 
     /// `pmx env`: values, so only for the user the daemon runs as.
@@ -167,4 +136,56 @@ impl Daemon {
             http: self.shared.http.as_deref().map(String::from),
         })
     }
+}
+
+/// One page of the matching events, oldest first, with where the next page starts.
+fn history_page(
+    journal: &dyn pmx_storage::Journal,
+    req: &HistoryRequest,
+) -> Result<HistoryList, JournalError> {
+    let app = (req.target != "all").then_some(req.target.as_str());
+    // Read before the events: a follower resumes after it, missing nothing.
+    let head = journal.head();
+    let cut = journal.cut(app)?;
+    let filtered = req.since.is_some() || req.until.is_some() || req.instance.is_some();
+    let mut events = match (req.after_seq, req.limit) {
+        // The last N matching events: keep a window of N while reading every page.
+        (None, Some(0)) => Vec::new(),
+        (None, Some(limit)) if filtered => {
+            let mut window = VecDeque::with_capacity(limit.min(HISTORY_PAGE));
+            let mut after = 0;
+            loop {
+                let page = journal.page_after(app, after, HISTORY_PAGE)?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for event in page.into_iter().filter(|e| req.admits(e)) {
+                    if window.len() == limit {
+                        window.pop_front();
+                    }
+                    window.push_back(event);
+                }
+            }
+            return Ok(HistoryList {
+                events: redacted(window.into()),
+                head,
+                cut,
+                next_after: None,
+            });
+        }
+        // The last N: found by reading keys only, then read forward from there.
+        (None, Some(limit)) => {
+            let from = journal.seq_before_last(app, limit)?;
+            journal.page_after(app, from, limit.min(HISTORY_PAGE))?
+        }
+        (after, _) => journal.page_after(app, after.unwrap_or(0), HISTORY_PAGE)?,
+    };
+    let full = events.len() == HISTORY_PAGE;
+    let next_after = events.last().map(|e| e.seq).filter(|_| full);
+    events.retain(|e| req.admits(e));
+    Ok(HistoryList {
+        events: redacted(events),
+        head,
+        cut,
+        next_after,
+    })
 }

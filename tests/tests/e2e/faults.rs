@@ -487,3 +487,70 @@ fn floods_without_newlines_keep_the_daemon_small_and_the_files_rotated() {
     );
     home.ok(&["ping"]);
 }
+
+/// Fills the home's journal (before any daemon runs) with `events` notes on one app, and a
+/// snapshot, so the daemon boots at once.
+fn fill_journal(home: &Home, events: u64) {
+    use pmx_core::event::{Cause, EventKind, NewEvent};
+    use pmx_storage::Journal;
+    let journal = pmx_storage::SledJournal::open(&home.path().join("journal")).expect("journal");
+    let mut written = 0;
+    while written < events {
+        let batch = (0..1000)
+            .map(|n| NewEvent {
+                app: "noisy".into(),
+                instance: Some(0),
+                kind: EventKind::Note {
+                    text: format!("event {} of a long history", written + n),
+                },
+                cause: Cause::Process,
+            })
+            .collect();
+        journal.append(batch).expect("append");
+        written += 1000;
+    }
+    pmx_storage::take_snapshot(&journal).expect("snapshot");
+    journal.flush().expect("flush");
+}
+
+#[test]
+fn history_scans_never_delay_other_clients() {
+    let home = Home::new();
+    fill_journal(&home, 60_000);
+    home.ok(&["ping"]);
+    let hammering = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Three clients asking for a window that matches nothing: each reads every event.
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let mut cmd = home.command(&["history", "all", "--since", "1s", "--json"]);
+            let hammering = hammering.clone();
+            std::thread::spawn(move || {
+                let mut scans = 0;
+                while hammering.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert!(cmd.output().expect("history").status.success());
+                    scans += 1;
+                }
+                scans
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut pings: Vec<Duration> = (0..30)
+        .map(|_| {
+            let at = std::time::Instant::now();
+            home.ok(&["ping"]);
+            at.elapsed()
+        })
+        .collect();
+    hammering.store(false, std::sync::atomic::Ordering::Relaxed);
+    let scans: u32 = readers.into_iter().map(|r| r.join().expect("reader")).sum();
+    pings.sort();
+    let (median, worst) = (pings[pings.len() / 2], pings[pings.len() - 1]);
+    assert!(scans >= 3, "only {scans} scans ran");
+    // Generous for a debug build on a loaded machine; a ping waiting behind scans takes
+    // seconds.
+    assert!(
+        median < Duration::from_millis(150) && worst < Duration::from_millis(1500),
+        "ping took {median:?} (median), {worst:?} (worst) while {scans} scans ran"
+    );
+}
