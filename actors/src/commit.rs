@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use crate::compactor::{SNAPSHOT_EVERY, Wake};
 
-const GROUP_COMMIT_DELAY: Duration = Duration::from_millis(200);
+const GROUP_COMMIT_DELAY: Duration = Duration::from_millis(100);
 
 pub async fn run(journal: Arc<dyn Journal>, pending: Arc<Notify>, compactor: Sender<Wake>) {
     let mut was_degraded = false;

@@ -554,3 +554,87 @@ fn history_scans_never_delay_other_clients() {
         "ping took {median:?} (median), {worst:?} (worst) while {scans} scans ran"
     );
 }
+
+/// What README promises a `kill -9` may lose: asynchronous events of the last 500 ms (the
+/// group commit waits 100 ms; a flush under load can take much longer than its usual 10 ms).
+const KILL_WINDOW: Duration = Duration::from_millis(500);
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+#[test]
+fn a_kill_9_during_a_crash_loop_loses_only_the_stated_window() {
+    let home = Home::new();
+    let runs = home.file("runs");
+    home.ok(&[
+        "start",
+        &fixture("crash_record.sh"),
+        "--name",
+        "crash",
+        "--min-uptime",
+        "0",
+        "--max-restarts",
+        "1000000",
+        "--",
+        &runs,
+    ]);
+    let mut kills = Vec::new();
+    for round in 0..6u64 {
+        // Kill at varied moments of the loop.
+        std::thread::sleep(Duration::from_millis(400 + round * 97));
+        kills.push(now_ns());
+        home.kill_daemon();
+        home.ok(&["ping"]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    home.ok(&["stop", "crash"]);
+    let journaled: std::collections::HashSet<u64> = home
+        .history("crash")
+        .iter()
+        .filter(|e| e["kind"]["type"] == "spawned")
+        .filter_map(|e| e["kind"]["pid"].as_u64())
+        .collect();
+    let text = std::fs::read_to_string(&runs).expect("runs");
+    let window = KILL_WINDOW.as_nanos();
+    let mut lost = Vec::new();
+    let mut excused = 0;
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(pid), Some(at)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let (pid, at): (u64, u128) = (pid.parse().expect("pid"), at.parse().expect("time"));
+        if journaled.contains(&pid) {
+            continue;
+        }
+        // A run begun within the window before a kill may be lost; so may one spawned just
+        // before the kill that wrote its time just after it.
+        let late = Duration::from_millis(100).as_nanos();
+        if kills
+            .iter()
+            .any(|&k| at.saturating_add(window) >= k && at <= k.saturating_add(late))
+        {
+            excused += 1;
+        } else {
+            // How long before the next kill it began (ms), to say by how much it missed.
+            let before = kills
+                .iter()
+                .find(|&&k| k >= at)
+                .map(|k| (k - at) / 1_000_000);
+            lost.push((pid, before));
+        }
+    }
+    assert!(
+        text.lines().count() > 20,
+        "the loop ran {} times",
+        text.lines().count()
+    );
+    assert!(
+        lost.is_empty(),
+        "{} runs lost outside the window ({excused} within it): {lost:?}",
+        lost.len()
+    );
+}
