@@ -40,6 +40,21 @@ pub struct NewEvent {
     pub cause: Cause,
 }
 
+impl NewEvent {
+    /// The event as the journal records it: number `seq`, recorded at `at`.
+    pub fn stamped(self, seq: u64, at: Millis) -> Event {
+        Event {
+            v: EVENT_VERSION,
+            seq,
+            at,
+            app: self.app,
+            instance: self.instance,
+            kind: self.kind,
+            cause: self.cause,
+        }
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]

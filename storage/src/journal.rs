@@ -217,15 +217,7 @@ impl Journal for SledJournal {
         let mut seq = *next_seq;
         let mut rows = Vec::with_capacity(events.len());
         for e in events {
-            let event = Event {
-                v: EVENT_VERSION,
-                seq,
-                at,
-                app: e.app,
-                instance: e.instance,
-                kind: e.kind,
-                cause: e.cause,
-            };
+            let event = e.stamped(seq, at);
             let bytes =
                 serde_json::to_vec(&event).map_err(|e| JournalError::Write(e.to_string()))?;
             rows.push((seq, app_key(&event.app, seq), bytes));

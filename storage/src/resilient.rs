@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use pmx_core::Millis;
-use pmx_core::event::{Cause, EVENT_VERSION, Event, EventKind, NewEvent};
+use pmx_core::event::{Cause, Event, EventKind, NewEvent};
 use pmx_core::protocol::RetentionCut;
 
 use crate::journal::{Degraded, Journal, JournalError, SledJournal, now_ms};
@@ -173,15 +173,7 @@ impl Resilient {
             .map(|e| {
                 let seq = failure.next_seq;
                 failure.next_seq += 1;
-                Event {
-                    v: EVENT_VERSION,
-                    seq,
-                    at,
-                    app: e.app,
-                    instance: e.instance,
-                    kind: e.kind,
-                    cause: e.cause,
-                }
+                e.stamped(seq, at)
             })
             .collect();
         for event in &out {

@@ -97,7 +97,9 @@ impl LogFile {
                 // At the end of the line that reaches the size, or where a line running on
                 // past it by a cut piece must be split (see below).
                 let from = room.saturating_sub(1).min(bytes.len());
-                let split = room.saturating_add(super::lines::MAX_PENDING);
+                let split = max
+                    .saturating_add(super::lines::MAX_PENDING as u64)
+                    .saturating_sub(self.size) as usize;
                 memchr::memchr(b'\n', &bytes[from..])
                     .map_or(bytes.len(), |at| from + at + 1)
                     .min(split)
@@ -286,6 +288,34 @@ mod tests {
             retain,
             ..Rotation::default()
         }
+    }
+
+    #[test]
+    fn output_without_newlines_is_split_and_rotated_past_the_size() {
+        use super::super::lines::MAX_PENDING;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flat-out.log");
+        let mut file = LogFile::new(path.clone(), rotation(1000, 100));
+        let flood = vec![b'x'; 3 * MAX_PENDING + 123];
+        for piece in flood.chunks(MAX_PENDING / 3 + 7) {
+            file.write(piece).ok().unwrap();
+        }
+        let mut sizes: Vec<u64> = rotated_files(&path)
+            .iter()
+            .chain([&path])
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .collect();
+        assert_eq!(
+            sizes.iter().sum::<u64>(),
+            flood.len() as u64,
+            "nothing lost"
+        );
+        sizes.sort();
+        assert!(sizes.len() >= 3, "{sizes:?}");
+        assert!(
+            *sizes.last().unwrap() <= 1000 + MAX_PENDING as u64,
+            "{sizes:?}"
+        );
     }
 
     #[test]

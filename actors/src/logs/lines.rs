@@ -12,7 +12,7 @@ use serde::Serialize;
 
 /// A partial line longer than this is written out without waiting for its end (and the file
 /// may rotate after it: see `LogFile::write`).
-pub const MAX_PENDING: usize = 256 * 1024;
+pub const MAX_PENDING: usize = 2 * 1024 * 1024;
 
 /// Called with every line (without its newline) when someone follows the stream.
 pub type EachLine<'a> = Option<&'a mut dyn FnMut(&[u8])>;

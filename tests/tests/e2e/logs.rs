@@ -306,7 +306,8 @@ fn a_full_disk_costs_lines_not_the_app() {
         || {
             let p = home.proc("full");
             let lost = p["pm2_env"]["log_lost_bytes"].as_u64()?;
-            (lost > 0).then_some(lost)
+            // The 1 MiB line may be lost in pieces (cut at 2 MiB pending or not).
+            (lost > 900_000).then_some(lost)
         },
     );
     assert!(lost > 900_000, "most of the 1 MiB line was lost: {lost}");

@@ -88,3 +88,32 @@ fn startup_install_refuses_clearly_without_systemd() {
     let out = home.ok(&["unstartup"]);
     assert!(out.contains("no /etc/systemd/system/pmx-"), "{out}");
 }
+
+#[test]
+fn startup_for_another_user_writes_that_users_unit_and_home() {
+    let home = Home::new();
+    let text = home.ok(&["startup", "systemd", "-u", "nobody", "--hp", "/srv/nobody"]);
+    let unit = parse_unit(&text);
+    assert_eq!(unit["Service"]["User"], "nobody", "{text}");
+    assert_eq!(
+        unit["Service"]["Environment"], "PMX_HOME=/srv/nobody/.pmx",
+        "{text}"
+    );
+    // Without --hp, the home comes from /etc/passwd.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let root_home = passwd
+        .lines()
+        .find_map(|l| l.strip_prefix("root:"))
+        .and_then(|rest| rest.split(':').nth(4))
+        .unwrap()
+        .to_string();
+    let text = home.ok(&["startup", "-u", "root"]);
+    assert!(
+        text.contains(&format!("Environment=PMX_HOME={root_home}/.pmx")),
+        "{text}"
+    );
+    let err = home.fails(2, &["startup", "-u", "no-such-user-here"]);
+    assert!(err.contains("no user `no-such-user-here`"), "{err}");
+    let err = home.fails(2, &["startup", "upstart"]);
+    assert!(err.contains("systemd"), "{err}");
+}
