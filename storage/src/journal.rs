@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pmx_core::Millis;
-use pmx_core::event::{EVENT_VERSION, Event, NewEvent};
+use pmx_core::event::{Event, NewEvent};
 use pmx_core::protocol::RetentionCut;
 use thiserror::Error;
 
