@@ -6,6 +6,31 @@ use std::time::Duration;
 
 use pmx_tests::{Home, alive, fixture, wait_for, wait_gone};
 
+/// A `pmx` command left running past its test would start a daemon again: ended on drop.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    fn end(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Runs its closure when dropped, test failure or not.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
 /// Free bytes on the filesystem holding `path`.
 fn free_bytes(path: &Path) -> u64 {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
@@ -434,7 +459,7 @@ fn floods_without_newlines_keep_the_daemon_small_and_the_files_rotated() {
     assert!(started.expect("ping").status.success());
     let idle = daemon_rss_kib(&home);
     // 300 MB to the readiness channel without a newline, then silence.
-    let mut start = home
+    let start = home
         .command(&[
             "start",
             "sh -c 'head -c 300000000 /dev/zero >&$PMX_CHANNEL_FD; echo flooded; sleep 600'",
@@ -447,6 +472,8 @@ fn floods_without_newlines_keep_the_daemon_small_and_the_files_rotated() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start chan");
+    // Ended even if the test fails: left running, it would start a daemon again.
+    let mut start = KillOnDrop(start);
     // 60 MB of output without a newline.
     home.ok(&[
         "start",
@@ -478,8 +505,7 @@ fn floods_without_newlines_keep_the_daemon_small_and_the_files_rotated() {
     // The channel flood went through the daemon (the app is still waiting to be ready,
     // and so is its `pmx start`, which is ended here).
     home.wait_output("chan", "flooded");
-    let _ = start.kill();
-    let _ = start.wait();
+    start.end();
     peak = peak.max(daemon_rss_kib(&home));
     assert!(
         peak < idle + 64 * 1024,
@@ -519,6 +545,9 @@ fn history_scans_never_delay_other_clients() {
     fill_journal(&home, 60_000);
     home.ok(&["ping"]);
     let hammering = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // The clients stop even if the test fails: left running, they would start a daemon again.
+    let stop = hammering.clone();
+    let _stop = OnDrop(move || stop.store(false, std::sync::atomic::Ordering::Relaxed));
     // Three clients asking for a window that matches nothing: each reads every event.
     let readers: Vec<_> = (0..3)
         .map(|_| {
