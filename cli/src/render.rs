@@ -103,7 +103,7 @@ pub fn table(processes: &[ProcessView], now: Millis) -> String {
                     uptime,
                     format!("{:.1}%", p.usage.tree_cpu),
                     format_bytes(p.usage.tree_memory),
-                    p.user.clone(),
+                    p.user.to_string(),
                 ],
             )
         })
@@ -218,9 +218,9 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
                 s.options.watch.join(", ")
             },
         ),
-        ("user", p.user.clone()),
-        ("out log path", p.out_log.clone()),
-        ("error log path", p.error_log.clone()),
+        ("user", p.user.to_string()),
+        ("out log path", p.out_log.to_string()),
+        ("error log path", p.error_log.to_string()),
         (
             "log type",
             format!("{:?}", s.options.log_type).to_lowercase(),

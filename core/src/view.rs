@@ -29,14 +29,14 @@ pub struct ProcessView {
     pub cpu: f32,
     /// Resident memory in bytes.
     pub memory: u64,
-    pub user: String,
+    pub user: Arc<str>,
     pub last_exit: Option<Exit>,
     /// Why the instance is errored.
     pub error: Option<String>,
     /// The command line the daemon runs.
-    pub command: Vec<String>,
-    pub out_log: String,
-    pub error_log: String,
+    pub command: Arc<[String]>,
+    pub out_log: Arc<str>,
+    pub error_log: Arc<str>,
     /// The instance's whole process tree, and averages.
     #[serde(default)]
     pub usage: Usage,

@@ -3,6 +3,7 @@
 //! transition, and carries out the effects (spawn, signal, arm a timer). Nothing else touches
 //! an app's processes.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -78,13 +79,16 @@ pub struct AppActor {
     spec: AppSpec,
     /// `spec` as views show it: without the captured environment.
     shown_spec: Arc<AppSpec>,
+    /// Each instance's log paths as views show them, made once (cleared when the spec
+    /// changes): views are built for every `jlist`.
+    shown_logs: RefCell<HashMap<u32, ShownLogs>>,
     created_at: Millis,
     shared: Shared,
     slots: Vec<Slot>,
     waiters: Vec<Waiter>,
     /// The command line, resolved once (shown by `describe`, run by every spawn); empty
     /// while the spec does not resolve (its script is missing).
-    command: Vec<String>,
+    command: Arc<[String]>,
     /// Counts spawns, to give each run a unique token.
     runs: u64,
     /// Orphans of a previous daemon being stopped; commands wait in `deferred` meanwhile.
@@ -107,6 +111,9 @@ pub struct AppActor {
     /// Actions policies took on each instance (by id), by policy name: for `/metrics`.
     policy_actions: HashMap<u32, BTreeMap<String, u64>>,
 }
+
+/// An instance's out and error log paths, as views show them.
+type ShownLogs = (Arc<str>, Arc<str>);
 
 /// One instance, or during a reload the process that is to replace one (`incoming`: it
 /// shares the instance's id; commands and views see only the instance).
@@ -168,12 +175,13 @@ impl AppActor {
             health_failures: 0,
             policy_actions: HashMap::new(),
             shown_spec: shown(&spec),
+            shown_logs: RefCell::default(),
             spec,
             created_at,
             shared,
             slots,
             waiters: Vec::new(),
-            command,
+            command: command.into(),
             runs: 0,
             takeover: None,
             deferred: Vec::new(),
@@ -301,7 +309,7 @@ impl AppActor {
     fn spawn(&mut self, i: usize, ctx: &mut Context<Self>) {
         if self.command.is_empty() {
             match spawn::resolve(&self.spec) {
-                Ok(argv) => self.command = argv,
+                Ok(argv) => self.command = argv.into(),
                 Err(error) => return self.spawn_failed(i, error.into(), ctx),
             }
         }
@@ -617,10 +625,19 @@ impl AppActor {
                 .unwrap_or_else(|| Sampler::first_look(pid)),
             None => Default::default(),
         };
-        let files = self.log_files(id);
-        let shown =
-            |p: Option<&Path>| p.map_or("/dev/null".into(), |p| p.to_string_lossy().into_owned());
-        let loss = self.shared.logs.loss(&self.spec.name, id);
+        let (out_log, error_log) = self
+            .shown_logs
+            .borrow_mut()
+            .entry(id)
+            .or_insert_with(|| {
+                let files = self.log_files(id);
+                let shown = |p: Option<&Path>| -> Arc<str> {
+                    p.map_or("/dev/null".into(), |p| p.to_string_lossy().into())
+                };
+                (shown(files.out.as_deref()), shown(files.err.as_deref()))
+            })
+            .clone();
+        let loss = self.shared.logs.loss(id);
         let m = &self.slots[i].machine;
         ProcessView {
             id,
@@ -641,15 +658,15 @@ impl AppActor {
                 cpu_avg: figures.cpu_avg,
                 memory_avg: figures.memory_avg,
             },
-            user: self.shared.user.to_string(),
+            user: self.shared.user.clone(),
             last_exit: m.last_exit,
             error: m.error.clone(),
             command: self.command.clone(),
-            out_log: shown(files.out.as_deref()),
-            error_log: shown(files.err.as_deref()),
+            out_log,
+            error_log,
             log_lost_bytes: loss.as_ref().map_or(0, |l| l.bytes),
             log_error: loss.map(|l| l.last_error),
-            output: self.shared.logs.written(&self.spec.name, id),
+            output: self.shared.logs.written(id),
             policy_actions: self.policy_actions.get(&id).cloned().unwrap_or_default(),
             spec: self.shown_spec.clone(),
         }

@@ -96,7 +96,8 @@ pub struct LogHub {
     /// Written to wake the log thread for a command.
     wake: Arc<OwnedFd>,
     live: broadcast::Sender<Arc<LiveLine>>,
-    losses: Arc<Mutex<HashMap<(String, u32), Loss>>>,
+    /// By pm_id (never reused while the daemon runs).
+    losses: Arc<Mutex<HashMap<u32, Loss>>>,
     /// Streams still being read, to let the last lines land before the daemon exits.
     active: Arc<(Mutex<usize>, Condvar)>,
     written: Tally,
@@ -199,12 +200,12 @@ impl LogHub {
     }
 
     /// What an instance wrote since the daemon started.
-    pub fn written(&self, app: &str, id: u32) -> pmx_core::view::OutputCounts {
-        self.written.counts(app, id)
+    pub fn written(&self, id: u32) -> pmx_core::view::OutputCounts {
+        self.written.counts(id)
     }
 
-    pub fn loss(&self, app: &str, id: u32) -> Option<Loss> {
-        lock(&self.losses).get(&(app.to_string(), id)).cloned()
+    pub fn loss(&self, id: u32) -> Option<Loss> {
+        lock(&self.losses).get(&id).cloned()
     }
 
     /// Waits (up to `timeout`) until every stream has been read to its end: the daemon calls
@@ -246,7 +247,8 @@ struct Hub {
     rearm: Vec<(Instant, u64)>,
     files: HashMap<PathBuf, Rc<RefCell<LogFile>>>,
     live: broadcast::Sender<Arc<LiveLine>>,
-    losses: Arc<Mutex<HashMap<(String, u32), Loss>>>,
+    /// By pm_id (never reused while the daemon runs).
+    losses: Arc<Mutex<HashMap<u32, Loss>>>,
     active: Arc<(Mutex<usize>, Condvar)>,
     written: Tally,
     read: Vec<u8>,
@@ -423,7 +425,7 @@ impl Hub {
                 targets,
                 failing: false,
                 last_read: Instant::now(),
-                written: self.written.of(&attach.app, attach.id),
+                written: self.written.of(attach.id),
             },
         );
     }
@@ -541,7 +543,7 @@ impl Hub {
                 });
             }
         }
-        let key = (capture.app.to_string(), capture.id);
+        let key = capture.id;
         match lost {
             Some(l) => {
                 {

@@ -39,20 +39,18 @@ impl Written {
 #[derive(Debug, Clone, Default)]
 pub struct Tally(Arc<Mutex<Counters>>);
 
-type Counters = HashMap<(String, u32), Arc<Written>>;
+/// By pm_id (never reused while the daemon runs).
+type Counters = HashMap<u32, Arc<Written>>;
 
 impl Tally {
     /// The counters of an instance, created at its first stream.
-    pub fn of(&self, app: &str, id: u32) -> Arc<Written> {
-        super::lock(&self.0)
-            .entry((app.to_string(), id))
-            .or_default()
-            .clone()
+    pub fn of(&self, id: u32) -> Arc<Written> {
+        super::lock(&self.0).entry(id).or_default().clone()
     }
 
-    pub fn counts(&self, app: &str, id: u32) -> OutputCounts {
+    pub fn counts(&self, id: u32) -> OutputCounts {
         super::lock(&self.0)
-            .get(&(app.to_string(), id))
+            .get(&id)
             .map(|w| w.counts())
             .unwrap_or_default()
     }
@@ -65,13 +63,13 @@ mod tests {
     #[test]
     fn counts_lines_and_bytes_per_stream() {
         let tally = Tally::default();
-        let w = tally.of("api", 3);
+        let w = tally.of(3);
         w.add(Stream::Out, b"one\ntwo\npartial");
         w.add(Stream::Err, b"oops\n");
-        tally.of("api", 3).add(Stream::Out, b" end\n");
-        let c = tally.counts("api", 3);
+        tally.of(3).add(Stream::Out, b" end\n");
+        let c = tally.counts(3);
         assert_eq!((c.out_lines, c.out_bytes), (3, 20));
         assert_eq!((c.err_lines, c.err_bytes), (1, 5));
-        assert_eq!(tally.counts("api", 4), OutputCounts::default());
+        assert_eq!(tally.counts(4), OutputCounts::default());
     }
 }
