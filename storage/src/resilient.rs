@@ -271,6 +271,8 @@ impl Journal for Resilient {
                 state.unflushed.drain(..upto);
                 if state.unflushed.is_empty() {
                     state.unflushed_dropped = 0;
+                    // A burst (500 apps registered at once) leaves no big buffer behind.
+                    state.unflushed.shrink_to(64);
                 }
             }
             Ok(()) => {}
