@@ -157,12 +157,7 @@ def main():
     ap.add_argument("--pm2", action="store_true")
     args = run.binary_and_quick(ap)
     journal.build()
-    managers = [run.Pmx(args.binary)]
-    cleanup = []
-    if args.pm2:
-        binary, prefix = run.install_pm2()
-        managers.append(run.Pm2(binary))
-        cleanup.append(prefix)
+    managers, cleanup = run.managers_for(args.binary, args.pm2)
     results = {}
     try:
         for m in managers:

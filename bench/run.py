@@ -203,6 +203,17 @@ def install_pm2():
     return os.path.join(prefix, "bin", "pm2"), prefix
 
 
+def managers_for(binary, pm2):
+    """pmx at `binary`, and PM2 (installed into a temporary prefix) when `pm2`; with the
+    prefixes to remove afterwards."""
+    managers, cleanup = [Pmx(binary)], []
+    if pm2:
+        pm2_binary, prefix = install_pm2()
+        managers.append(Pm2(pm2_binary))
+        cleanup.append(prefix)
+    return managers, cleanup
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pm2", action="store_true", help="also measure PM2 (npm install into a temp prefix)")

@@ -154,12 +154,7 @@ def main():
     ap.add_argument("--pm2", action="store_true", help="also measure PM2 (npm install into a temp prefix)")
     args = run.binary_and_quick(ap)  # builds pmx and pmxd (one package)
     idle = 5 if args.quick else 20
-    managers = [run.Pmx(args.binary)]
-    cleanup = []
-    if args.pm2:
-        binary, prefix = run.install_pm2()
-        managers.append(run.Pm2(binary))
-        cleanup.append(prefix)
+    managers, cleanup = run.managers_for(args.binary, args.pm2)
     floor = respawn_floor()
     results = {}
     try:
