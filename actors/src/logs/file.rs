@@ -16,6 +16,9 @@ use super::lines::format_local;
 
 pub struct LogFile {
     pub path: PathBuf,
+    /// Whether the path may be opened through a symlink: a path of the user's own, not one
+    /// in the home (see `HubConfig::home_logs`).
+    pub follow_links: bool,
     file: Option<File>,
     size: u64,
     /// The path is a regular file of its own, not a symlink (`-o out.log` linked to
@@ -44,6 +47,7 @@ impl LogFile {
         let next_tick = schedule.as_ref().and_then(|s| s.upcoming(Local).next());
         LogFile {
             path,
+            follow_links: true,
             file: None,
             size: 0,
             rotatable: false,
@@ -62,11 +66,18 @@ impl LogFile {
                     .create(dir)?;
             }
             // 0600 whatever the umask: output often carries secrets. A log path of the
-            // user's own (`-o`) may be a link (to /dev/null, /dev/stdout) and is followed.
+            // user's own (`-o`) may be a link (to /dev/null, /dev/stdout) and is followed;
+            // one in the home never is.
+            let flags = if self.follow_links {
+                libc::O_CLOEXEC
+            } else {
+                libc::O_CLOEXEC | libc::O_NOFOLLOW
+            };
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .mode(0o600)
+                .custom_flags(flags)
                 .open(&self.path)?;
             self.size = file.metadata().map_or(0, |m| m.len());
             self.rotatable = regular_file(&self.path);

@@ -110,6 +110,9 @@ pub struct HubConfig {
     pub commit: Arc<Notify>,
     /// The daemon's own log, when its stderr is that file: rotated like the others.
     pub daemon_log: Option<PathBuf>,
+    /// `$PMX_HOME/logs`: files there are the daemon's own and are never opened through a
+    /// symlink (a path the user gave, `-o`, may be one: to /dev/null, /dev/stdout).
+    pub home_logs: PathBuf,
 }
 
 /// The epoll token of the wake-up eventfd; streams count up from 1.
@@ -388,7 +391,9 @@ impl Hub {
                 self.files
                     .entry(path.clone())
                     .or_insert_with(|| {
-                        Rc::new(RefCell::new(LogFile::new(path.clone(), rotation.clone())))
+                        let mut file = LogFile::new(path.clone(), rotation.clone());
+                        file.follow_links = !path.starts_with(&self.config.home_logs);
+                        Rc::new(RefCell::new(file))
                     })
                     .clone()
             })

@@ -656,3 +656,27 @@ fn a_kill_9_during_a_crash_loop_loses_only_the_stated_window() {
         lost.len()
     );
 }
+
+#[test]
+fn a_log_file_in_the_home_is_never_written_through_a_link() {
+    let home = Home::new();
+    home.ok(&["ping"]);
+    let outside = tempfile::tempdir().expect("dir");
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "untouched\n").expect("victim");
+    std::os::unix::fs::symlink(&victim, home.path().join("logs/trap-out.log")).expect("link");
+    home.ok(&["start", &fixture("ticker.sh"), "--name", "trap"]);
+    wait_for(
+        "the refused write to be counted",
+        Duration::from_secs(10),
+        || {
+            let lost = home.proc("trap")["pm2_env"]["log_lost_bytes"].as_u64()?;
+            (lost > 0).then_some(())
+        },
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "untouched\n"
+    );
+    home.wait_online("trap");
+}
