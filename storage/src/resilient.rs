@@ -86,9 +86,10 @@ impl Resilient {
             (None, None) => 1,
         };
         let mut held = std::mem::take(&mut state.unflushed);
-        let lost = std::mem::take(&mut state.unflushed_dropped);
         let next_seq = held.last().map_or(next_seq, |e| next_seq.max(e.seq + 1));
+        let beyond = held.len().saturating_sub(HELD_MAX) as u64;
         held.truncate(HELD_MAX);
+        let lost = std::mem::take(&mut state.unflushed_dropped) + beyond;
         state.failure.get_or_insert_with(|| Failure {
             started: Instant::now(),
             error: error.to_string(),
