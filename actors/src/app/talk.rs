@@ -174,13 +174,7 @@ async fn read_channel(stream: tokio::net::UnixStream, key: u64, addr: Addr<AppAc
         if available.is_empty() {
             return;
         }
-        let (used, done) = match memchr::memchr(b'\n', available) {
-            Some(at) => (at + 1, true),
-            None => (available.len(), false),
-        };
-        let text = &available[..if done { used - 1 } else { used }];
-        let room = CHANNEL_LINE_CAP.saturating_sub(line.len());
-        line.extend_from_slice(&text[..text.len().min(room)]);
+        let (used, done) = crate::logs::take_line_piece(available, &mut line, CHANNEL_LINE_CAP);
         reader.consume(used);
         if !done {
             continue;

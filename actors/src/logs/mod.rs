@@ -35,7 +35,7 @@ use tokio::sync::{Notify, broadcast, oneshot};
 use file::LogFile;
 pub use lines::format_local;
 use lines::{Clock, EachLine, LineFormat, Lines};
-pub use tail::{last_lines, tails};
+pub use tail::{last_lines, tails, take_line_piece};
 use written::{Tally, Written};
 
 /// Bytes read from a pipe at once.

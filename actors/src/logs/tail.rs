@@ -119,19 +119,27 @@ pub fn read_capped_line(
         if available.is_empty() {
             return Ok(read);
         }
-        let (used, done) = match memchr::memchr(b'\n', available) {
-            Some(at) => (at + 1, true),
-            None => (available.len(), false),
-        };
-        let text = &available[..if done { used - 1 } else { used }];
-        let room = cap.saturating_sub(line.len());
-        line.extend_from_slice(&text[..text.len().min(room)]);
+        let (used, done) = take_line_piece(available, line, cap);
         reader.consume(used);
         read += used;
         if done {
             return Ok(read);
         }
     }
+}
+
+/// Adds to `line` what `available` holds of it, up to `cap` bytes in all (the rest is
+/// skipped); returns how many bytes were used and whether the line ended (its `\n` used,
+/// not kept). The step of every capped line reader, blocking or not.
+pub fn take_line_piece(available: &[u8], line: &mut Vec<u8>, cap: usize) -> (usize, bool) {
+    let (used, done) = match memchr::memchr(b'\n', available) {
+        Some(at) => (at + 1, true),
+        None => (available.len(), false),
+    };
+    let text = &available[..if done { used - 1 } else { used }];
+    let room = cap.saturating_sub(line.len());
+    line.extend_from_slice(&text[..text.len().min(room)]);
+    (used, done)
 }
 
 fn tail_of_gzip(path: &Path, n: usize) -> Vec<Vec<u8>> {
