@@ -206,34 +206,44 @@ pub(crate) fn seq_of(key: &[u8]) -> Result<u64, JournalError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
-impl Journal for SledJournal {
-    fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, JournalError> {
-        let mut next_seq = self
-            .next_seq
-            .lock()
-            .map_err(|_| JournalError::Write("journal lock poisoned".into()))?;
+impl SledJournal {
+    /// `Journal::append`, handing the events back (numbered) when they could not be
+    /// written, so that `Resilient` holds them without keeping a copy of every append.
+    pub(crate) fn append_or_return(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>, (JournalError, Vec<Event>)> {
+        let mut next_seq = self.next_seq.lock().unwrap_or_else(|p| p.into_inner());
         let at = now_ms();
-        let mut written = Vec::with_capacity(events.len());
-        let mut seq = *next_seq;
-        let mut rows = Vec::with_capacity(events.len());
-        for e in events {
-            let event = e.stamped(seq, at);
-            let bytes =
-                serde_json::to_vec(&event).map_err(|e| JournalError::Write(e.to_string()))?;
-            rows.push((seq, app_key(&event.app, seq), bytes));
-            written.push(event);
-            seq += 1;
-        }
+        let first = *next_seq;
+        let written: Vec<Event> = (first..)
+            .zip(events)
+            .map(|(seq, e)| e.stamped(seq, at))
+            .collect();
         // Plain inserts: sled's batches and transactions write out its IO buffer each time
         // (about 4,000 events/s); inserts are buffered until the flush. sled recovers a
         // prefix of them, and the index goes first: a crash in between leaves an index key
         // without its event, which readers skip, never an event its app cannot find.
-        for (seq, app_key, bytes) in rows {
-            self.by_app.insert(app_key, &[])?;
-            self.events.insert(seq.to_be_bytes(), bytes)?;
+        for event in &written {
+            let inserted = serde_json::to_vec(event)
+                .map_err(|e| JournalError::Write(e.to_string()))
+                .and_then(|bytes| {
+                    self.by_app.insert(app_key(&event.app, event.seq), &[])?;
+                    self.events.insert(event.seq.to_be_bytes(), bytes)?;
+                    Ok(())
+                });
+            if let Err(e) = inserted {
+                return Err((e, written));
+            }
         }
-        *next_seq = seq;
+        *next_seq = first + written.len() as u64;
         Ok(written)
+    }
+}
+
+impl Journal for SledJournal {
+    fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, JournalError> {
+        self.append_or_return(events).map_err(|(e, _)| e)
     }
 
     fn flush(&self) -> Result<(), JournalError> {

@@ -166,25 +166,22 @@ impl Resilient {
         }
     }
 
-    /// Gives `events` sequence numbers and holds them (or counts them lost).
-    fn hold(failure: &mut Failure, events: Vec<NewEvent>) -> Vec<Event> {
-        let at = now_ms();
-        let out: Vec<Event> = events
-            .into_iter()
-            .map(|e| {
-                let seq = failure.next_seq;
-                failure.next_seq += 1;
-                e.stamped(seq, at)
-            })
-            .collect();
-        for event in &out {
+    /// Gives `events` the degraded journal's next sequence numbers and holds them (or
+    /// counts them lost).
+    fn hold(state: &mut State, mut events: Vec<Event>) -> Vec<Event> {
+        let Some(failure) = &mut state.failure else {
+            return events;
+        };
+        for event in &mut events {
+            event.seq = failure.next_seq;
+            failure.next_seq += 1;
             if failure.held.len() < HELD_MAX {
                 failure.held.push(event.clone());
             } else {
                 failure.lost += 1;
             }
         }
-        out
+        events
     }
 
     /// Held events (of `app`, or all) above `seq`, for readers of a degraded journal.
@@ -224,12 +221,9 @@ impl Resilient {
 impl Journal for Resilient {
     fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, JournalError> {
         let mut state = self.state()?;
-        if state.failure.is_none() {
-            let stored = match self.store() {
-                Some(store) => store.append(events.clone()),
-                None => Err(JournalError::Write("the journal is closed".into())),
-            };
-            match stored {
+        let store = self.store().filter(|_| state.failure.is_none());
+        let refused = match store {
+            Some(store) => match store.append_or_return(events) {
                 Ok(written) => {
                     for event in &written {
                         if state.unflushed.len() < HELD_MAX {
@@ -240,14 +234,21 @@ impl Journal for Resilient {
                     }
                     return Ok(written);
                 }
-                Err(e) => self.fail(&mut state, &e),
+                Err((e, refused)) => {
+                    self.fail(&mut state, &e);
+                    refused
+                }
+            },
+            None => {
+                if state.failure.is_none() {
+                    let closed = JournalError::Write("the journal is closed".into());
+                    self.fail(&mut state, &closed);
+                }
+                let at = now_ms();
+                events.into_iter().map(|e| e.stamped(0, at)).collect()
             }
-        }
-        let state = &mut *state;
-        match &mut state.failure {
-            Some(failure) => Ok(Self::hold(failure, events)),
-            None => Err(JournalError::Write("journal state lost".into())),
-        }
+        };
+        Ok(Self::hold(&mut state, refused))
     }
 
     /// Never fails for a full disk: a degraded journal tries to resume, and otherwise keeps
@@ -283,7 +284,8 @@ impl Journal for Resilient {
     }
 
     fn head(&self) -> u64 {
-        if let Ok(state) = self.state.lock()
+        if self.degraded.load(Ordering::Relaxed)
+            && let Ok(state) = self.state.lock()
             && let Some(failure) = &state.failure
         {
             return failure.next_seq - 1;

@@ -7,6 +7,7 @@ mod depends;
 mod logs;
 mod policy;
 mod query;
+mod readers;
 mod reload;
 mod revise;
 mod save;

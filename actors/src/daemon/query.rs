@@ -14,19 +14,6 @@ use super::{Daemon, Reply, internal, ready};
 use crate::app::Views;
 use crate::clock::now_ms;
 
-/// This thread yields the CPU to everything else (nice 19): on a busy machine a scan
-/// waits, a command does not. Best effort.
-fn lower_priority() {
-    // SAFETY: plain syscalls on this thread's own id.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-    }
-}
-
-/// History reads running at once, off the actor's thread.
-static HISTORY_READERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
 /// Events per history frame (about 1 MiB): a long history never sits whole in memory.
 const HISTORY_PAGE: usize = 5_000;
 
@@ -78,9 +65,7 @@ impl Daemon {
         )
     }
 
-    /// Reads the journal on a thread of its own at a lower priority, never on the actor's
-    /// thread: a long scan (a filter over a big journal) delays no command and no other
-    /// client, even with every core busy.
+    /// Reads the journal on a history reader (see `readers`), never on the actor's thread.
     pub(super) fn history(&self, req: HistoryRequest) -> Reply {
         let journal = self.shared.journal.clone();
         let registered = req.target == "all" || self.apps.contains_key(&req.target);
@@ -98,23 +83,15 @@ impl Daemon {
                 Err(e) => internal(e),
             }
         };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: super::readers::Job = Box::new(move || {
+            let _ = answer.send(read());
+        });
+        if super::readers::queue().is_none_or(|q| q.send(job).is_err()) {
+            return ready(internal("cannot start the history readers"));
+        }
         Box::pin(
             async move {
-                // A few at a time: a flood of history requests queues here instead of taking
-                // every core (and a thread each).
-                let Ok(_reader) = HISTORY_READERS.acquire().await else {
-                    return internal("the history readers are gone");
-                };
-                let (answer, answered) = tokio::sync::oneshot::channel();
-                let reader = std::thread::Builder::new()
-                    .name("pmx-history".into())
-                    .spawn(move || {
-                        lower_priority();
-                        let _ = answer.send(read());
-                    });
-                if let Err(e) = reader {
-                    return internal(format!("cannot read the history: {e}"));
-                }
                 answered
                     .await
                     .unwrap_or_else(|_| internal("the history read failed"))
