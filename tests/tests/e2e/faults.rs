@@ -247,12 +247,7 @@ open(sys.argv[2], "wb").write(data)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("setpriv (util-linux)");
-    let mut line = String::new();
-    if let Some(out) = listener.stdout.take() {
-        use std::io::BufRead;
-        let _ = std::io::BufReader::new(out).read_line(&mut line);
-    }
-    assert_eq!(line.trim(), "listening");
+    assert_eq!(pmx_tests::first_line(&mut listener).trim(), "listening");
     let out = std::process::Command::new(pmx_tests::pmx_bin())
         .args(["ping"])
         .env("PMX_HOME", dir.path())
@@ -679,4 +674,31 @@ fn a_log_file_in_the_home_is_never_written_through_a_link() {
         "untouched\n"
     );
     home.wait_online("trap");
+}
+
+#[test]
+fn an_http_client_that_sends_nothing_is_closed_after_the_header_timeout() {
+    use std::io::Read;
+    let (home, port) = pmx_tests::Home::with_dashboard();
+    home.ok(&["ping"]);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut silent = std::net::TcpStream::connect(addr).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let at = std::time::Instant::now();
+    let mut byte = [0u8; 1];
+    // The server closes it (end of stream, or a reset): it never waits forever.
+    let read = silent.read(&mut byte);
+    let waited = at.elapsed();
+    assert!(
+        matches!(read, Ok(0) | Err(_)) && waited < Duration::from_secs(20),
+        "{read:?} after {waited:?}"
+    );
+    assert!(
+        waited >= Duration::from_secs(5),
+        "closed after {waited:?}: before the 10 s timeout"
+    );
+    // Meanwhile, and after, others are served.
+    assert_eq!(pmx_tests::http(port, "GET", "/metrics", &[]).status, 200);
 }
