@@ -73,9 +73,12 @@ fn a_full_disk_degrades_the_journal_and_every_app_stays_up() {
         "flood",
     ]);
     home.ok(&["start", &fixture("forever.sh"), "--name", "steady"]);
+    // A Node app (several threads) too, as users run.
+    home.ok(&["start", &fixture("threads.js"), "--name", "node"]);
     // Crashes every 300 ms for as long as the test runs: asynchronous events all along.
     crash_loop(&home, "sh -c 'sleep 0.3; exit 1'", &[]);
     let steady = home.wait_online("steady");
+    let node = home.wait_online("node");
     let flood = home.wait_online("flood");
     wait_for("the disk to fill", Duration::from_secs(60), || {
         (free_bytes(&home.path()) < 64 * 1024).then_some(())
@@ -89,7 +92,10 @@ fn a_full_disk_degrades_the_journal_and_every_app_stays_up() {
     );
     let daemon = home.daemon_pid().expect("daemon pid");
     assert!(alive(daemon), "the daemon died of a full disk");
-    assert!(alive(steady) && alive(flood), "an app died of a full disk");
+    assert!(
+        alive(steady) && alive(flood) && alive(node),
+        "an app died of a full disk"
+    );
     home.ok(&["ping"]);
     // The app filling the disk can be stopped.
     home.ok(&["stop", "flood"]);
