@@ -104,7 +104,7 @@ def respawn_floor(samples=20):
 def measure(m, idle_seconds, floor):
     r = {}
     m.run("ping")
-    time.sleep(1)
+    time.sleep(3)  # settled: pmx hands its start-up code back a second after it listens
     pid = m.daemon_pid()
     r["rss_idle_mib"] = run.proc_rss_kib(pid) / 1024
 
@@ -118,6 +118,7 @@ def measure(m, idle_seconds, floor):
     m.wait_online(50)
     r["start50_s"] = time.perf_counter() - t0
     time.sleep(1)
+    pid = m.daemon_pid()  # read again at each figure: a manager may have replaced its daemon
     r["rss_50_mib"] = run.proc_rss_kib(pid) / 1024
     r[f"idle_cpu_50_ms_{idle_seconds}s"] = idle_cpu(pid, idle_seconds)
     others = foreign_sleepers(FOREIGN)
@@ -133,6 +134,7 @@ def measure(m, idle_seconds, floor):
     m.wait_online(MANY, timeout=300)
     r["start500_eco_s"] = time.perf_counter() - t0
     time.sleep(2)
+    pid = m.daemon_pid()
     r["rss_500_mib"] = run.proc_rss_kib(pid) / 1024
     r["jlist_500_ms"] = run.timed([m.binary, "jlist"], m.env, 30)
     pids = app_pids(m)

@@ -364,6 +364,9 @@ pub struct StartArgs {
     /// Working directory of the app (default: the current directory)
     #[arg(long)]
     pub cwd: Option<String>,
+    /// Namespace of the app (default `default`): a target for stop, restart, delete...
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// Interpreter (node, python3, ...) or `none` to execute the file directly
     #[arg(long)]
     pub interpreter: Option<String>,

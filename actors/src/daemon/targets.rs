@@ -1,6 +1,9 @@
-//! Turning the targets a user typed (names, ids, `all`) into apps and instances.
+//! Turning the targets a user typed into apps and instances, as PM2 reads them: `all`, an id,
+//! a name, a `/regex/` over names, a namespace, or the absolute path of an app's script (the
+//! CLI makes a script path it finds absolute).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use actix::prelude::*;
 use pmx_core::protocol::{FailureKind, Response};
@@ -42,10 +45,24 @@ impl Daemon {
                 }
                 continue;
             }
-            if !self.apps.contains_key(target) {
+            if self.apps.contains_key(target) {
+                picked.insert(target.clone(), None);
+                continue;
+            }
+            let named = self.apps_named_by(target)?;
+            if named.is_empty() {
                 return Err(not_found(target));
             }
-            picked.insert(target.clone(), None);
+            for name in named {
+                picked.insert(name, None);
+            }
+        }
+        // As in PM2, `all` with no app to act on is an error a script can see.
+        if picked.is_empty() {
+            return Err(Response::failure(
+                FailureKind::NotFound,
+                "no app to act on (see `pmx list`)",
+            ));
         }
         Ok(picked
             .into_iter()
@@ -81,9 +98,56 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// The apps a target that is no app's name stands for: the names a `/regex/` matches, the
+    /// apps of a namespace, or the apps whose script is at an absolute path.
+    fn apps_named_by(&self, target: &str) -> Result<Vec<String>, Response> {
+        let names = self.apps.iter();
+        if let Some(pattern) = regex_of(target) {
+            let regex = regex_lite::Regex::new(pattern).map_err(|e| {
+                Response::failure(FailureKind::Invalid, format!("bad pattern {target}: {e}"))
+            })?;
+            return Ok(names
+                .filter(|(name, _)| regex.is_match(name))
+                .map(|(name, _)| name.clone())
+                .collect());
+        }
+        let path = Path::new(target);
+        Ok(names
+            .filter(|(_, app)| {
+                app.spec.options.namespace == target
+                    || (path.is_absolute()
+                        && Path::new(&app.spec.cwd).join(&app.spec.script) == path)
+            })
+            .map(|(name, _)| name.clone())
+            .collect())
+    }
+}
+
+/// The pattern of a `/regex/` target.
+fn regex_of(target: &str) -> Option<&str> {
+    target
+        .strip_prefix('/')?
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+}
+
 fn not_found(target: &str) -> Response {
     Response::failure(
         FailureKind::NotFound,
-        format!("no app or id `{target}` (see `pmx list`)"),
+        format!("no app, id, namespace or script `{target}` (see `pmx list`)"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regex_of;
+
+    #[test]
+    fn a_regex_target_is_between_slashes() {
+        assert_eq!(regex_of("/echo-[1,2]/"), Some("echo-[1,2]"));
+        assert_eq!(regex_of("/srv/app.js"), None);
+        assert_eq!(regex_of("//"), None);
+        assert_eq!(regex_of("api"), None);
+    }
 }

@@ -24,13 +24,16 @@ fn is_config_file(target: &str) -> bool {
     is_config(target) && std::path::Path::new(target).is_file()
 }
 
-/// The targets with each config file replaced by the names of its apps.
+/// The targets with each config file replaced by the names of its apps, and each other file
+/// by its absolute path (`pmx stop echo.js` stops the apps running that script, as in PM2).
 fn expand(targets: &[String], env_name: Option<&str>) -> Result<Targets, CliError> {
     let mut out = Vec::new();
     for target in targets {
         if is_config_file(target) {
             let (apps, _) = load(target, env_name)?;
             out.extend(apps.into_iter().map(|a| a.name));
+        } else if let Some(script) = script_path(target) {
+            out.push(script);
         } else {
             out.push(target.clone());
         }
@@ -39,6 +42,22 @@ fn expand(targets: &[String], env_name: Option<&str>) -> Result<Targets, CliErro
         targets: out,
         force: false,
     })
+}
+
+/// The absolute path of a target that reads as a file's path (`echo.js`, `./api`, `bin/web`)
+/// and is one; a bare word (`api`) stays a name even when a file of that name is here.
+fn script_path(target: &str) -> Option<String> {
+    let path = std::path::Path::new(target);
+    let looks_like_a_path = target.contains(['.', '/']) && !target.ends_with('/');
+    if !looks_like_a_path || !path.is_file() {
+        return None;
+    }
+    Some(
+        std::path::absolute(path)
+            .ok()?
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 pub fn stop(paths: &Paths, t: StopArgs) -> Result<(), CliError> {

@@ -78,6 +78,10 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
         watch_delay_ms: args
             .watch_delay
             .unwrap_or(AppOptions::default().watch_delay_ms),
+        namespace: args
+            .namespace
+            .clone()
+            .unwrap_or(AppOptions::default().namespace),
         ..AppOptions::default()
     };
     Ok(AppSpec {

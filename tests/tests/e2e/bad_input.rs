@@ -73,11 +73,23 @@ fn bad_input_is_refused_and_nothing_is_disturbed() {
             &["start", &fixture("forever.sh"), "--bogus-flag"],
             "unexpected argument",
         ),
-        (1, &["stop", "nope"], "no app or id `nope`"),
-        (1, &["restart", "42"], "no app or id `42`"),
-        (1, &["stop", "api", "nope"], "no app or id `nope`"),
+        (
+            1,
+            &["stop", "nope"],
+            "no app, id, namespace or script `nope`",
+        ),
+        (
+            1,
+            &["restart", "42"],
+            "no app, id, namespace or script `42`",
+        ),
+        (
+            1,
+            &["stop", "api", "nope"],
+            "no app, id, namespace or script `nope`",
+        ),
         (2, &["sendSignal", "SIGNOPE", "api"], "unknown signal"),
-        (1, &["describe", "ghost"], "no app or id"),
+        (1, &["describe", "ghost"], "no app, id"),
         (1, &["history", "ghost"], "no history"),
     ];
     for (code, args, message) in cases {

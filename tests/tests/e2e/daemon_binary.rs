@@ -1,7 +1,10 @@
 //! `pmx daemon` replaces itself with `pmxd` (the daemon alone) when it stands beside `pmx`,
-//! and runs the daemon in its own process when it does not.
+//! and runs the daemon in its own process when it does not; the daemon keeps resident only
+//! what it uses.
 
-use pmx_tests::{Home, fixture, pmx_bin};
+use std::time::Duration;
+
+use pmx_tests::{Home, fixture, pmx_bin, wait_for};
 
 fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -56,4 +59,70 @@ fn pmxd_run_by_hand_says_how_it_is_run() {
         assert!(err.starts_with("pmxd: "), "{args:?}: {err}");
     }
     assert!(!std::path::Path::new("/nonexistent-pmx-home").exists());
+}
+
+/// Resident bytes of the mappings of the daemon's own binary.
+fn binary_resident_kib(pid: u32) -> u64 {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    let exe = exe.to_string_lossy().into_owned();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut ours = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        let first = line.split_ascii_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            ours = line.ends_with(&exe);
+        } else if ours && first == "Rss:" {
+            kib += line
+                .split_ascii_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap();
+        }
+    }
+    kib
+}
+
+#[test]
+fn the_daemon_hands_its_start_up_code_back_and_keeps_one_idle_io_thread() {
+    // Its own copy of the binaries: pages that other tests' daemons map too are not paged out.
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let pmx = dir.path().join("pmx");
+    std::fs::copy(pmx_bin(), &pmx).unwrap();
+    std::fs::copy(pmx_bin().with_file_name("pmxd"), dir.path().join("pmxd")).unwrap();
+    let home = Home::with_binary(pmx);
+    home.ok(&["ping"]);
+    let daemon = home.daemon_pid().expect("pid file");
+    let at_start = binary_resident_kib(daemon);
+    // Start-up brought in much of the binary; a second after listening it is advised out.
+    let settled = wait_for(
+        "the start-up code handed back",
+        Duration::from_secs(15),
+        || {
+            let now = binary_resident_kib(daemon);
+            (now * 2 < at_start).then_some(now)
+        },
+    );
+    assert!(settled < at_start, "{settled} KiB of {at_start}");
+    // Journal writes used sled's IO pool; at rest one thread of it waits (sled kept seven).
+    for i in 0..5 {
+        home.ok(&["start", &fixture("forever.sh"), "--name", &format!("a{i}")]);
+    }
+    let io_threads = || {
+        std::fs::read_dir(format!("/proc/{daemon}/task"))
+            .unwrap()
+            .filter(|t| {
+                let comm = t.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm)
+                    .unwrap_or_default()
+                    .starts_with("sled-io")
+            })
+            .count()
+    };
+    wait_for(
+        "one sled IO thread at rest",
+        Duration::from_secs(15),
+        || (io_threads() == 1).then_some(()),
+    );
 }

@@ -22,4 +22,5 @@ mod socket;
 mod startup;
 mod stopping;
 mod takeover;
+mod targets;
 mod up;
