@@ -205,7 +205,7 @@ mod tests {
             created(3, "web", vec![2]),
             verb(4, "web", "start"),
             verb(5, "web", "stop"),
-            verb(6, "api", "kill"),
+            verb(6, "api", "shutdown"),
             created(7, "tmp", vec![3]),
             event(8, "tmp", EventKind::AppDeleted { ids: vec![3] }),
         ];
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(
             r.apps["api"].desired,
             Desired::Running,
-            "kill keeps desired state"
+            "a daemon's shutdown keeps desired state"
         );
         assert_eq!(r.apps["api"].ids, vec![0, 1]);
         assert_eq!(r.apps["web"].desired, Desired::Stopped);

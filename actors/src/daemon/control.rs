@@ -28,7 +28,7 @@ impl Daemon {
         picks: &Picks,
         command: Command,
         cause: &Cause,
-    ) -> impl Future<Output = Vec<ProcessView>> + 'static {
+    ) -> impl Future<Output = Vec<ProcessView>> + use<> {
         self.gather(picks, &|ids| Control {
             command,
             ids,
@@ -89,6 +89,20 @@ impl Daemon {
                 ));
             }
         }
+        match self.remove_apps(&picks, "delete", &cause) {
+            Ok(work) => self.answer_after(work),
+            Err(refused) => ready(refused),
+        }
+    }
+
+    /// Journals the deletion of the picked apps by `verb`, takes them out of the registry and
+    /// stops them; the future ends once they are stopped and retired.
+    fn remove_apps(
+        &mut self,
+        picks: &Picks,
+        verb: &str,
+        cause: &Cause,
+    ) -> Result<impl Future<Output = Vec<ProcessView>> + use<>, Response> {
         // Journaled (by ids) the moment it is decided, with the command: a crash during the
         // stop cannot bring the app back, and an app registered meanwhile under the same name
         // is not the one deleted.
@@ -107,30 +121,25 @@ impl Daemon {
                     cause: cause.clone(),
                 };
                 [
-                    event(EventKind::Command {
-                        verb: "delete".into(),
-                    }),
+                    event(EventKind::Command { verb: verb.into() }),
                     event(EventKind::AppDeleted { ids }),
                 ]
             })
             .collect();
-        if let Err(e) = self.record(events) {
-            return ready(internal(e));
-        }
-        let stopped = self.fan_out(&picks, Command::Stop, &cause);
+        self.record(events).map_err(internal)?;
+        let stopped = self.fan_out(picks, Command::Stop, cause);
         // Gone from the registry now: no other request can reach a deleted app.
         let retired: Vec<_> = picks
             .iter()
-            .filter_map(|(name, _)| self.apps.remove(name).map(|e| (name.clone(), e.addr)))
+            .filter_map(|(name, _)| self.apps.remove(name).map(|e| e.addr))
             .collect();
-        let work = async move {
+        Ok(async move {
             let views = stopped.await;
-            for (_, addr) in retired {
+            for addr in retired {
                 addr.do_send(Retire);
             }
             views
-        };
-        self.answer_after(work)
+        })
     }
 
     pub(super) fn send_signal(&mut self, req: SignalRequest, cause: Cause) -> Reply {
@@ -152,13 +161,35 @@ impl Daemon {
         self.answer_after(signalled)
     }
 
-    /// Stops every app without changing what should run (the next daemon brings them back).
-    pub(super) fn kill(&mut self, cause: Cause) -> Reply {
+    /// The daemon's own end (SIGTERM, as a service manager stops it): every app stopped, what
+    /// should run unchanged, so the next daemon brings them back.
+    pub(super) fn shut_down(&mut self, cause: Cause) -> Reply {
         let picks: Picks = self.apps.keys().map(|n| (n.clone(), None)).collect();
-        if let Err(e) = self.record_commands(&picks, "kill", &cause) {
-            crate::say!("pmx: journal write failed on kill: {e}");
+        if let Err(e) = self.record_commands(&picks, "shutdown", &cause) {
+            crate::say!("pmx: journal write failed on shutdown: {e}");
         }
         let stopped = self.fan_out(&picks, Command::Stop, &cause);
+        Box::pin(stopped.into_actor(self).map(|_, this, _| {
+            let _ = this.shared.journal.flush();
+            Response::Killed
+        }))
+    }
+
+    /// PM2's `kill`: every app stopped and forgotten, then the daemon exits. The next daemon
+    /// starts with no app and numbers from 0 again; `resurrect` brings back what `save` saved.
+    /// (A daemon stopped by SIGTERM, as the service manager does at shutdown, keeps its apps:
+    /// the next one brings them back.)
+    pub(super) fn kill(&mut self, cause: Cause) -> Reply {
+        let picks: Picks = self.apps.keys().map(|n| (n.clone(), None)).collect();
+        let stopped: std::pin::Pin<Box<dyn Future<Output = Vec<ProcessView>>>> =
+            match self.remove_apps(&picks, "kill", &cause) {
+                Ok(removed) => Box::pin(removed),
+                Err(refused) => {
+                    // The apps are stopped all the same: a kill never leaves them running.
+                    crate::say!("pmx: journal write failed on kill: {refused:?}");
+                    Box::pin(self.fan_out(&picks, Command::Stop, &cause))
+                }
+            };
         let journal = self.shared.journal.clone();
         Box::pin(
             async move {

@@ -86,7 +86,12 @@ impl Daemon {
         let registry = snapshot.registry.clone();
         let mut daemon = Daemon {
             apps: BTreeMap::new(),
-            next_id: registry.next_id,
+            // As PM2 does, a daemon with no app numbers from 0 (after `kill`, or `delete all`).
+            next_id: if registry.apps.is_empty() {
+                0
+            } else {
+                registry.next_id
+            },
             shared,
             started_at: now_ms(),
             config_revision: registry.config_revision,
@@ -284,6 +289,6 @@ impl Handler<Shutdown> for Daemon {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
-        Box::pin(self.kill(Cause::Shutdown).map(|_, _, _| ()))
+        Box::pin(self.shut_down(Cause::Shutdown).map(|_, _, _| ()))
     }
 }

@@ -167,7 +167,9 @@ pub fn kill(paths: &Paths) -> Result<(), CliError> {
     match client.request(&Request::Kill)? {
         Response::Killed => {
             wait_for_exit(paths, daemon);
-            println("all apps stopped, daemon killed");
+            println(
+                "all apps stopped and removed, daemon killed (`pmx resurrect` brings back the last `pmx save`)",
+            );
             Ok(())
         }
         Response::Error(f) => Err(CliError::Failed(f.message)),

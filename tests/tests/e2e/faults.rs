@@ -123,8 +123,7 @@ fn a_full_disk_degrades_the_journal_and_every_app_stays_up() {
         "no held event was written: {resumed}"
     );
     assert_eq!(resumed["kind"]["lost"], 0, "{resumed}");
-    home.ok(&["kill"]);
-    home.wait_daemon_exit();
+    home.stop_daemon();
     // A new daemon reads it all back: the stop, and the clean exit.
     let flood_events = home.history("flood");
     assert!(
@@ -137,7 +136,7 @@ fn a_full_disk_degrades_the_journal_and_every_app_stays_up() {
         home.history("all")
             .iter()
             .any(|e| e["kind"]["type"] == "daemon_stopped"),
-        "the clean kill is journaled"
+        "the clean stop is journaled"
     );
     assert_eq!(home.status("flood"), "stopped");
 }

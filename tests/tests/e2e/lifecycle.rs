@@ -230,7 +230,7 @@ fn journal_records_every_transition_and_survives_delete() {
 }
 
 #[test]
-fn kill_stops_apps_and_the_next_daemon_brings_them_back() {
+fn a_daemon_ended_by_sigterm_stops_apps_and_the_next_one_brings_them_back() {
     let home = Home::new();
     home.ok(&["start", &fixture("forever.sh"), "--name", "keep"]);
     home.ok(&["start", &fixture("forever.sh"), "--name", "idle"]);
@@ -239,9 +239,9 @@ fn kill_stops_apps_and_the_next_daemon_brings_them_back() {
     home.ok(&["stop", "idle"]);
     wait_gone(idle);
     let daemon = home.daemon_pid().unwrap();
-    home.ok(&["kill"]);
-    assert!(!alive(keep), "kill stops every app");
-    assert!(!alive(daemon), "kill ends the daemon");
+    home.stop_daemon();
+    assert!(!alive(keep), "the daemon's stop stops every app");
+    assert!(!alive(daemon));
     assert!(!home.path().join("pmx.sock").exists());
     // The next command starts a daemon that folds the journal back into the registry.
     home.ok(&["ping"]);
@@ -259,6 +259,41 @@ fn kill_stops_apps_and_the_next_daemon_brings_them_back() {
     );
     home.ok(&["start", &fixture("forever.sh"), "--name", "new"]);
     assert_eq!(home.proc("new")["pm_id"], 2, "ids are not reused");
+}
+
+#[test]
+fn kill_removes_every_app_until_resurrect_brings_back_the_last_save() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "a"]);
+    home.ok(&["start", &fixture("forever.sh"), "--name", "b"]);
+    let a = home.wait_online("a");
+    home.ok(&["save"]);
+    home.ok(&["start", &fixture("forever.sh"), "--name", "unsaved"]);
+    let daemon = home.daemon_pid().unwrap();
+    home.ok(&["kill"]);
+    assert!(!alive(a), "kill stops every app");
+    assert!(!alive(daemon), "kill ends the daemon");
+    assert!(!home.path().join("pmx.sock").exists());
+    // As PM2: the next daemon has no app, and numbers from 0 again.
+    assert!(home.jlist().is_empty(), "{:?}", home.jlist());
+    home.ok(&["start", &fixture("forever.sh"), "--name", "fresh"]);
+    assert_eq!(home.proc("fresh")["pm_id"], 0);
+    home.ok(&["resurrect"]);
+    for name in ["a", "b"] {
+        home.wait_online(name);
+    }
+    let names: Vec<String> = home
+        .jlist()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["fresh", "a", "b"], "the unsaved app stays gone");
+    let kill = home.history("a");
+    assert!(
+        kill.iter()
+            .any(|e| e["kind"]["type"] == "command" && e["kind"]["verb"] == "kill"),
+        "the kill is in the app's history"
+    );
 }
 
 #[test]

@@ -172,8 +172,7 @@ fn scale_adds_and_retires_instances_and_the_others_keep_running() {
     );
     assert!(history.contains("scaled 4 → 1 instances [0]"), "{history}");
     // The journal remembers the count: a new daemon brings back one instance.
-    home.ok(&["kill"]);
-    home.wait_daemon_exit();
+    home.stop_daemon();
     home.ok(&["ping"]);
     home.wait_online("api");
     assert_eq!(instances(&home, "api").len(), 1);
@@ -303,8 +302,7 @@ rule("exit-note", #{{ on: "exit", app: "api" }}, |ctx| {{
     );
 
     // The script is in the journal: a new daemon runs the same rule.
-    home.ok(&["kill"]);
-    home.wait_daemon_exit();
+    home.stop_daemon();
     home.ok(&["ping"]);
     home.wait_online("api");
     assert!(

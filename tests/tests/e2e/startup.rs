@@ -56,7 +56,7 @@ fn startup_prints_a_unit_that_runs_the_daemon_for_this_home() {
 
     // Run it as systemd would, with the unit's environment, then stop it as systemd would.
     home.ok(&["start", &fixture("forever.sh"), "--name", "boot"]);
-    home.ok(&["kill"]);
+    home.stop_daemon();
     let mut daemon = std::process::Command::new(exec[0])
         .args(&exec[1..])
         .env("PMX_HOME", env)
