@@ -346,11 +346,13 @@ fn instances(value: &str) -> Result<u32, String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     match value {
         "max" | "0" => Ok(cores),
-        // PM2's "all cores but one", never fewer than one.
-        "-1" => Ok(cores.saturating_sub(1).max(1)),
-        n => n
-            .parse::<u32>()
-            .map_err(|_| format!("invalid instances `{n}`: a number or `max`")),
+        // PM2's "all cores but N", never fewer than one.
+        n => match n.strip_prefix('-').map(str::parse::<u32>) {
+            Some(Ok(fewer)) => Ok(cores.saturating_sub(fewer).max(1)),
+            _ => n
+                .parse::<u32>()
+                .map_err(|_| format!("invalid instances `{n}`: a number, `max` or -N")),
+        },
     }
 }
 
@@ -371,7 +373,7 @@ pub struct StartArgs {
     #[arg(long)]
     pub interpreter: Option<String>,
     /// Arguments for the interpreter, as one string
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, alias = "node-args", allow_hyphen_values = true)]
     pub interpreter_args: Option<String>,
     /// Environment variable for the app, K=V (repeatable)
     #[arg(long = "env", value_name = "K=V")]
@@ -438,7 +440,7 @@ pub struct StartArgs {
     #[arg(long, value_parser = size)]
     pub max_memory_restart: Option<u64>,
     /// Restart at each tick of this cron expression (5 fields, or 6 with seconds)
-    #[arg(long, alias = "cron", value_parser = cron_restart)]
+    #[arg(short = 'c', long, alias = "cron", value_parser = cron_restart)]
     pub cron_restart: Option<String>,
     /// Restart when files change: under these paths (comma separated), or the app's directory
     #[arg(long, num_args = 0.., value_delimiter = ',')]
@@ -449,6 +451,32 @@ pub struct StartArgs {
     /// With --watch: wait this long after a change before restarting (default 1s)
     #[arg(long, value_parser = duration)]
     pub watch_delay: Option<u64>,
+    /// When an app of this name is registered: add instances of it (PM2's -f) instead of
+    /// refusing the script as already launched
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// With a config file: only these apps of it (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Stop an instance with a `shutdown` message on its IPC channel (Node) before the signal
+    #[arg(long)]
+    pub shutdown_with_message: bool,
+    /// Keep no log files (both streams to /dev/null)
+    #[arg(long)]
+    pub disable_logs: bool,
+    /// PM2 flags that have nothing to act on in pmx, accepted so PM2 command lines run: PM2.io
+    /// monitoring (--no-pmx, --no-automation, --trace, --disable-trace, --v8,
+    /// --event-loop-inspector, --deep-monitoring), --no-vizion (pmx reads no VCS metadata),
+    /// -x (pmx executes every program directly), --disable-source-map-support (pmx adds none)
+    #[arg(
+        long = "no-pmx",
+        short_alias = 'x',
+        aliases = ["no-automation", "trace", "disable-trace", "v8", "event-loop-inspector",
+            "deep-monitoring", "no-vizion", "execute-command", "disable-source-map-support"],
+        action = clap::ArgAction::Count,
+        hide = true
+    )]
+    pub pm2_only: u8,
     /// Arguments passed to the app, after `--`
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -474,7 +502,7 @@ mod tests {
         assert_eq!(instances("0"), Ok(cores));
         assert_eq!(instances("-1"), Ok(cores.saturating_sub(1).max(1)));
         assert_eq!(instances("3"), Ok(3));
-        assert!(instances("-2").is_err());
+        assert_eq!(instances("-100"), Ok(1), "clamped as PM2 does");
         assert!(instances("many").is_err());
     }
 }

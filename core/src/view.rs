@@ -136,11 +136,29 @@ struct Pm2Env<'a> {
     env: &'a BTreeMap<String, String>,
     exit_code: Option<i32>,
     uptime_ms: Option<Millis>,
+    namespace: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cron_restart: Option<&'a str>,
+    /// PM2 says whether it watches; the paths are in `watch_paths`.
+    watch: bool,
+    watch_paths: &'a [String],
+    ignore_watch: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_memory_restart: Option<u64>,
+    merge_logs: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pm_log_path: Option<&'a str>,
+    wait_ready: bool,
+    listen_timeout: Millis,
+    shutdown_with_message: bool,
+    treekill: bool,
+    instance_var: &'a str,
 }
 
 /// PM2's `jlist` object for one process, at time `now`.
 pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
     let s = &p.spec;
+    let o = &s.options;
     let interpreter = match &s.interpreter {
         crate::spec::Interpreter::Auto => p.command.first().map_or("", String::as_str),
         crate::spec::Interpreter::None => "none",
@@ -194,6 +212,19 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             env: &s.env,
             exit_code: p.last_exit.and_then(|e| e.code),
             uptime_ms: p.started_at.map(|t| now.saturating_sub(t)),
+            namespace: &o.namespace,
+            cron_restart: o.cron_restart.as_deref(),
+            watch: !o.watch.is_empty(),
+            watch_paths: &o.watch,
+            ignore_watch: &o.ignore_watch,
+            max_memory_restart: o.max_memory_restart_bytes,
+            merge_logs: o.merge_logs,
+            pm_log_path: o.log_file.as_deref(),
+            wait_ready: o.wait_ready,
+            listen_timeout: o.listen_timeout_ms,
+            shutdown_with_message: o.shutdown_with_message,
+            treekill: o.treekill,
+            instance_var: &o.instance_var,
         },
     }
 }

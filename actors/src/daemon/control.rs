@@ -18,6 +18,7 @@ fn verb_of(command: Command) -> &'static str {
         Command::Stop => "stop",
         Command::Restart => "restart",
         Command::Reset => "reset",
+        Command::StartOrRestart => "start",
     }
 }
 

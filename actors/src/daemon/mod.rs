@@ -272,7 +272,10 @@ impl Handler<Handle> for Daemon {
             Request::Scale(req) => self.scale(req, user("scale")),
             Request::Rules => self.rules(),
             Request::Reload(req) => self.reload(req, user("reload")),
-            Request::StartApps(t) => self.control(&t.targets, Command::Start, user("start")),
+            // PM2's smart start: `start api` restarts api when it runs.
+            Request::StartApps(t) => {
+                self.control(&t.targets, Command::StartOrRestart, user("start"))
+            }
             Request::Recent => {
                 let instances = self.shared.sampler.recent();
                 ready(Response::Recent(RecentList { instances }))

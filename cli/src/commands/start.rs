@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use pmx_core::logs::LogType;
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{FailureKind, Request, Response, StartRequest, Targets};
+use pmx_core::protocol::{
+    FailureKind, Request, Response, ScaleCount, ScaleRequest, StartRequest, Targets,
+};
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppOptions, AppSpec, Interpreter, RestartPolicy, default_name};
 
@@ -48,9 +50,10 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             f => cwd.join(f).to_string_lossy().into_owned(),
         })
     };
+    let discard = args.disable_logs.then(|| "/dev/null".to_string());
     let options = AppOptions {
-        out_file: file(&args.output),
-        error_file: file(&args.error),
+        out_file: discard.clone().or_else(|| file(&args.output)),
+        error_file: discard.or_else(|| file(&args.error)),
         log_file: file(&args.log),
         merge_logs: args.merge_logs,
         time: args.time,
@@ -82,6 +85,7 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             .namespace
             .clone()
             .unwrap_or(AppOptions::default().namespace),
+        shutdown_with_message: args.shutdown_with_message,
         ..AppOptions::default()
     };
     Ok(AppSpec {
@@ -132,7 +136,7 @@ pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
         let up = UpArgs {
             env: args.env.iter().find(|e| !e.contains('=')).cloned(),
             file: args.script,
-            only: None,
+            only: args.only,
             prune: false,
             dry_run: false,
         };
@@ -143,18 +147,31 @@ pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
         render::action("start", &args.script, &started);
         return super::list::list(paths);
     }
+    let force = args.force;
     let spec = spec_from(args)?;
     let name = spec.name.clone();
-    let started = processes(ask(
-        paths,
-        &Request::Start(Box::new(StartRequest { spec })),
-    )?)?;
+    let instances = spec.instances;
+    let request = Request::Start(Box::new(StartRequest { spec }));
+    let started = match crate::client::Client::connect(paths)?.request(&request)? {
+        // PM2's -f: one more instance of the registered app (PM2 would add a second app of the
+        // same name); without -f the script is refused as already launched, as in PM2.
+        Response::Error(f) if f.kind == FailureKind::Conflict && force => {
+            let scale = Request::Scale(ScaleRequest {
+                target: name.clone(),
+                count: ScaleCount::Up(instances),
+            });
+            processes(ask(paths, &scale)?)?
+        }
+        Response::Error(f) => return Err(super::failure(f)),
+        other => processes(other)?,
+    };
     render::action("start", &name, &started);
     super::list::list(paths)
 }
 
 /// `pmx start api` (or an id) where no such file exists: PM2 starts the registered app of that
-/// name. `None` when the daemon knows no such app (then it is a script, maybe a missing one).
+/// name, or restarts it when it runs. `None` when the daemon knows no such app (then it is a
+/// script, maybe a missing one).
 fn start_registered(
     paths: &Paths,
     target: &str,

@@ -27,7 +27,7 @@ pub struct Instance {
     pub pid: Option<u32>,
     /// When the current process was spawned.
     pub started_at: Option<Millis>,
-    /// PM2's `restart_time`: every restart, by crash or by command.
+    /// PM2's `restart_time`: every restart, by crash or by command, once it happened.
     pub restarts: u32,
     /// Unstable restarts in a row (runs shorter than `min_uptime`).
     pub unstable_restarts: u32,
@@ -232,6 +232,7 @@ impl Machine {
                         self.effects.push(Effect::Kill)
                     }
                     (TimerKind::RestartDelay, WaitingRestart) => {
+                        self.count_pending_restart();
                         self.launch(Reason::RestartDelayElapsed)
                     }
                     (TimerKind::ReadyTimeout, Launching) => self.ready_timeout(kill, ready),
@@ -255,6 +256,7 @@ impl Machine {
                 // A pending restart is brought forward.
                 WaitingRestart => {
                     self.next.timer += 1;
+                    self.count_pending_restart();
                     self.launch(reason);
                 }
                 Stopping => self.next.intent = Intent::Restart,
@@ -269,6 +271,13 @@ impl Machine {
                 }
                 Stopped | Errored => {}
             },
+            Command::StartOrRestart => {
+                let then = match status {
+                    Online | Launching => Command::Restart,
+                    _ => Command::Start,
+                };
+                self.command(kill, then);
+            }
             Command::Restart => {
                 self.next.restarts += 1;
                 self.next.unstable_restarts = 0;
@@ -305,6 +314,14 @@ impl Machine {
                 self.next.error = Some(format!("not ready within {timeout_ms} ms"));
                 self.begin_stop(kill, Intent::Fail, Reason::NotReady { pid, timeout_ms });
             }
+        }
+    }
+
+    /// A restart after a crash counts when it happens, as PM2's `restart_time` does (a crash
+    /// waiting out its `restart_delay` has not restarted yet); a retried spawn is no restart.
+    fn count_pending_restart(&mut self) {
+        if self.next.spawn_retry_ms.is_none() {
+            self.next.restarts += 1;
         }
     }
 
@@ -349,7 +366,6 @@ impl Machine {
         } else {
             0
         };
-        self.next.restarts += 1;
         let delay_ms = self.restart_delay(policy, unstable, uptime_ms);
         self.go(
             WaitingRestart,

@@ -162,7 +162,10 @@ fn crash_waits_then_restarts_and_counts() {
         5000,
     );
     assert_eq!(s.next.status, Status::WaitingRestart);
-    assert_eq!(s.next.restarts, 1);
+    assert_eq!(
+        s.next.restarts, 0,
+        "counted when the restart happens, as PM2"
+    );
     assert_eq!(s.next.unstable_restarts, 0, "a 5 s run is stable");
     assert_eq!(s.next.pid, None);
     let Effect::ArmTimer {
@@ -177,6 +180,34 @@ fn crash_waits_then_restarts_and_counts() {
     let s = run(&s.next, Input::Timer { kind, token }, 5000);
     assert_eq!(s.next.status, Status::Launching);
     assert_eq!(s.effects, vec![Effect::Spawn]);
+    assert_eq!(s.next.restarts, 1);
+}
+
+#[test]
+fn a_crash_stopped_while_it_waits_to_restart_did_not_restart() {
+    let s = run(
+        &online(7, 0),
+        Input::Exited {
+            pid: 7,
+            exit: crash(1),
+        },
+        5000,
+    );
+    let s = run(&s.next, Input::Command(Command::Stop), 5100);
+    assert_eq!(s.next.status, Status::Stopped);
+    assert_eq!(s.next.restarts, 0);
+    // A start brought forward while it waits is that restart, counted once.
+    let s = run(
+        &online(7, 0),
+        Input::Exited {
+            pid: 7,
+            exit: crash(1),
+        },
+        5000,
+    );
+    let s = run(&s.next, Input::Command(Command::Start), 5100);
+    assert_eq!(s.next.status, Status::Launching);
+    assert_eq!(s.next.restarts, 1);
 }
 
 #[test]

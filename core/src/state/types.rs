@@ -60,6 +60,8 @@ pub enum Command {
     Restart,
     /// Restart counters to zero.
     Reset,
+    /// PM2's `start` of a registered app: a restart when it runs, a start otherwise.
+    StartOrRestart,
 }
 
 /// Which timer fired.

@@ -312,7 +312,7 @@ fn send_signal_and_reset() {
     home.wait_output("sig", "ready");
     home.ok(&["sendSignal", "SIGUSR2", "sig"]);
     let got = wait_for("USR2 handled", Duration::from_secs(5), || {
-        std::fs::read_to_string(&out).ok()
+        std::fs::read_to_string(&out).ok().filter(|s| !s.is_empty())
     });
     assert_eq!(got, "got USR2");
     home.ok(&["restart", "sig"]);
@@ -468,7 +468,7 @@ fn save_then_resurrect_brings_back_deleted_and_stopped_apps() {
 }
 
 #[test]
-fn start_with_the_name_of_a_stopped_app_starts_it_as_pm2_does() {
+fn start_with_the_name_of_an_app_starts_it_or_restarts_it_as_pm2_does() {
     let home = Home::new();
     home.ok(&["start", &fixture("forever.sh"), "--name", "api"]);
     home.ok(&["start", &fixture("forever.sh"), "--name", "other"]);
@@ -479,9 +479,14 @@ fn start_with_the_name_of_a_stopped_app_starts_it_as_pm2_does() {
     let pid = home.wait_online("api");
     assert!(alive(pid));
     assert_eq!(home.pid("other"), other, "only the named app");
-    // Started already: nothing changes.
+    // Started already: PM2 restarts it.
     home.ok(&["start", "api"]);
-    assert_eq!(home.pid("api"), pid);
+    let again = home.wait_online("api");
+    assert_ne!(again, pid);
+    assert_eq!(home.proc("api")["pm2_env"]["restart_time"], 1);
+    home.ok(&["start", "0"]);
+    assert_eq!(home.proc("api")["pm2_env"]["restart_time"], 2, "by id too");
+    assert_eq!(home.pid("other"), other, "only the named app");
     assert_eq!(home.jlist().len(), 2, "no new app registered");
     // A name nobody registered is still a script, and a missing one is a usage error.
     let err = home.fails(2, &["start", "nosuchapp"]);

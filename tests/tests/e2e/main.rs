@@ -15,6 +15,7 @@ mod journal;
 mod lifecycle;
 mod logs;
 mod monit;
+mod pm2_habits;
 mod policies;
 mod restart_policy;
 mod revisions;
