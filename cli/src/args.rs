@@ -18,6 +18,12 @@ pub struct Cli {
 pub enum Verb {
     /// Start an app: a script, a binary, or a quoted shell command line
     Start(Box<StartArgs>),
+    /// PM2's verb: `start`, which restarts the apps of a config file that are registered
+    #[command(name = "startOrRestart")]
+    StartOrRestart(Box<StartArgs>),
+    /// PM2's verb: as `start`, but the registered apps of a config file are reloaded
+    #[command(name = "startOrReload", alias = "startOrGracefulReload")]
+    StartOrReload(Box<StartArgs>),
     /// Stop apps (name, id, or all)
     Stop(StopArgs),
     /// Restart apps (names, ids, all, or a config file: the apps it declares)
@@ -222,6 +228,9 @@ pub struct UpArgs {
     /// Print the plan, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Restart the declared apps whose spec did not change too (`start FILE`, as PM2 does)
+    #[arg(skip)]
+    pub restart: bool,
 }
 
 #[derive(Debug, Args)]
@@ -356,10 +365,12 @@ fn instances(value: &str) -> Result<u32, String> {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StartArgs {
     /// Script path, binary, or a quoted command line ("python3 -m http.server")
     pub script: String,
+    /// More scripts, each started as its own app (`pmx start a.js b.js`)
+    pub more_scripts: Vec<String>,
     /// App name (default: the script's file name without extension)
     #[arg(short, long)]
     pub name: Option<String>,

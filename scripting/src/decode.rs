@@ -114,8 +114,12 @@ fn boolean(key: &str, v: &Dynamic) -> Result<bool, String> {
     v.as_bool().map_err(|_| expected(key, "true or false", v))
 }
 
+/// An integer, or a string of one (`"max_restarts": "50"`, as PM2 reads ecosystem files).
 fn integer(key: &str, v: &Dynamic) -> Result<i64, String> {
-    v.as_int().map_err(|_| expected(key, "an integer", v))
+    v.as_int()
+        .ok()
+        .or_else(|| v.clone().into_string().ok()?.trim().parse().ok())
+        .ok_or_else(|| expected(key, "an integer", v))
 }
 
 fn count(key: &str, v: &Dynamic) -> Result<u32, String> {

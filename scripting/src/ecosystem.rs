@@ -42,6 +42,12 @@ import(pathToFileURL(process.argv[1]).href)\
 .then(m=>{const v=m.default===undefined?m:m.default;process.stdout.write(JSON.stringify(v))})\
 .catch(e=>{process.stderr.write(String(e&&e.stack||e));process.exit(1)})";
 
+/// Prints a `.json` file that is no JSON as PM2 reads it: a JavaScript expression (comments,
+/// unquoted keys, even code), evaluated in a context of its own.
+const EXPRESSION_AS_JSON: &str = "const f=process.argv[1];\
+const v=require('vm').runInNewContext('('+require('fs').readFileSync(f,'utf8')+'\\n)',{},{filename:f});\
+process.stdout.write(JSON.stringify(v))";
+
 /// A problem with the whole file, at a place when known.
 fn whole(line: usize, column: usize, message: String) -> Vec<Diagnostic> {
     vec![Diagnostic {
@@ -54,8 +60,12 @@ fn whole(line: usize, column: usize, message: String) -> Vec<Diagnostic> {
 /// Parses a data file (or runs a JS one) into its top-level value.
 pub fn parse(file: &Path, source: &str, format: Format) -> Result<Value, Vec<Diagnostic>> {
     match format {
-        Format::Json => serde_json::from_str(source)
-            .map_err(|e| whole(e.line(), e.column(), format!("invalid JSON: {e}"))),
+        // PM2 evaluates a .json file as JavaScript; node does the same here for a file that
+        // is no JSON, and when it cannot either, the JSON error (with its place) is the one said.
+        Format::Json => serde_json::from_str(source).or_else(|e| {
+            run_node(EXPRESSION_AS_JSON, file)
+                .map_err(|_| whole(e.line(), e.column(), format!("invalid JSON: {e}")))
+        }),
         Format::Yaml => yaml_serde::from_str(source).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             whole(line, column, format!("invalid YAML: {e}"))
@@ -66,15 +76,16 @@ pub fn parse(file: &Path, source: &str, format: Format) -> Result<Value, Vec<Dia
                 .map_or((0, 0), |span| locate::line_col(source, span.start));
             whole(line, column, format!("invalid TOML: {}", e.message()))
         }),
-        Format::Js => run_node(file),
+        Format::Js => run_node(EXPORT_AS_JSON, file),
         Format::Rhai => Err(whole(0, 0, "a Rhai script is evaluated, not parsed".into())),
     }
 }
 
-fn run_node(file: &Path) -> Result<Value, Vec<Diagnostic>> {
+/// Runs `script` in node with `file` as its argument, and reads what it prints as JSON.
+fn run_node(script: &str, file: &Path) -> Result<Value, Vec<Diagnostic>> {
     let output = Command::new("node")
         .arg("-e")
-        .arg(EXPORT_AS_JSON)
+        .arg(script)
         .arg(file)
         .output()
         .map_err(|e| {
@@ -104,11 +115,12 @@ fn run_node(file: &Path) -> Result<Value, Vec<Diagnostic>> {
         .map_err(|e| whole(0, 0, format!("node printed no JSON for the export: {e}")))
 }
 
-/// The app objects of an ecosystem value: `{ apps: [...] }` (other keys, like PM2's `deploy`,
-/// are not pmx's business), `{ apps: {...} }`, a bare array, or one app object.
+/// The app objects of an ecosystem value: `{ apps: [...] }` (or PM2's older `pm2: [...]`;
+/// other keys, like PM2's `deploy`, are not pmx's business), `{ apps: {...} }`, a bare array,
+/// or one app object.
 pub fn apps_of(value: Value) -> Result<Vec<serde_json::Map<String, Value>>, String> {
     let list = match value {
-        Value::Object(mut top) => match top.remove("apps") {
+        Value::Object(mut top) => match top.remove("apps").or_else(|| top.remove("pm2")) {
             Some(Value::Array(list)) => list,
             Some(one @ Value::Object(_)) => vec![one],
             Some(other) => {

@@ -130,22 +130,49 @@ fn absolute_script(script: &str, cwd: &Path) -> String {
     }
 }
 
-pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
+/// `pmx start FILE`, as PM2 does it: the file's new apps started, the registered ones
+/// restarted (with `restart`) or left to the caller (without).
+fn start_config(paths: &Paths, args: StartArgs, restart: bool) -> Result<(), CliError> {
+    let up = UpArgs {
+        env: args.env.iter().find(|e| !e.contains('=')).cloned(),
+        file: args.script,
+        only: args.only,
+        prune: false,
+        dry_run: false,
+        restart,
+    };
+    super::up::run(paths, up)
+}
+
+pub fn run(paths: &Paths, mut args: StartArgs) -> Result<(), CliError> {
+    let more = std::mem::take(&mut args.more_scripts);
+    if !more.is_empty() && args.name.is_some() {
+        return Err(CliError::Usage(
+            "--name names one app: start the scripts one by one to name them".into(),
+        ));
+    }
+    start_one(paths, args.clone())?;
+    for script in more {
+        start_one(
+            paths,
+            StartArgs {
+                script,
+                ..args.clone()
+            },
+        )?;
+    }
+    super::list::list(paths)
+}
+
+/// Starts one script, binary, config file or registered app.
+fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
     // `pmx start policies.rhai|ecosystem.config.js [--env production]`: PM2's habit.
     if super::up::is_config(&args.script) {
-        let up = UpArgs {
-            env: args.env.iter().find(|e| !e.contains('=')).cloned(),
-            file: args.script,
-            only: args.only,
-            prune: false,
-            dry_run: false,
-        };
-        super::up::run(paths, up)?;
-        return super::list::list(paths);
+        return start_config(paths, args, true);
     }
     if let Some(started) = start_registered(paths, &args.script)? {
         render::action("start", &args.script, &started);
-        return super::list::list(paths);
+        return Ok(());
     }
     let force = args.force;
     let spec = spec_from(args)?;
@@ -166,6 +193,34 @@ pub fn run(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
         other => processes(other)?,
     };
     render::action("start", &name, &started);
+    Ok(())
+}
+
+/// `pmx startOrReload FILE`: the file's new apps started, its registered ones reloaded (one
+/// instance at a time). Anything but a config file is started as `start` does.
+pub fn start_or_reload(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
+    if !super::up::is_config(&args.script) {
+        return run(paths, args);
+    }
+    let registered: Vec<String> = processes(ask(paths, &Request::List)?)?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let (declared, _) = super::up::load(&args.script, args.env.first().map(String::as_str))?;
+    start_config(paths, args, false)?;
+    let mut targets: Vec<String> = declared
+        .into_iter()
+        .map(|app| app.name)
+        .filter(|name| registered.contains(name))
+        .collect();
+    targets.dedup();
+    if !targets.is_empty() {
+        let reload = Request::Reload(pmx_core::protocol::ReloadRequest {
+            targets,
+            parallel: 1,
+        });
+        processes(ask(paths, &reload)?)?;
+    }
     super::list::list(paths)
 }
 

@@ -153,7 +153,7 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
             dry_run: args.dry_run,
             source: args.file.clone(),
             hash: fingerprint(&source),
-            restart: false,
+            restart: args.restart,
             update_env: false,
             // With --only, the rules stay as they are.
             rules: rules.filter(|_| args.only.is_none()),

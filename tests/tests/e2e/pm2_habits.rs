@@ -92,3 +92,86 @@ fn a_crash_counts_as_a_restart_once_the_restart_happens() {
         (restarts(&home, "c") >= 1).then_some(())
     });
 }
+
+/// Writes `text` to `name` in the home and returns its path.
+fn write(home: &Home, name: &str, text: &str) -> String {
+    let path = home.file(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn several_scripts_in_one_start_are_several_apps() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), &fixture("ticker.sh")]);
+    let names: Vec<String> = home
+        .jlist()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["forever", "ticker"]);
+    let err = home.fails(
+        2,
+        &[
+            "start",
+            &fixture("forever.sh"),
+            &fixture("ticker.sh"),
+            "-n",
+            "x",
+        ],
+    );
+    assert!(err.contains("--name names one app"), "{err}");
+}
+
+#[test]
+fn json_files_are_read_as_pm2_reads_them() {
+    let home = Home::new();
+    let forever = fixture("forever.sh");
+    // PM2 evaluates a .json file as JavaScript: comments, unquoted keys, code; `pm2:` is the
+    // old name of `apps`; numbers may be strings.
+    let js_like = write(
+        &home,
+        "js-like.json",
+        &format!(
+            "// apps\n[{{ name: 'a', script: ['{forever}'].join(''), max_restarts: '50' }}]\n// end"
+        ),
+    );
+    home.ok(&["start", &js_like]);
+    home.wait_online("a");
+    assert_eq!(home.proc("a")["pm2_env"]["max_restarts"], 50);
+    let old_layout = write(
+        &home,
+        "old.json",
+        &format!(r#"{{"pm2": [{{"name": "b", "script": "{forever}", "instances": "2"}}]}}"#),
+    );
+    home.ok(&["start", &old_layout]);
+    home.wait_online("b");
+    assert_eq!(home.jlist().len(), 3, "a, and b's two instances");
+    // Broken JSON that is no JavaScript either is said at its place.
+    let broken = write(&home, "broken.json", "{\"apps\": [}");
+    let err = home.fails(2, &["start", &broken]);
+    assert!(err.contains("broken.json:1:11: invalid JSON"), "{err}");
+}
+
+#[test]
+fn start_of_a_config_restarts_its_running_apps_and_start_or_reload_reloads_them() {
+    let home = Home::new();
+    let forever = fixture("forever.sh");
+    let file = write(
+        &home,
+        "eco.json",
+        &format!(r#"{{"apps": [{{"name": "a", "script": "{forever}"}}]}}"#),
+    );
+    home.ok(&["startOrRestart", &file]);
+    let first = home.wait_online("a");
+    assert_eq!(restarts(&home, "a"), 0);
+    home.ok(&["start", &file]);
+    let second = home.wait_online("a");
+    assert_ne!(first, second, "start FILE restarts what runs, as PM2");
+    assert_eq!(restarts(&home, "a"), 1);
+    home.ok(&["startOrReload", &file]);
+    wait_for("the reload", Duration::from_secs(10), || {
+        (restarts(&home, "a") == 2 && home.status("a") == "online").then_some(())
+    });
+    assert_ne!(home.pid("a"), second);
+}
