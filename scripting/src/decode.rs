@@ -409,11 +409,13 @@ fn did_you_mean(key: &str) -> String {
     }
 }
 
+/// `path` from `dir`, without `.` steps (`./app.js` and `app.js` are one script).
 fn absolute(dir: &Path, path: &str) -> String {
     if path.starts_with('/') {
         path.to_string()
     } else {
-        dir.join(path).to_string_lossy().into_owned()
+        let joined: std::path::PathBuf = dir.join(path).components().collect();
+        joined.to_string_lossy().into_owned()
     }
 }
 

@@ -2,8 +2,9 @@
 //! `node`, which prints `module.exports` as JSON). Each becomes the same app maps a Rhai
 //! script declares, so one decoder validates them all.
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use rhai::{Dynamic, Map};
 use serde_json::Value;
@@ -45,7 +46,7 @@ import(pathToFileURL(process.argv[1]).href)\
 /// Prints a `.json` file that is no JSON as PM2 reads it: a JavaScript expression (comments,
 /// unquoted keys, even code), evaluated in a context of its own.
 const EXPRESSION_AS_JSON: &str = "const f=process.argv[1];\
-const v=require('vm').runInNewContext('('+require('fs').readFileSync(f,'utf8')+'\\n)',{},{filename:f});\
+const v=require('vm').runInNewContext('('+require('fs').readFileSync(0,'utf8')+'\\n)',{},{filename:f});\
 process.stdout.write(JSON.stringify(v))";
 
 /// A problem with the whole file, at a place when known.
@@ -63,7 +64,7 @@ pub fn parse(file: &Path, source: &str, format: Format) -> Result<Value, Vec<Dia
         // PM2 evaluates a .json file as JavaScript; node does the same here for a file that
         // is no JSON, and when it cannot either, the JSON error (with its place) is the one said.
         Format::Json => serde_json::from_str(source).or_else(|e| {
-            run_node(EXPRESSION_AS_JSON, file)
+            run_node(EXPRESSION_AS_JSON, file, Some(source))
                 .map_err(|_| whole(e.line(), e.column(), format!("invalid JSON: {e}")))
         }),
         Format::Yaml => yaml_serde::from_str(source).map_err(|e| {
@@ -76,33 +77,29 @@ pub fn parse(file: &Path, source: &str, format: Format) -> Result<Value, Vec<Dia
                 .map_or((0, 0), |span| locate::line_col(source, span.start));
             whole(line, column, format!("invalid TOML: {}", e.message()))
         }),
-        Format::Js => run_node(EXPORT_AS_JSON, file),
+        Format::Js => run_node(EXPORT_AS_JSON, file, None),
         Format::Rhai => Err(whole(0, 0, "a Rhai script is evaluated, not parsed".into())),
     }
 }
 
-/// Runs `script` in node with `file` as its argument, and reads what it prints as JSON.
-fn run_node(script: &str, file: &Path) -> Result<Value, Vec<Diagnostic>> {
-    let output = Command::new("node")
-        .arg("-e")
-        .arg(script)
-        .arg(file)
-        .output()
-        .map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::NotFound {
-                "node is not installed (not found in PATH)".to_string()
-            } else {
-                format!("cannot run node: {e}")
-            };
-            whole(
-                0,
-                0,
-                format!(
-                    "{why}: a .js ecosystem file is read by running node; \
+/// Runs `script` in node with `file` as its argument (and `input` on its stdin), and reads
+/// what it prints as JSON.
+fn run_node(script: &str, file: &Path, input: Option<&str>) -> Result<Value, Vec<Diagnostic>> {
+    let output = node_output(script, file, input).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            "node is not installed (not found in PATH)".to_string()
+        } else {
+            format!("cannot run node: {e}")
+        };
+        whole(
+            0,
+            0,
+            format!(
+                "{why}: a .js ecosystem file is read by running node; \
                      use a .json, .yml, .toml or .rhai config instead"
-                ),
-            )
-        })?;
+            ),
+        )
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(whole(
@@ -113,6 +110,35 @@ fn run_node(script: &str, file: &Path) -> Result<Value, Vec<Diagnostic>> {
     }
     serde_json::from_slice(&output.stdout)
         .map_err(|e| whole(0, 0, format!("node printed no JSON for the export: {e}")))
+}
+
+/// node's output for `script` run on `file`, with `input` written to its stdin (from another
+/// thread, so that a large output never waits for a large input).
+fn node_output(
+    script: &str,
+    file: &Path,
+    input: Option<&str>,
+) -> std::io::Result<std::process::Output> {
+    let mut child = Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(file)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdin = child.stdin.take();
+    std::thread::scope(|scope| {
+        if let (Some(mut stdin), Some(input)) = (stdin, input) {
+            // A node that exits early closes the pipe: its output says why.
+            scope.spawn(move || stdin.write_all(input.as_bytes()));
+        }
+        child.wait_with_output()
+    })
 }
 
 /// The app objects of an ecosystem value: `{ apps: [...] }` (or PM2's older `pm2: [...]`;

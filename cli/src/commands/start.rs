@@ -122,7 +122,8 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
 
 /// A script that exists relative to `cwd` is recorded by its absolute path.
 fn absolute_script(script: &str, cwd: &Path) -> String {
-    let candidate: PathBuf = cwd.join(script);
+    // Without `.` steps: `./app.js` and `app.js` are one script.
+    let candidate: PathBuf = cwd.join(script).components().collect();
     if !script.starts_with('/') && candidate.exists() {
         candidate.to_string_lossy().into_owned()
     } else {

@@ -2,7 +2,7 @@
 //! the plan like a diff. A config that fails changes nothing and is journaled. Also the other
 //! verbs that read a config: `restart FILE --update-env`, `ecosystem`, `convert`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pmx_core::paths::Paths;
@@ -26,7 +26,13 @@ fn fingerprint(text: &str) -> String {
 
 /// Whether a `pmx start`/`restart`/`stop`/`delete` argument names a config file rather than
 /// a script or an app: a Rhai, JSON, YAML or TOML file, or `*.config.js` as PM2 has it.
+/// The config file name that stands for standard input (`pmx start -`).
+const STDIN: &str = "-";
+
 pub fn is_config(target: &str) -> bool {
+    if target == STDIN {
+        return true;
+    }
     let path = Path::new(target);
     match Format::of(path) {
         Some(Format::Js) => {
@@ -45,9 +51,24 @@ pub fn load(file: &str, env_name: Option<&str>) -> Result<(Vec<AppSpec>, String)
 
 /// A config file's apps, rules and the variables it read, and its text.
 fn load_config(file: &str, env_name: Option<&str>) -> Result<(Config, String), ConfigFailure> {
-    let path = Path::new(file);
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| ConfigFailure::Unreadable(format!("cannot read {file}: {e}")))?;
+    let unreadable =
+        |e: std::io::Error| ConfigFailure::Unreadable(format!("cannot read {file}: {e}"));
+    let (path, source) = if file == STDIN {
+        // PM2's `cat app.json | pm2 start -`: JSON (or a JavaScript expression) on stdin, read
+        // as a .json file in the current directory would be.
+        let mut source = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut source).map_err(unreadable)?;
+        (
+            std::env::current_dir()
+                .map_err(unreadable)?
+                .join("stdin.json"),
+            source,
+        )
+    } else {
+        let source = std::fs::read_to_string(file).map_err(unreadable)?;
+        (PathBuf::from(file), source)
+    };
+    let path = path.as_path();
     let opts = EvalOptions {
         env_name,
         vars: Arc::new(captured_env()),
@@ -60,7 +81,7 @@ fn load_config(file: &str, env_name: Option<&str>) -> Result<(Config, String), C
 /// formats have none (`None`: the loaded rules stay).
 fn rules_of(file: &str, source: &str, config: Config) -> Option<RulesScript> {
     let path = Path::new(file);
-    if Format::of(path).unwrap_or(Format::Rhai) != Format::Rhai {
+    if file == STDIN || Format::of(path).unwrap_or(Format::Rhai) != Format::Rhai {
         return None;
     }
     let source_name = path

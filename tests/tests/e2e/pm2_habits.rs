@@ -147,6 +147,27 @@ fn json_files_are_read_as_pm2_reads_them() {
     home.ok(&["start", &old_layout]);
     home.wait_online("b");
     assert_eq!(home.jlist().len(), 3, "a, and b's two instances");
+    // A config on stdin (`cat app.json | pm2 start -`), its paths from the current directory.
+    let dir = std::path::Path::new(&forever)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut piped = home
+        .command(&["start", "-"])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        piped.stdin.as_mut().unwrap(),
+        b"[{ name: 'piped', script: './forever.sh' }]",
+    )
+    .unwrap();
+    drop(piped.stdin.take());
+    assert!(piped.wait().unwrap().success());
+    home.wait_online("piped");
+    assert_eq!(home.proc("piped")["pm2_env"]["pm_exec_path"], forever);
     // Broken JSON that is no JavaScript either is said at its place.
     let broken = write(&home, "broken.json", "{\"apps\": [}");
     let err = home.fails(2, &["start", &broken]);
