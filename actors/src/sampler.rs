@@ -3,7 +3,7 @@
 //! into it, never counted as processes), keeps their histories, and applies
 //! `max_memory_restart` at every sample: a breach is sent to the instance's actor at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -53,10 +53,8 @@ pub struct Figures {
 
 const WINDOWS: [Millis; 3] = [60_000, 300_000, 900_000];
 
-/// The daemon's children are listed for orphans, and each instance's descendants looked for
-/// anew, at every this many samples; in between, the descendants found last are read again.
-/// A child is in its app's tree figures at most this many samples after it was forked.
-const FAMILY_EVERY: u64 = 5;
+/// The daemon's children are listed for orphans at every this many samples.
+const ORPHANS_EVERY: u64 = 5;
 
 /// Readings per instance a chart opened now gets at most (monit keeps 120).
 const RECENT_READINGS: usize = 120;
@@ -177,8 +175,6 @@ impl Sampler {
         // The files of the processes sampled stay open from one sample to the next.
         let mut proc = tree::Reader::default();
         let mut adopted: Vec<u32> = Vec::new();
-        // By instance pid: its family as last looked for.
-        let mut families: HashMap<u32, Vec<u32>> = HashMap::new();
         for round in 0u64.. {
             std::thread::sleep(self.interval);
             let roots: Vec<(u32, u32)> = self.board().iter().map(|(&id, w)| (id, w.pid)).collect();
@@ -187,35 +183,21 @@ impl Sampler {
             }
             // Orphans reparented to the daemon count in the tree of the run whose process
             // group they are in. They are rare: the daemon's children are listed every few
-            // samples, the orphans found are read at every one. Families are walked (each
-            // member's `children`) as often; in between, their members' stats are read.
-            let look_anew = round % FAMILY_EVERY == 0;
-            let live: HashSet<u32> = roots.iter().map(|&(_, root)| root).collect();
-            if look_anew {
+            // samples, the orphans found are read at every one.
+            if round % ORPHANS_EVERY == 0 {
                 adopted = proc.orphans(&managed);
             }
             let orphans: Vec<tree::Stat> = adopted.iter().filter_map(|&p| proc.stat(p)).collect();
             let samples: Vec<(u32, u32, Sample)> = roots
                 .into_iter()
                 .filter_map(|(id, root)| {
-                    let family = match families.get(&root) {
-                        Some(known) if !look_anew => proc.stats(known),
-                        _ => {
-                            let adopted = orphans.iter().filter(|o| o.pgrp == root).map(|o| o.pid);
-                            let family = proc.family(std::iter::once(root).chain(adopted));
-                            families.insert(root, family.iter().map(|s| s.pid).collect());
-                            family
-                        }
-                    };
+                    let adopted = orphans.iter().filter(|o| o.pgrp == root).map(|o| o.pid);
+                    let family = proc.family(std::iter::once(root).chain(adopted));
                     Some((id, root, cpu.sample(root, &family)?))
                 })
                 .collect();
+            proc.forget_unread();
             cpu.forget_the_rest();
-            if look_anew {
-                // Files read in none of the last rounds are of processes that left.
-                proc.forget_unread();
-                families.retain(|root, _| live.contains(root));
-            }
             self.record(samples);
         }
     }

@@ -202,11 +202,6 @@ impl Reader {
         found
     }
 
-    /// The stats of `pids` that are still there.
-    pub fn stats(&mut self, pids: &[u32]) -> Vec<Stat> {
-        pids.iter().filter_map(|&pid| self.stat(pid)).collect()
-    }
-
     /// Closes the files not read since the last call: their processes left the families.
     pub fn forget_unread(&mut self) {
         self.files.retain(|file, _| self.read.contains(file));
