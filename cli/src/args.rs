@@ -178,6 +178,9 @@ pub struct RestartArgs {
     /// With a config file: merge `env_NAME` over `env`
     #[arg(long)]
     pub env: Option<String>,
+    /// With a config file: only these apps of it (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +191,9 @@ pub struct StopArgs {
     /// Stop even an app that a running app depends on (`depends_on`)
     #[arg(long)]
     pub force: bool,
+    /// With a config file: only these apps of it (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +315,9 @@ pub struct TargetArgs {
     /// Names, ids, or `all`
     #[arg(required = true)]
     pub targets: Vec<String>,
+    /// With a config file: only these apps of it (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 #[derive(Debug, Args)]

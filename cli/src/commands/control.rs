@@ -19,19 +19,30 @@ fn act(paths: &Paths, verb: &str, request: Request, targets: &[String]) -> Resul
     super::list::list(paths)
 }
 
-/// A config file that exists stands for the apps it declares (`pmx stop ecosystem.json`).
+/// A config file that exists stands for the apps it declares (`pmx stop ecosystem.json`), as
+/// does `-`, a config on stdin (`cat app.json | pmx delete -`).
 fn is_config_file(target: &str) -> bool {
-    is_config(target) && std::path::Path::new(target).is_file()
+    is_config(target) && (target == "-" || std::path::Path::new(target).is_file())
 }
 
 /// The targets with each config file replaced by the names of its apps, and each other file
 /// by its absolute path (`pmx stop echo.js` stops the apps running that script, as in PM2).
-fn expand(targets: &[String], env_name: Option<&str>) -> Result<Targets, CliError> {
+/// `only`: of a config file, these apps (comma separated).
+fn expand(
+    targets: &[String],
+    env_name: Option<&str>,
+    only: Option<&str>,
+) -> Result<Targets, CliError> {
+    let wanted: Option<Vec<&str>> = only.map(|o| o.split(',').map(str::trim).collect());
     let mut out = Vec::new();
     for target in targets {
         if is_config_file(target) {
             let (apps, _) = load(target, env_name)?;
-            out.extend(apps.into_iter().map(|a| a.name));
+            out.extend(
+                apps.into_iter()
+                    .map(|a| a.name)
+                    .filter(|name| wanted.as_ref().is_none_or(|w| w.contains(&name.as_str()))),
+            );
         } else if let Some(script) = script_path(target) {
             out.push(script);
         } else {
@@ -63,7 +74,7 @@ fn script_path(target: &str) -> Option<String> {
 pub fn stop(paths: &Paths, t: StopArgs) -> Result<(), CliError> {
     let targets = Targets {
         force: t.force,
-        ..expand(&t.targets, None)?
+        ..expand(&t.targets, None, t.only.as_deref())?
     };
     act(paths, "stop", Request::Stop(targets), &t.targets)
 }
@@ -74,7 +85,12 @@ pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
     if r.restart.update_env {
         return restart(paths, r.restart, "reload");
     }
-    let targets = expand(&r.restart.targets, r.restart.env.as_deref())?.targets;
+    let targets = expand(
+        &r.restart.targets,
+        r.restart.env.as_deref(),
+        r.restart.only.as_deref(),
+    )?
+    .targets;
     let request = Request::Reload(ReloadRequest {
         targets,
         parallel: r.parallel,
@@ -94,7 +110,7 @@ pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
 /// file's declared one): a config revision.
 pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError> {
     if !r.update_env {
-        let targets = expand(&r.targets, r.env.as_deref())?;
+        let targets = expand(&r.targets, r.env.as_deref(), r.only.as_deref())?;
         return act(paths, verb, Request::Restart(targets), &r.targets);
     }
     let (files, names): (Vec<&String>, Vec<&String>) =
@@ -129,7 +145,7 @@ pub fn delete(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
     act(
         paths,
         "delete",
-        Request::Delete(expand(&t.targets, None)?),
+        Request::Delete(expand(&t.targets, None, t.only.as_deref())?),
         &t.targets,
     )
 }
@@ -138,7 +154,7 @@ pub fn reset(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
     act(
         paths,
         "reset",
-        Request::Reset(expand(&t.targets, None)?),
+        Request::Reset(expand(&t.targets, None, t.only.as_deref())?),
         &t.targets,
     )
 }

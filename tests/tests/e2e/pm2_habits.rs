@@ -196,3 +196,32 @@ fn start_of_a_config_restarts_its_running_apps_and_start_or_reload_reloads_them(
     });
     assert_ne!(home.pid("a"), second);
 }
+
+#[test]
+fn only_and_a_config_on_stdin_pick_apps_of_a_config_for_every_verb() {
+    let home = Home::new();
+    let forever = fixture("forever.sh");
+    let text = format!(
+        r#"{{"apps": [{{"name": "a", "script": "{forever}"}}, {{"name": "b", "script": "{forever}"}}]}}"#
+    );
+    let file = write(&home, "eco.json", &text);
+    home.ok(&["start", &file, "--only", "a"]);
+    assert_eq!(home.jlist().len(), 1);
+    home.ok(&["start", &file]);
+    home.ok(&["restart", &file, "--only", "b"]);
+    assert_eq!(restarts(&home, "a"), 1, "start FILE restarted a");
+    assert_eq!(restarts(&home, "b"), 1, "restart --only b");
+    home.ok(&["stop", &file, "--only", "a"]);
+    assert_eq!(home.status("a"), "stopped");
+    assert_eq!(home.status("b"), "online");
+    let mut delete = home
+        .command(&["delete", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(delete.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    drop(delete.stdin.take());
+    assert!(delete.wait().unwrap().success());
+    assert!(home.jlist().is_empty());
+}
