@@ -1,6 +1,6 @@
 //! PM2 command lines as PM2 users type them: `start SCRIPT -f` adds an instance (a second
 //! `start SCRIPT` without it is refused), PM2's flag aliases and the PM2.io flags pmx has
-//! nothing to do for, and `restart_time` counted when a restart happens.
+//! nothing to do for, and config files read as PM2 reads them (`--only`, stdin, JavaScript).
 
 use std::time::Duration;
 
@@ -71,26 +71,6 @@ fn pm2_flag_spellings_are_understood_and_pm2_io_flags_change_nothing() {
     // -i below zero is every core but that many, never fewer than one, as PM2 clamps it.
     home.ok(&["start", &fixture("forever.sh"), "--name", "b", "-i", "-100"]);
     assert_eq!(home.jlist().len(), 2);
-}
-
-#[test]
-fn a_crash_counts_as_a_restart_once_the_restart_happens() {
-    let home = Home::new();
-    home.ok(&[
-        "start",
-        &fixture("crash.sh"),
-        "--name",
-        "c",
-        "--restart-delay",
-        "3000",
-    ]);
-    wait_for("waiting restart", Duration::from_secs(10), || {
-        (home.status("c") == "waiting restart").then_some(())
-    });
-    assert_eq!(restarts(&home, "c"), 0, "the restart has not happened yet");
-    wait_for("the delayed restart", Duration::from_secs(10), || {
-        (restarts(&home, "c") >= 1).then_some(())
-    });
 }
 
 /// Writes `text` to `name` in the home and returns its path.

@@ -82,6 +82,11 @@ fn restart_delay_spaces_restarts() {
     );
     std::thread::sleep(Duration::from_millis(2300));
     assert_eq!(home.status("slow"), "stopped");
+    assert_eq!(
+        home.proc("slow")["pm2_env"]["restart_time"],
+        0,
+        "a restart cancelled before it happened is not counted"
+    );
 }
 
 #[test]
