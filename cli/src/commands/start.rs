@@ -200,19 +200,26 @@ fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
 /// `pmx startOrReload FILE`: the file's new apps started, its registered ones reloaded (one
 /// instance at a time). Anything but a config file is started as `start` does.
 pub fn start_or_reload(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
-    if !super::up::is_config(&args.script) {
+    // stdin can be read once: a piped config is started (and restarted) as `start -` does.
+    if !super::up::is_config(&args.script) || args.script == "-" {
         return run(paths, args);
     }
     let registered: Vec<String> = processes(ask(paths, &Request::List)?)?
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let (declared, _) = super::up::load(&args.script, args.env.first().map(String::as_str))?;
+    let env_name = args.env.iter().find(|e| !e.contains('=')).cloned();
+    let only: Option<Vec<String>> = args
+        .only
+        .as_ref()
+        .map(|o| o.split(',').map(|n| n.trim().to_string()).collect());
+    let (declared, _) = super::up::load(&args.script, env_name.as_deref())?;
     start_config(paths, args, false)?;
     let mut targets: Vec<String> = declared
         .into_iter()
         .map(|app| app.name)
         .filter(|name| registered.contains(name))
+        .filter(|name| only.as_ref().is_none_or(|o| o.contains(name)))
         .collect();
     targets.dedup();
     if !targets.is_empty() {
