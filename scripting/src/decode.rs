@@ -13,6 +13,7 @@ use rhai::{Dynamic, Map};
 /// Every option an app may have. `env_<name>` is matched separately.
 pub const OPTIONS: &[&str] = &[
     "name",
+    "append_env_to_name",
     "script",
     "args",
     "interpreter",
@@ -431,11 +432,14 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
     let mut env = BTreeMap::new();
     let mut env_over = BTreeMap::new();
     let mut env_file = None;
+    let mut append_env_to_name = false;
     for (key, v) in map {
         let key = key.as_str();
         let result: Result<(), String> = (|| {
             match key {
                 "name" => spec.name = string(key, v)?,
+                // PM2's: with `--env NAME`, the app is named `name-NAME`.
+                "append_env_to_name" => append_env_to_name = boolean(key, v)?,
                 "script" => spec.script = string(key, v)?,
                 "args" => spec.args = words(key, v)?,
                 "interpreter" => spec.interpreter = Interpreter::from_flag(&string(key, v)?),
@@ -560,6 +564,9 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
     } else {
         if spec.name.is_empty() {
             spec.name = default_name(&spec.script);
+        }
+        if let (true, Some(env_name)) = (append_env_to_name, ctx.env_name) {
+            spec.name = format!("{}-{env_name}", spec.name);
         }
         if names_a_file(&spec) {
             spec.script = absolute(Path::new(&spec.cwd), &spec.script);

@@ -205,3 +205,25 @@ fn only_and_a_config_on_stdin_pick_apps_of_a_config_for_every_verb() {
     assert!(delete.wait().unwrap().success());
     assert!(home.jlist().is_empty());
 }
+
+#[test]
+fn append_env_to_name_names_the_app_after_the_env_chosen() {
+    let home = Home::new();
+    let forever = fixture("forever.sh");
+    let file = write(
+        &home,
+        "eco.json",
+        &format!(
+            r#"[{{"name": "web", "script": "{forever}", "append_env_to_name": true,
+                 "env_dev": {{"PORT": 4000}}, "env_prod": {{"PORT": 3000}}}}]"#
+        ),
+    );
+    home.ok(&["start", &file, "--env", "dev"]);
+    home.ok(&["start", &file, "--env", "prod"]);
+    home.wait_online("web-dev");
+    home.wait_online("web-prod");
+    assert_eq!(home.proc("web-prod")["pm2_env"]["env"]["PORT"], "3000");
+    // Without --env the name is the declared one.
+    home.ok(&["start", &file]);
+    home.wait_online("web");
+}
