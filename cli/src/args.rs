@@ -234,9 +234,10 @@ pub struct UpArgs {
     /// Print the plan, change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Restart the declared apps whose spec did not change too (`start FILE`, as PM2 does)
+    /// What becomes of the declared apps whose spec did not change (`pmx up` keeps them;
+    /// `start FILE` restarts them, as PM2 does)
     #[arg(skip)]
-    pub restart: bool,
+    pub unchanged: pmx_core::protocol::Unchanged,
 }
 
 #[derive(Debug, Args)]

@@ -258,6 +258,19 @@ pub struct RollbackRequest {
     pub dry_run: bool,
 }
 
+/// What `up` does with a declared app whose spec did not change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unchanged {
+    /// Left alone, started if it is not running (`pmx up`).
+    #[default]
+    Keep,
+    /// Restarted (`pmx start FILE`, as PM2; `restart FILE --update-env`).
+    Restart,
+    /// Reloaded, one instance at a time (`pmx startOrReload FILE`).
+    Reload,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpRequest {
     pub apps: Vec<AppSpec>,
@@ -269,9 +282,9 @@ pub struct UpRequest {
     pub source: String,
     /// A hash of the config's text.
     pub hash: String,
-    /// Restart declared apps whose spec did not change too (`restart FILE --update-env`).
+    /// What becomes of the declared apps whose spec did not change.
     #[serde(default)]
-    pub restart: bool,
+    pub unchanged: Unchanged,
     /// A change of the captured environment counts as a change (`--update-env`).
     #[serde(default)]
     pub update_env: bool,

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use pmx_core::event::{Cause, EventKind};
-use pmx_core::protocol::{FailureKind, Response, RollbackRequest, UpRequest, UpdateEnvRequest};
+use pmx_core::protocol::{
+    FailureKind, Response, RollbackRequest, Unchanged, UpRequest, UpdateEnvRequest,
+};
 use pmx_core::spec::AppSpec;
 
 use super::{Daemon, Reply, internal, ready};
@@ -38,7 +40,7 @@ impl Daemon {
             dry_run: false,
             source: "restart --update-env".into(),
             hash: String::new(),
-            restart: true,
+            unchanged: Unchanged::Restart,
             update_env: true,
         };
         self.up(up, cause)
@@ -93,7 +95,7 @@ impl Daemon {
             dry_run: req.dry_run,
             source,
             hash: String::new(),
-            restart: false,
+            unchanged: Unchanged::Keep,
             update_env: true,
         };
         self.up(up, cause)

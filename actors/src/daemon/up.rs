@@ -11,7 +11,8 @@ use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::order::start_waves;
 use pmx_core::plan::{Step, count_env_updates, plan};
 use pmx_core::protocol::{
-    FailureKind, PlanReport, ProcessList, RejectedConfig, Response, UpRequest,
+    FailureKind, PlanReport, ProcessList, RejectedConfig, ReloadRequest, Response, Unchanged,
+    UpRequest,
 };
 use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
@@ -172,9 +173,10 @@ impl Daemon {
         // Checked for cycles before anything changed.
         let waves = start_waves(&declared)
             .unwrap_or_else(|_| vec![declared.iter().map(|s| s.name.clone()).collect()]);
+        let then = req.unchanged;
         let unchanged: Vec<String> = steps
             .iter()
-            .filter(|s| req.restart && matches!(s, Step::Same { .. }))
+            .filter(|s| then != Unchanged::Keep && matches!(s, Step::Same { .. }))
             .map(|s| s.name().to_string())
             .collect();
         Box::pin(
@@ -198,10 +200,16 @@ impl Daemon {
                         crate::say!("pmx: up: {refused:?}");
                     }
                 }
-                let restarted = if unchanged.is_empty() {
-                    ready(Response::Processes(ProcessList::default()))
-                } else {
-                    act.control(&unchanged, Command::Restart, cause.clone())
+                let restarted = match then {
+                    _ if unchanged.is_empty() => ready(Response::Processes(ProcessList::default())),
+                    Unchanged::Reload => act.reload(
+                        ReloadRequest {
+                            targets: unchanged,
+                            parallel: 1,
+                        },
+                        cause.clone(),
+                    ),
+                    _ => act.control(&unchanged, Command::Restart, cause.clone()),
                 };
                 restarted
                     .then(move |_, act: &mut Daemon, _| {

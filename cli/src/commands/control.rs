@@ -7,7 +7,7 @@ use pmx_core::protocol::{
 };
 use pmx_core::signal::parse_signal;
 
-use super::up::{is_config, load, restart_with_env, show_plan};
+use super::up::{is_config, load, pick_only, restart_with_env, show_plan};
 use super::{ask, processes};
 use crate::CliError;
 use crate::args::{ReloadArgs, RestartArgs, RollbackArgs, SignalArgs, StopArgs, TargetArgs};
@@ -33,16 +33,12 @@ fn expand(
     env_name: Option<&str>,
     only: Option<&str>,
 ) -> Result<Targets, CliError> {
-    let wanted: Option<Vec<&str>> = only.map(|o| o.split(',').map(str::trim).collect());
     let mut out = Vec::new();
     for target in targets {
         if is_config_file(target) {
-            let (apps, _) = load(target, env_name)?;
-            out.extend(
-                apps.into_iter()
-                    .map(|a| a.name)
-                    .filter(|name| wanted.as_ref().is_none_or(|w| w.contains(&name.as_str()))),
-            );
+            let (mut apps, _) = load(target, env_name)?;
+            pick_only(&mut apps, only, target)?;
+            out.extend(apps.into_iter().map(|a| a.name));
         } else if let Some(script) = script_path(target) {
             out.push(script);
         } else {
@@ -116,7 +112,7 @@ pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError
     let (files, names): (Vec<&String>, Vec<&String>) =
         r.targets.iter().partition(|t| is_config_file(t));
     for file in files {
-        restart_with_env(paths, file, r.env.as_deref())?;
+        restart_with_env(paths, file, r.env.as_deref(), r.only.as_deref())?;
     }
     if !names.is_empty() {
         let request = Request::UpdateEnv(UpdateEnvRequest {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use pmx_core::logs::LogType;
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{
-    FailureKind, Request, Response, ScaleCount, ScaleRequest, StartRequest, Targets,
+    FailureKind, Request, Response, ScaleCount, ScaleRequest, StartRequest, Targets, Unchanged,
 };
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppOptions, AppSpec, Interpreter, RestartPolicy, default_name};
@@ -131,16 +131,16 @@ fn absolute_script(script: &str, cwd: &Path) -> String {
     }
 }
 
-/// `pmx start FILE`, as PM2 does it: the file's new apps started, the registered ones
-/// restarted (with `restart`) or left to the caller (without).
-fn start_config(paths: &Paths, args: StartArgs, restart: bool) -> Result<(), CliError> {
+/// `pmx start FILE`: `up` without pruning, and what becomes of the file's apps that did not
+/// change is `unchanged` (PM2's `start` restarts them, `startOrReload` reloads them).
+fn start_config(paths: &Paths, args: StartArgs, unchanged: Unchanged) -> Result<(), CliError> {
     let up = UpArgs {
         env: args.env.iter().find(|e| !e.contains('=')).cloned(),
         file: args.script,
         only: args.only,
         prune: false,
         dry_run: false,
-        restart,
+        unchanged,
     };
     super::up::run(paths, up)
 }
@@ -169,7 +169,7 @@ pub fn run(paths: &Paths, mut args: StartArgs) -> Result<(), CliError> {
 fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
     // `pmx start policies.rhai|ecosystem.config.js [--env production]`: PM2's habit.
     if super::up::is_config(&args.script) {
-        return start_config(paths, args, true);
+        return start_config(paths, args, Unchanged::Restart);
     }
     if let Some(started) = start_registered(paths, &args.script)? {
         render::action("start", &args.script, &started);
@@ -200,35 +200,10 @@ fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
 /// `pmx startOrReload FILE`: the file's new apps started, its registered ones reloaded (one
 /// instance at a time). Anything but a config file is started as `start` does.
 pub fn start_or_reload(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
-    // stdin can be read once: a piped config is started (and restarted) as `start -` does.
-    if !super::up::is_config(&args.script) || args.script == "-" {
+    if !super::up::is_config(&args.script) {
         return run(paths, args);
     }
-    let registered: Vec<String> = processes(ask(paths, &Request::List)?)?
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    let env_name = args.env.iter().find(|e| !e.contains('=')).cloned();
-    let only: Option<Vec<String>> = args
-        .only
-        .as_ref()
-        .map(|o| o.split(',').map(|n| n.trim().to_string()).collect());
-    let (declared, _) = super::up::load(&args.script, env_name.as_deref())?;
-    start_config(paths, args, false)?;
-    let mut targets: Vec<String> = declared
-        .into_iter()
-        .map(|app| app.name)
-        .filter(|name| registered.contains(name))
-        .filter(|name| only.as_ref().is_none_or(|o| o.contains(name)))
-        .collect();
-    targets.dedup();
-    if !targets.is_empty() {
-        let reload = Request::Reload(pmx_core::protocol::ReloadRequest {
-            targets,
-            parallel: 1,
-        });
-        processes(ask(paths, &reload)?)?;
-    }
+    start_config(paths, args, Unchanged::Reload)?;
     super::list::list(paths)
 }
 

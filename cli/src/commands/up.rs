@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pmx_core::paths::Paths;
-use pmx_core::protocol::{PlanReport, RejectedConfig, Request, Response, RulesScript, UpRequest};
+use pmx_core::protocol::{
+    PlanReport, RejectedConfig, Request, Response, RulesScript, Unchanged, UpRequest,
+};
 use pmx_core::spec::AppSpec;
 use pmx_scripting::{Config, EvalOptions, Format, evaluate_config};
 
@@ -24,11 +26,11 @@ fn fingerprint(text: &str) -> String {
     format!("{hash:016x}")
 }
 
-/// Whether a `pmx start`/`restart`/`stop`/`delete` argument names a config file rather than
-/// a script or an app: a Rhai, JSON, YAML or TOML file, or `*.config.js` as PM2 has it.
 /// The config file name that stands for standard input (`pmx start -`).
 const STDIN: &str = "-";
 
+/// Whether a `pmx start`/`restart`/`stop`/`delete` argument names a config file rather than
+/// a script or an app: a Rhai, JSON, YAML or TOML file, `*.config.js` as PM2 has it, or `-`.
 pub fn is_config(target: &str) -> bool {
     if target == STDIN {
         return true;
@@ -155,16 +157,7 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
         }
         Err(other) => return Err(other.into()),
     };
-    if let Some(only) = &args.only {
-        let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
-        if let Some(unknown) = wanted.iter().find(|w| !apps.iter().any(|a| a.name == **w)) {
-            return Err(CliError::Usage(format!(
-                "--only: {} declares no app `{unknown}`",
-                args.file
-            )));
-        }
-        apps.retain(|a| wanted.contains(&a.name.as_str()));
-    }
+    pick_only(&mut apps, args.only.as_deref(), &args.file)?;
     converge(
         paths,
         UpRequest {
@@ -174,7 +167,7 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
             dry_run: args.dry_run,
             source: args.file.clone(),
             hash: fingerprint(&source),
-            restart: args.restart,
+            unchanged: args.unchanged,
             update_env: false,
             // With --only, the rules stay as they are.
             rules: rules.filter(|_| args.only.is_none()),
@@ -182,10 +175,30 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
     )
 }
 
+/// `--only a,b`: keeps those of a config file's `apps`; a name the file does not declare is a
+/// usage error.
+pub fn pick_only(apps: &mut Vec<AppSpec>, only: Option<&str>, file: &str) -> Result<(), CliError> {
+    let Some(only) = only else { return Ok(()) };
+    let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+    if let Some(unknown) = wanted.iter().find(|w| !apps.iter().any(|a| a.name == **w)) {
+        return Err(CliError::Usage(format!(
+            "--only: {file} declares no app `{unknown}`"
+        )));
+    }
+    apps.retain(|a| wanted.contains(&a.name.as_str()));
+    Ok(())
+}
+
 /// `pmx restart FILE --update-env`: the file's apps with their declared environment and this
 /// command's, every one restarted.
-pub fn restart_with_env(paths: &Paths, file: &str, env_name: Option<&str>) -> Result<(), CliError> {
-    let (apps, source) = load(file, env_name)?;
+pub fn restart_with_env(
+    paths: &Paths,
+    file: &str,
+    env_name: Option<&str>,
+    only: Option<&str>,
+) -> Result<(), CliError> {
+    let (mut apps, source) = load(file, env_name)?;
+    pick_only(&mut apps, only, file)?;
     converge(
         paths,
         UpRequest {
@@ -194,7 +207,7 @@ pub fn restart_with_env(paths: &Paths, file: &str, env_name: Option<&str>) -> Re
             dry_run: false,
             source: file.to_string(),
             hash: fingerprint(&source),
-            restart: true,
+            unchanged: Unchanged::Restart,
             update_env: true,
             rules: None,
         },
