@@ -5,8 +5,11 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use rhai::{Dynamic, Map};
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use serde_json::Value;
 
 use crate::{Diagnostic, locate};
@@ -44,10 +47,14 @@ import(pathToFileURL(process.argv[1]).href)\
 .catch(e=>{process.stderr.write(String(e&&e.stack||e));process.exit(1)})";
 
 /// Prints a `.json` file that is no JSON as PM2 reads it: a JavaScript expression (comments,
-/// unquoted keys, even code), evaluated in a context of its own.
+/// unquoted keys, even code), evaluated in a context of its own for at most a second.
+/// (node's `vm` is no sandbox: the file is the user's own, run with their rights, as PM2 does.)
 const EXPRESSION_AS_JSON: &str = "const f=process.argv[1];\
-const v=require('vm').runInNewContext('('+require('fs').readFileSync(0,'utf8')+'\\n)',{},{filename:f});\
+const v=require('vm').runInNewContext('('+require('fs').readFileSync(0,'utf8')+'\\n)',{},{filename:f,timeout:1000});\
 process.stdout.write(JSON.stringify(v))";
+
+/// How long node may take to read a config: an endless loop in one is an error, not a hang.
+const NODE_LIMIT: Duration = Duration::from_secs(10);
 
 /// A problem with the whole file, at a place when known.
 fn whole(line: usize, column: usize, message: String) -> Vec<Diagnostic> {
@@ -85,7 +92,7 @@ pub fn parse(file: &Path, source: &str, format: Format) -> Result<Value, Vec<Dia
 /// Runs `script` in node with `file` as its argument (and `input` on its stdin), and reads
 /// what it prints as JSON.
 fn run_node(script: &str, file: &Path, input: Option<&str>) -> Result<Value, Vec<Diagnostic>> {
-    let output = node_output(script, file, input).map_err(|e| {
+    let (output, timed_out) = node_output(script, file, input).map_err(|e| {
         let why = if e.kind() == std::io::ErrorKind::NotFound {
             "node is not installed (not found in PATH)".to_string()
         } else {
@@ -100,6 +107,16 @@ fn run_node(script: &str, file: &Path, input: Option<&str>) -> Result<Value, Vec
             ),
         )
     })?;
+    if timed_out {
+        return Err(whole(
+            0,
+            0,
+            format!(
+                "node did not finish reading the file in {} s (an endless loop?)",
+                NODE_LIMIT.as_secs()
+            ),
+        ));
+    }
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(whole(
@@ -113,12 +130,13 @@ fn run_node(script: &str, file: &Path, input: Option<&str>) -> Result<Value, Vec
 }
 
 /// node's output for `script` run on `file`, with `input` written to its stdin (from another
-/// thread, so that a large output never waits for a large input).
+/// thread, so that a large output never waits for a large input), and whether it was killed
+/// for running past `NODE_LIMIT`.
 fn node_output(
     script: &str,
     file: &Path,
     input: Option<&str>,
-) -> std::io::Result<std::process::Output> {
+) -> std::io::Result<(std::process::Output, bool)> {
     let mut child = Command::new("node")
         .arg("-e")
         .arg(script)
@@ -132,12 +150,24 @@ fn node_output(
         .stderr(Stdio::piped())
         .spawn()?;
     let stdin = child.stdin.take();
+    // Through a pidfd, opened before the child can be reaped: never a reused pid.
+    let pidfd = pidfd_open(Pid::from_child(&child), PidfdFlags::empty()).ok();
     std::thread::scope(|scope| {
         if let (Some(mut stdin), Some(input)) = (stdin, input) {
             // A node that exits early closes the pipe: its output says why.
             scope.spawn(move || stdin.write_all(input.as_bytes()));
         }
-        child.wait_with_output()
+        let (finished, finishing) = mpsc::channel::<()>();
+        let watchdog = scope.spawn(move || {
+            let late = finishing.recv_timeout(NODE_LIMIT) == Err(RecvTimeoutError::Timeout);
+            if let (true, Some(pidfd)) = (late, &pidfd) {
+                let _ = pidfd_send_signal(pidfd, Signal::KILL);
+            }
+            late
+        });
+        let output = child.wait_with_output();
+        drop(finished);
+        Ok((output?, watchdog.join().unwrap_or(false)))
     })
 }
 

@@ -390,12 +390,61 @@ proptest! {
         let at = (0..=at).rev().find(|&i| mutated.is_char_boundary(i)).unwrap_or(0);
         mutated.insert_str(at, &insert);
         let _ = evaluate(&file, &mutated, &EvalOptions { env_name: Some("production"), vars: vars() });
-        for name in ["e.json", "e.yml", "e.toml"] {
+        for name in ["e.yml", "e.toml"] {
             let data = file.with_file_name(name);
             let _ = evaluate(&data, &text, &EvalOptions { env_name: None, vars: vars() });
             let _ = to_rhai(&data, &text);
         }
     }
+}
+
+proptest! {
+    // Text that is no JSON goes to node, as PM2 reads a .json file: a process per case, so
+    // fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    /// Arbitrary text in a .json file never panics or hangs the evaluator.
+    #[test]
+    fn arbitrary_json_never_panics(text in "\\PC{0,200}") {
+        let (_dir, file) = dir();
+        let data = file.with_file_name("e.json");
+        let _ = evaluate(&data, &text, &EvalOptions { env_name: None, vars: vars() });
+        let _ = to_rhai(&data, &text);
+    }
+}
+
+#[test]
+fn a_json_file_that_never_ends_is_reported_as_invalid_json() {
+    if !node_runs() {
+        return;
+    }
+    let (dir, _) = dir();
+    let started = std::time::Instant::now();
+    let err = eval(
+        &dir.path().join("e.json"),
+        "(() => { for (;;) {} })()",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("invalid JSON"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "node's vm timeout"
+    );
+}
+
+#[test]
+fn a_js_config_that_never_ends_is_an_error_not_a_hang() {
+    if !node_runs() {
+        return;
+    }
+    let (dir, _) = dir();
+    let js = dir.path().join("ecosystem.config.js");
+    let err = eval(&js, "for (;;) {}", None).unwrap_err().to_string();
+    assert!(
+        err.contains("did not finish reading the file in 10 s"),
+        "{err}"
+    );
 }
 
 #[test]
