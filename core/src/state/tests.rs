@@ -185,29 +185,47 @@ fn crash_waits_then_restarts_and_counts() {
 
 #[test]
 fn a_crash_stopped_while_it_waits_to_restart_did_not_restart() {
-    let s = run(
-        &online(7, 0),
-        Input::Exited {
-            pid: 7,
-            exit: crash(1),
-        },
-        5000,
-    );
-    let s = run(&s.next, Input::Command(Command::Stop), 5100);
+    let waiting = exits(&online(7, 0), &policy(), 7, 1, 5000).next;
+    assert_eq!(waiting.status, Status::WaitingRestart);
+    let s = run(&waiting, Input::Command(Command::Stop), 5100);
     assert_eq!(s.next.status, Status::Stopped);
     assert_eq!(s.next.restarts, 0);
     // A start brought forward while it waits is that restart, counted once.
-    let s = run(
-        &online(7, 0),
-        Input::Exited {
-            pid: 7,
-            exit: crash(1),
-        },
-        5000,
-    );
-    let s = run(&s.next, Input::Command(Command::Start), 5100);
+    let s = run(&waiting, Input::Command(Command::Start), 5100);
     assert_eq!(s.next.status, Status::Launching);
     assert_eq!(s.next.restarts, 1);
+}
+
+#[test]
+fn start_or_restart_restarts_what_runs_and_starts_the_rest() {
+    let s = run(&online(7, 0), Input::Command(Command::StartOrRestart), 10);
+    assert_eq!(
+        s.next.status,
+        Status::Stopping,
+        "a running instance restarts"
+    );
+    assert_eq!((s.next.intent, s.next.restarts), (Intent::Restart, 1));
+    let stopped = run(&online(7, 0), Input::Command(Command::Stop), 10).next;
+    let stopped = run(
+        &stopped,
+        Input::Exited {
+            pid: 7,
+            exit: crash(0),
+        },
+        20,
+    )
+    .next;
+    assert_eq!(stopped.status, Status::Stopped);
+    let s = run(&stopped, Input::Command(Command::StartOrRestart), 30);
+    assert_eq!(s.next.status, Status::Launching, "a stopped one starts");
+    assert_eq!(
+        (s.effects.as_slice(), s.next.restarts),
+        (&[Effect::Spawn][..], 0)
+    );
+    // A crash waiting to restart restarts now, counted once.
+    let waiting = exits(&online(7, 0), &policy(), 7, 1, 5000).next;
+    let s = run(&waiting, Input::Command(Command::StartOrRestart), 5100);
+    assert_eq!((s.next.status, s.next.restarts), (Status::Launching, 1));
 }
 
 #[test]
@@ -428,7 +446,8 @@ fn any_input() -> impl Strategy<Value = Input> {
             Just(Command::Start),
             Just(Command::Stop),
             Just(Command::Restart),
-            Just(Command::Reset)
+            Just(Command::Reset),
+            Just(Command::StartOrRestart)
         ]
         .prop_map(Input::Command),
         (1u32..4).prop_map(|pid| Input::Spawned { pid }),

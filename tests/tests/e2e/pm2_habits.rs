@@ -26,16 +26,12 @@ fn start_force_adds_an_instance_and_a_second_start_is_refused_without_it() {
         .collect();
     assert_eq!(ids, [0, 1, 2]);
     wait_for("every instance online", Duration::from_secs(10), || {
-        home.jlist()
-            .iter()
-            .all(|p| p["pm2_env"]["status"] == "online")
-            .then_some(())
+        (home.in_status("online").len() == 3).then_some(())
     });
     home.ok(&["stop", "1"]);
     let stopped: Vec<u64> = home
-        .jlist()
+        .in_status("stopped")
         .iter()
-        .filter(|p| p["pm2_env"]["status"] == "stopped")
         .map(|p| p["pm_id"].as_u64().unwrap())
         .collect();
     assert_eq!(stopped, [1]);
@@ -132,20 +128,11 @@ fn json_files_are_read_as_pm2_reads_them() {
         .parent()
         .unwrap()
         .to_path_buf();
-    let mut piped = home
-        .command(&["start", "-"])
-        .current_dir(&dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        piped.stdin.as_mut().unwrap(),
-        b"[{ name: 'piped', script: './forever.sh' }]",
-    )
-    .unwrap();
-    drop(piped.stdin.take());
-    assert!(piped.wait().unwrap().success());
+    home.ok_with_input(
+        &["start", "-"],
+        "[{ name: 'piped', script: './forever.sh' }]",
+        &dir,
+    );
     home.wait_online("piped");
     assert_eq!(home.proc("piped")["pm2_env"]["pm_exec_path"], forever);
     // Broken JSON that is no JavaScript either is said at its place.
@@ -194,15 +181,10 @@ fn only_and_a_config_on_stdin_pick_apps_of_a_config_for_every_verb() {
     home.ok(&["stop", &file, "--only", "a"]);
     assert_eq!(home.status("a"), "stopped");
     assert_eq!(home.status("b"), "online");
-    let mut delete = home
-        .command(&["delete", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(delete.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
-    drop(delete.stdin.take());
-    assert!(delete.wait().unwrap().success());
+    // An --only name the file does not declare is a usage error, as with `up`.
+    let err = home.fails(2, &["stop", &file, "--only", "nope"]);
+    assert!(err.contains("declares no app `nope`"), "{err}");
+    home.ok_with_input(&["delete", "-"], &text, &home.path());
     assert!(home.jlist().is_empty());
 }
 

@@ -3,25 +3,15 @@
 
 use pmx_tests::{Home, fixture};
 
-fn statuses(home: &Home) -> Vec<(String, String)> {
-    let mut all: Vec<(String, String)> = home
-        .jlist()
-        .iter()
-        .map(|p| {
-            let name = p["name"].as_str().unwrap().to_string();
-            (name.clone(), home.status(&name))
-        })
-        .collect();
-    all.sort();
-    all
-}
-
+/// The names of the stopped apps, sorted.
 fn stopped(home: &Home) -> Vec<String> {
-    statuses(home)
-        .into_iter()
-        .filter(|(_, s)| s == "stopped")
-        .map(|(n, _)| n)
-        .collect()
+    let mut names: Vec<String> = home
+        .in_status("stopped")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
