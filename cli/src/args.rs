@@ -497,7 +497,7 @@ pub struct StartArgs {
         action = clap::ArgAction::Count,
         hide = true
     )]
-    pub pm2_only: u8,
+    pub pm2_io_flags: u8,
     /// Arguments passed to the app, after `--`
     #[arg(last = true)]
     pub args: Vec<String>,
