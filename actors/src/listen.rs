@@ -19,12 +19,18 @@ pub struct ListenHub {
 impl ListenHub {
     /// The socket listening on `addr`, bound now if no app holds it yet.
     pub fn acquire(&self, addr: &ListenAddr) -> Result<Arc<OwnedFd>, String> {
+        self.share(addr)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    }
+
+    /// As `acquire`, with the OS's error as it is (a cluster worker is told its errno).
+    pub fn share(&self, addr: &ListenAddr) -> io::Result<Arc<OwnedFd>> {
         let key = addr.to_string();
         let mut bound = self.bound.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(fd) = bound.get(&key).and_then(Weak::upgrade) {
             return Ok(fd);
         }
-        let fd = Arc::new(bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+        let fd = Arc::new(bind(addr)?);
         bound.retain(|_, w| w.strong_count() > 0);
         bound.insert(key, Arc::downgrade(&fd));
         Ok(fd)

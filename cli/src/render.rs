@@ -96,7 +96,7 @@ pub fn table(processes: &[ProcessView], now: Millis) -> String {
                 [
                     p.id.to_string(),
                     p.name.clone(),
-                    "fork".into(),
+                    if p.cluster_mode() { "cluster" } else { "fork" }.into(),
                     p.pid.map_or("0".into(), |x| x.to_string()),
                     p.status.as_str().into(),
                     p.restarts.to_string(),
@@ -161,7 +161,10 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         ("interpreter", format!("{:?}", s.interpreter)),
         ("interpreter args", s.interpreter_args.join(" ")),
         ("exec cwd", s.cwd.clone()),
-        ("exec mode", "fork".into()),
+        (
+            "exec mode",
+            if p.cluster_mode() { "cluster" } else { "fork" }.into(),
+        ),
         (
             "env keys",
             s.env.keys().cloned().collect::<Vec<_>>().join(", "),

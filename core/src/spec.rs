@@ -499,6 +499,15 @@ pub fn validate_name(name: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// Whether `program` (a command line's first word) is Node, whose instances can run in
+/// cluster mode: `node`, `nodejs`, or a path to either (`/usr/bin/node`, `node20`).
+pub fn is_node(program: &str) -> bool {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    base.strip_prefix("nodejs")
+        .or_else(|| base.strip_prefix("node"))
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
 /// The default name PM2 gives: the script's file name without its extension.
 pub fn default_name(script: &str) -> String {
     let first = script.split_whitespace().next().unwrap_or(script);
@@ -533,6 +542,29 @@ mod tests {
             name: "api".into(),
             script: "/srv/app.js".into(),
             ..AppSpec::default()
+        }
+    }
+
+    #[test]
+    fn node_is_known_by_its_program() {
+        for yes in [
+            "node",
+            "/usr/bin/node",
+            "nodejs",
+            "node20",
+            "/opt/node-22/bin/node",
+        ] {
+            assert!(is_node(yes), "{yes}");
+        }
+        for no in [
+            "python3",
+            "/usr/bin/nodemon",
+            "bun",
+            "",
+            "/bin/sh",
+            "node-gyp",
+        ] {
+            assert!(!is_node(no), "{no}");
         }
     }
 

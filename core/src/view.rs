@@ -57,6 +57,18 @@ pub struct ProcessView {
     pub spec: Arc<AppSpec>,
 }
 
+impl ProcessView {
+    /// Whether the instance runs in PM2's cluster mode: a Node app whose instances are the
+    /// daemon's cluster workers (other interpreters run `cluster` apps as plain processes).
+    pub fn cluster_mode(&self) -> bool {
+        self.spec.options.exec_mode == "cluster"
+            && self
+                .command
+                .first()
+                .is_some_and(|p| crate::spec::is_node(p))
+    }
+}
+
 /// Lines and bytes an instance wrote, per stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -189,7 +201,11 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             unstable_restarts: p.unstable_restarts,
             pm_uptime: p.started_at.unwrap_or(p.created_at),
             created_at: p.created_at,
-            exec_mode: "fork_mode",
+            exec_mode: if p.cluster_mode() {
+                "cluster_mode"
+            } else {
+                "fork_mode"
+            },
             instances: s.instances,
             node_app_instance: p.index,
             pm_exec_path: &s.script,

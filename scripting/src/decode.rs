@@ -15,6 +15,7 @@ pub const OPTIONS: &[&str] = &[
     "name",
     "append_env_to_name",
     "script",
+    "cmd",
     "args",
     "interpreter",
     "interpreter_args",
@@ -74,6 +75,8 @@ pub struct DecodeContext<'a> {
 pub struct Problem {
     pub key: Option<String>,
     pub message: String,
+    /// The option is not one pmx knows (PM2 ignores those in its ecosystem files).
+    pub unknown: bool,
 }
 
 impl Problem {
@@ -81,11 +84,16 @@ impl Problem {
         Problem {
             key: Some(key.to_string()),
             message,
+            unknown: false,
         }
     }
 
     fn general(message: String) -> Self {
-        Problem { key: None, message }
+        Problem {
+            key: None,
+            message,
+            unknown: false,
+        }
     }
 }
 
@@ -440,7 +448,8 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "name" => spec.name = string(key, v)?,
                 // PM2's: with `--env NAME`, the app is named `name-NAME`.
                 "append_env_to_name" => append_env_to_name = boolean(key, v)?,
-                "script" => spec.script = string(key, v)?,
+                // `cmd`: PM2's other name for it.
+                "script" | "cmd" => spec.script = string(key, v)?,
                 "args" => spec.args = words(key, v)?,
                 "interpreter" => spec.interpreter = Interpreter::from_flag(&string(key, v)?),
                 "interpreter_args" | "node_args" => spec.interpreter_args = words(key, v)?,
@@ -536,7 +545,11 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
             Ok(())
         })();
         if let Err(problem) = result {
-            problems.push(Problem::about(key, problem));
+            let unknown = !OPTIONS.contains(&key) && !key.starts_with("env_");
+            problems.push(Problem {
+                unknown,
+                ..Problem::about(key, problem)
+            });
         }
     }
     if let Some(path) = env_file {
@@ -554,6 +567,10 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
             }
             Err(e) => problems.push(Problem::about("env_file", format!("env_file {path}: {e}"))),
         }
+    }
+    // As PM2: `instances` without `exec_mode` is cluster mode (for Node; others ignore it).
+    if map.contains_key("instances") && !map.contains_key("exec_mode") {
+        spec.options.exec_mode = "cluster".into();
     }
     env.extend(env_over);
     spec.env = env;
@@ -578,7 +595,8 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
             }
         }
     }
-    if let Err(e) = spec.validate() {
+    // An empty script was said above, in the user's words.
+    if let (Err(e), false) = (spec.validate(), spec.script.is_empty()) {
         problems.push(Problem::general(e.to_string()));
     }
     (spec, problems)

@@ -323,18 +323,30 @@ fn ecosystem_problems_point_at_the_option_in_the_file() {
         broken.contains("ecosystem.json:1:") && broken.contains("invalid JSON"),
         "{broken}"
     );
+    // An option pmx does not know is ignored, as PM2 does, and said where it is.
     let yaml = dir.path().join("ecosystem.yaml");
-    let err = eval(
-        &yaml,
-        "apps:\n  - name: a\n    script: app.js\n    max_memory_restrat: 1G\n",
-        None,
-    )
-    .unwrap_err()
-    .to_string();
+    let source = "apps:\n  - name: a\n    script: app.js\n    max_memory_restrat: 1G\n";
+    std::fs::write(&yaml, source).unwrap();
+    let opts = EvalOptions {
+        env_name: None,
+        vars: vars(),
+    };
+    let config = evaluate_config(&yaml, source, &opts).unwrap();
+    assert_eq!(config.apps.len(), 1);
+    assert_eq!(config.apps[0].options.max_memory_restart_bytes, None);
+    let warned = config.warnings.expect("a warning").to_string();
     assert!(
-        err.contains(
-            "ecosystem.yaml:4:5: app `a`: unknown option `max_memory_restrat`: did you mean"
+        warned.contains(
+            "ecosystem.yaml:4:5: app `a`: unknown option `max_memory_restrat`: did you mean \
+             `max_memory_restart`? (ignored, as PM2 does)"
         ),
+        "{warned}"
+    );
+    // A known option with a wrong value stays an error beside it.
+    let both = "apps:\n  - name: a\n    script: app.js\n    colour: red\n    instances: x\n";
+    let err = eval(&yaml, both, None).unwrap_err().to_string();
+    assert!(
+        err.contains("ecosystem.yaml:5:5: app `a`: instances") && !err.contains("colour"),
         "{err}"
     );
     let toml = dir.path().join("ecosystem.toml");

@@ -30,6 +30,7 @@ use crate::process::reaper::Managed;
 use crate::process::{activation, family, identity, spawn};
 use crate::sampler::Sampler;
 
+mod cluster;
 mod health;
 mod messages;
 mod policies;
@@ -102,6 +103,8 @@ pub struct AppActor {
     readiness: Readiness,
     /// The sockets the app's instances inherit, bound at the first spawn.
     listeners: Vec<(ListenAddr, Arc<OwnedFd>)>,
+    /// The sockets its cluster workers asked for.
+    cluster_ports: cluster::ClusterPorts,
     /// Gives every slot a key of its own.
     keys: u64,
     /// A rolling reload in progress.
@@ -170,6 +173,7 @@ impl AppActor {
         Self {
             readiness: spec.readiness(),
             listeners: Vec::new(),
+            cluster_ports: cluster::ClusterPorts::default(),
             keys: ids.len() as u64,
             rolling: None,
             health_failures: 0,
@@ -190,11 +194,44 @@ impl AppActor {
         }
     }
 
+    /// Restart counts carried over from the actor this one replaces (by instance id).
+    pub fn with_restarts(mut self, restarts: &BTreeMap<u32, u32>) -> Self {
+        for slot in &mut self.slots {
+            if let Some(&n) = restarts.get(&slot.id) {
+                slot.machine.restarts = n;
+            }
+        }
+        self
+    }
+
     /// Processes of a previous daemon's runs of this app that still run: they are stopped
     /// before anything else happens to the app.
     pub fn with_orphans(mut self, orphans: Vec<Orphan>) -> Self {
         self.orphans = orphans;
         self
+    }
+
+    /// A Node app in cluster mode: its instances are cluster workers of the daemon.
+    fn cluster_worker(&self) -> bool {
+        self.spec.options.exec_mode == "cluster"
+            && self
+                .command
+                .first()
+                .is_some_and(|p| pmx_core::spec::is_node(p))
+    }
+
+    /// When slot `i` counts as online. A cluster worker replacing an instance in a reload
+    /// must listen first (or `listen_timeout` pass), as under PM2; started plainly, it is
+    /// online at spawn.
+    fn readiness_of(&self, i: usize) -> Readiness {
+        match self.readiness {
+            Readiness::AtSpawn if self.slots[i].incoming && self.cluster_worker() => {
+                Readiness::ReportedOrAfter {
+                    timeout_ms: self.spec.options.listen_timeout_ms,
+                }
+            }
+            other => other,
+        }
     }
 
     fn kill_policy(&self) -> KillPolicy {
@@ -220,6 +257,7 @@ impl AppActor {
     /// Feeds one input to instance `i` and carries out what the machine decides.
     fn feed(&mut self, i: usize, input: Input, cause: Cause, ctx: &mut Context<Self>) {
         let kill = self.kill_policy();
+        let ready = self.readiness_of(i);
         if let (Input::Command(_), Cause::Rule { rule, .. }) = (&input, &cause) {
             let id = self.slots[i].id;
             let count = self.policy_actions.entry(id).or_default();
@@ -237,14 +275,7 @@ impl AppActor {
         } else {
             &self.spec.restart
         };
-        let step = state::step(
-            &slot.machine,
-            restart,
-            kill,
-            self.readiness,
-            input,
-            now_ms(),
-        );
+        let step = state::step(&slot.machine, restart, kill, ready, input, now_ms());
         slot.machine = step.next;
         let id = slot.id;
         if let Some(t) = step.transition {
@@ -319,12 +350,25 @@ impl AppActor {
         self.runs += 1;
         let (key, id, index) = (self.slots[i].key, self.slots[i].id, self.slots[i].index);
         let token = format!("{}#{id}#{}", self.shared.token_prefix, self.runs);
-        let talk = match self.readiness {
-            Readiness::AtSpawn => None,
-            _ => match talk::open(&self.shared.paths, key, id, self.runs, ctx.address()) {
+        let cluster_worker = self.cluster_worker();
+        let hears = cluster_worker || self.spec.options.shutdown_with_message;
+        let talk = if self.readiness == Readiness::AtSpawn && !hears {
+            None
+        } else {
+            let primary = cluster_worker.then(|| cluster::Primary {
+                key,
+                addr: ctx.address(),
+                ports: self.cluster_ports.clone(),
+                hub: self.shared.listen.clone(),
+                inherited: (self.listeners.iter().enumerate())
+                    .map(|(n, (_, fd))| (activation::FIRST_FD + n as i32, fd.clone()))
+                    .collect(),
+            });
+            let run = (key, id, self.runs);
+            match talk::open(&self.shared.paths, run, ctx.address(), primary) {
                 Ok(opened) => Some(opened),
                 Err(error) => return self.spawn_failed(i, error, ctx),
-            },
+            }
         };
         let mut env = self.instance_env(index);
         let mut fds: Vec<_> = self
@@ -333,8 +377,9 @@ impl AppActor {
             .map(|(_, fd)| fd.as_raw_fd())
             .collect();
         if let Some(opened) = &talk {
-            env.extend(opened.env(fds.len(), &self.spec, &self.shared.paths));
-            fds.push(opened.child_end.as_raw_fd());
+            let paths = &self.shared.paths;
+            env.extend(opened.env(fds.len(), self.runs, &self.spec, paths));
+            fds.extend(opened.child_fds());
         }
         let files = self.log_files(id);
         let request = spawn::SpawnRequest {

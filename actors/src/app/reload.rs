@@ -73,7 +73,7 @@ impl Handler<Reload> for AppActor {
                 failure,
                 note: None,
             });
-        } else if self.spec.listen_addrs().is_empty() {
+        } else if self.spec.listen_addrs().is_empty() && !self.cluster_worker() {
             // Nothing holds the app's socket across processes: a reload is a restart.
             let (restarted, views) = oneshot::channel();
             let restart = Control {

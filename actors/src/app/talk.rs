@@ -49,9 +49,11 @@ pub struct Heard {
     pub word: Word,
 }
 
-/// The daemon's side, open before the spawn; the child's end goes to the child.
+/// The daemon's side, open before the spawn; the child's ends go to the child.
 pub struct Opened {
     pub child_end: OwnedFd,
+    /// Node's IPC channel of a cluster worker (after `child_end` in the child).
+    pub worker_end: Option<OwnedFd>,
     talk: Talk,
 }
 
@@ -66,13 +68,13 @@ pub struct Talk {
 }
 
 /// Opens the channels of slot `key`'s next run, of instance `id` (the id and the app's run
-/// count make the socket's name unique in the home).
+/// count make the socket's name unique in the home), and a cluster worker's channel when
+/// `primary` is given.
 pub fn open(
     paths: &Paths,
-    key: u64,
-    id: u32,
-    run: u64,
+    (key, id, run): (u64, u32, u64),
     addr: Addr<AppActor>,
+    primary: Option<super::cluster::Primary>,
 ) -> Result<Opened, SpawnError> {
     let dir = paths.notify_dir();
     let notify = dir.join(format!("{id}-{run}"));
@@ -86,12 +88,23 @@ pub fn open(
     let writer = mine.try_clone().map_err(channel_error)?;
     let _ = mine.set_nonblocking(true);
     let stream = tokio::net::UnixStream::from_std(mine).map_err(channel_error)?;
-    let readers = vec![
+    let mut readers = vec![
         actix::spawn(read_notify(datagram, key, addr.clone())),
         actix::spawn(read_channel(stream, key, addr)),
     ];
+    let worker_end = match primary {
+        Some(primary) => {
+            let (mine, child_end) = UnixStream::pair().map_err(channel_error)?;
+            let _ = mine.set_nonblocking(true);
+            let stream = tokio::net::UnixStream::from_std(mine).map_err(channel_error)?;
+            readers.push(actix::spawn(super::cluster::serve(stream, primary)));
+            Some(child_end.into())
+        }
+        None => None,
+    };
     Ok(Opened {
         child_end: child_end.into(),
+        worker_end,
         talk: Talk {
             notify,
             writer,
@@ -102,8 +115,15 @@ pub fn open(
 }
 
 impl Opened {
-    /// The variables that tell the process where to talk; its channel will be fd `fd_at`.
-    pub fn env(&self, fd_at: usize, spec: &AppSpec, paths: &Paths) -> Vec<(String, String)> {
+    /// The variables that tell the process where to talk; its channel will be fd `fd_at`
+    /// (and a cluster worker's the next one). `worker_id` is the worker's `cluster.worker.id`.
+    pub fn env(
+        &self,
+        fd_at: usize,
+        worker_id: u64,
+        spec: &AppSpec,
+        paths: &Paths,
+    ) -> Vec<(String, String)> {
         let fd = crate::process::activation::FIRST_FD as usize + fd_at;
         let shim = format!("--require \"{}\"", paths.node_shim().display());
         let existing = spec
@@ -114,14 +134,27 @@ impl Opened {
             Some(options) if !options.is_empty() => format!("{shim} {options}"),
             _ => shim,
         };
-        vec![
+        let mut env = vec![
             (
                 "NOTIFY_SOCKET".into(),
                 self.talk.notify.to_string_lossy().into_owned(),
             ),
             ("PMX_CHANNEL_FD".into(), fd.to_string()),
             ("NODE_OPTIONS".into(), node_options),
-        ]
+        ];
+        if self.worker_end.is_some() {
+            env.extend(super::cluster::worker_env(fd as i32 + 1, worker_id));
+        }
+        env
+    }
+
+    /// The fds the child gets, in order, from fd `fd_at` on.
+    pub fn child_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        std::iter::once(&self.child_end)
+            .chain(&self.worker_end)
+            .map(AsRawFd::as_raw_fd)
+            .collect()
     }
 
     /// Closes the child's end (the child has its copy once spawned).
@@ -206,7 +239,7 @@ impl Handler<Heard> for AppActor {
         }
         let launching = slot.machine.status == Status::Launching;
         // Listening is ready enough unless the app promised to say so itself.
-        let lenient = matches!(self.readiness, Readiness::ReportedOrAfter { .. });
+        let lenient = matches!(self.readiness_of(i), Readiness::ReportedOrAfter { .. });
         let how = match msg.word {
             Word::Notified => "sd_notify READY=1",
             Word::SentReady => "process.send('ready')",
@@ -248,7 +281,7 @@ impl AppActor {
         };
         let draining = run.talk.as_mut().is_some_and(|t| t.shim && t.tell("DRAIN"));
         if !draining {
-            return self.signal(i, signal, cause);
+            return self.stop_now(i, signal, cause);
         }
         run.held_signal = Some((signal, cause));
         let pid = run.pid;
@@ -261,16 +294,24 @@ impl AppActor {
         });
     }
 
-    /// Sends the stop signal held during a drain (or the shutdown message instead).
+    /// Sends the stop signal held during a drain.
     fn release_signal(&mut self, i: usize) {
-        let with_message = self.spec.options.shutdown_with_message;
         let Some(run) = self.slots[i].run.as_mut() else {
             return;
         };
-        let Some((signal, cause)) = run.held_signal.take() else {
-            return;
-        };
-        let told = with_message && run.talk.as_mut().is_some_and(|t| t.tell("SHUTDOWN"));
+        if let Some((signal, cause)) = run.held_signal.take() {
+            self.stop_now(i, signal, cause);
+        }
+    }
+
+    /// Tells the process to stop: the shutdown message when the app asked for it and its
+    /// channel is open (PM2's `shutdown_with_message`), else the signal. The kill timeout
+    /// runs either way.
+    fn stop_now(&mut self, i: usize, signal: i32, cause: Cause) {
+        let with_message = self.spec.options.shutdown_with_message;
+        let run = self.slots[i].run.as_mut();
+        let told = with_message
+            && run.is_some_and(|r| r.talk.as_mut().is_some_and(|t| t.tell("SHUTDOWN")));
         if !told {
             self.signal(i, signal, cause);
         }

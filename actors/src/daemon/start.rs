@@ -1,5 +1,7 @@
 //! `start`: validate, register (journaled and flushed), then launch.
 
+use std::collections::BTreeMap;
+
 use actix::prelude::*;
 use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::protocol::{FailureKind, Response};
@@ -22,7 +24,7 @@ impl Daemon {
     /// Checks a spec and registers the app (journaled, actor started, instances stopped).
     /// The caller's command event makes the registration durable.
     pub(super) fn register(&mut self, spec: AppSpec, cause: &Cause) -> Result<(), Response> {
-        self.register_reusing(spec, &[], cause)
+        self.register_reusing(spec, &[], &BTreeMap::new(), cause)
     }
 
     /// As `register`, keeping the first of `ids` (an app whose spec a config changed keeps
@@ -31,6 +33,7 @@ impl Daemon {
         &mut self,
         mut spec: AppSpec,
         reuse: &[u32],
+        restarts: &BTreeMap<u32, u32>,
         cause: &Cause,
     ) -> Result<(), Response> {
         check(&spec).map_err(|e| Response::failure(FailureKind::Invalid, e))?;
@@ -67,7 +70,9 @@ impl Daemon {
             .append(vec![created])
             .map_err(internal)?;
         self.next_id += fresh;
-        let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone()).start();
+        let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone())
+            .with_restarts(restarts)
+            .start();
         self.apps.insert(name, AppEntry { addr, ids, spec });
         Ok(())
     }

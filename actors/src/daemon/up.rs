@@ -180,7 +180,11 @@ impl Daemon {
             .map(|s| s.name().to_string())
             .collect();
         Box::pin(
-            fut::wrap_future::<_, Self>(stopped).then(move |_, act: &mut Daemon, _| {
+            fut::wrap_future::<_, Self>(stopped).then(move |stopped, act: &mut Daemon, _| {
+                // A changed app's instances were restarted with its new spec: counted, as
+                // PM2 counts `restart --update-env`.
+                let restarts: BTreeMap<u32, u32> =
+                    stopped.iter().map(|p| (p.id, p.restarts + 1)).collect();
                 let mut kept_ids = BTreeMap::new();
                 for (name, ids, addr) in retired {
                     addr.do_send(Retire);
@@ -196,7 +200,7 @@ impl Daemon {
                         continue; // unchanged
                     }
                     let reuse = kept_ids.remove(&spec.name).unwrap_or_default();
-                    if let Err(refused) = act.register_reusing(spec, &reuse, &cause) {
+                    if let Err(refused) = act.register_reusing(spec, &reuse, &restarts, &cause) {
                         crate::say!("pmx: up: {refused:?}");
                     }
                 }

@@ -86,9 +86,16 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             .clone()
             .unwrap_or(AppOptions::default().namespace),
         shutdown_with_message: args.shutdown_with_message,
+        // As PM2: `-i` puts a Node app in cluster mode (other interpreters ignore it).
+        exec_mode: if args.instances.is_some() {
+            "cluster"
+        } else {
+            "fork"
+        }
+        .into(),
         ..AppOptions::default()
     };
-    Ok(AppSpec {
+    let mut spec = AppSpec {
         name: args.name.unwrap_or_else(|| default_name(&args.script)),
         script,
         args: args.args,
@@ -117,7 +124,9 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             .unwrap_or(AppSpec::default().kill_timeout_ms),
         kill_signal,
         options,
-    })
+    };
+    apply_env_options(&mut spec);
+    Ok(spec)
 }
 
 /// A script that exists relative to `cwd` is recorded by its absolute path.
@@ -225,6 +234,22 @@ fn start_registered(
         Response::Error(f) if f.kind == FailureKind::NotFound => Ok(None),
         Response::Error(f) => Err(super::failure(f)),
         other => processes(other).map(Some),
+    }
+}
+
+/// An option PM2 also reads from its environment: `PMX_<NAME>` first, then `PM2_<NAME>`.
+pub fn env_option(name: &str) -> Option<String> {
+    ["PMX_", "PM2_"]
+        .iter()
+        .find_map(|prefix| std::env::var(format!("{prefix}{name}")).ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// Applies the options the environment sets for every app started (PM2's
+/// `PM2_KILL_USE_MESSAGE=true`: stop apps with the shutdown message).
+pub fn apply_env_options(spec: &mut AppSpec) {
+    if env_option("KILL_USE_MESSAGE").is_some_and(|v| v == "true" || v == "1") {
+        spec.options.shutdown_with_message = true;
     }
 }
 

@@ -75,7 +75,14 @@ fn load_config(file: &str, env_name: Option<&str>) -> Result<(Config, String), C
         env_name,
         vars: Arc::new(captured_env()),
     };
-    let config = evaluate_config(path, &source, &opts).map_err(ConfigFailure::Invalid)?;
+    let mut config = evaluate_config(path, &source, &opts).map_err(ConfigFailure::Invalid)?;
+    config
+        .apps
+        .iter_mut()
+        .for_each(super::start::apply_env_options);
+    if let Some(ignored) = &config.warnings {
+        eprintln!("pmx: {ignored}");
+    }
     Ok((config, source))
 }
 

@@ -289,7 +289,12 @@ impl Machine {
                         self.next.timer += 1;
                         self.launch(reason);
                     }
-                    Stopped | Errored => self.launch(reason),
+                    // Nothing runs: as PM2, a restart of a stopped instance is a start,
+                    // and not counted.
+                    Stopped | Errored => {
+                        self.next.restarts -= 1;
+                        self.launch(reason);
+                    }
                     // Already starting: the restart is the start in progress.
                     Launching => self.next.restarts -= 1,
                 }

@@ -360,6 +360,17 @@ fn restart_of_errored_starts_afresh() {
 }
 
 #[test]
+fn restart_of_a_stopped_instance_is_a_start_not_counted() {
+    let mut inst = Instance::new();
+    inst.status = Status::Stopped;
+    inst.restarts = 2;
+    let s = run(&inst, Input::Command(Command::Restart), 0);
+    assert_eq!(s.next.status, Status::Launching);
+    assert_eq!(s.effects, vec![Effect::Spawn]);
+    assert_eq!(s.next.restarts, 2, "PM2 counts no restart when nothing ran");
+}
+
+#[test]
 fn stop_while_waiting_cancels_the_restart() {
     let inst = online(1, 0);
     let s = run(

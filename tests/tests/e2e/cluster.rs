@@ -121,6 +121,100 @@ fn a_plain_node_server_reloads_five_times_under_load_without_a_failed_request() 
     );
 }
 
+/// PM2's habit: `start server.js -i 3` on a Node server whose port pmx is never told. The
+/// instances are cluster workers of the daemon, which binds the port they ask for once and
+/// shares it: none dies of EADDRINUSE, and `reload` replaces them under load.
+#[test]
+fn node_instances_share_a_port_only_the_app_knows_and_reload_under_load() {
+    let home = Home::new();
+    let port = free_port();
+    let app_port = format!("APP_PORT={port}");
+    home.ok(&[
+        "start",
+        &fixture("cluster.js"),
+        "--name",
+        "web",
+        "-i",
+        "3",
+        "--env",
+        &app_port,
+        "--env",
+        "DELAY_MS=20",
+        "--env",
+        "EXIT_AT_ONCE=1",
+    ]);
+    let modes: Vec<Value> = home
+        .jlist()
+        .iter()
+        .map(|p| p["pm2_env"]["exec_mode"].clone())
+        .collect();
+    assert_eq!(modes, ["cluster_mode"; 3]);
+    // Online at spawn, as under PM2: the port answers once the first worker listens.
+    wait_for("the port answering", Duration::from_secs(10), || {
+        request(port).ok()
+    });
+    let load = Load::start(port, 6);
+    let first = pids(&home, "web");
+    wait_for("three instances answering", Duration::from_secs(15), || {
+        let seen = load.report().answers;
+        first
+            .iter()
+            .all(|p| seen.contains_key(&p.to_string()))
+            .then_some(())
+    });
+    for round in 1..=2 {
+        let out = home.ok(&["reload", "web"]);
+        assert!(!out.contains("by a restart"), "{out}");
+        let now = pids(&home, "web");
+        assert!(
+            now.iter().all(|p| !first.contains(p)),
+            "round {round}: {first:?} → {now:?}"
+        );
+    }
+    let report = load.finish();
+    assert!(
+        report.failures.is_empty(),
+        "{} of {} requests failed: {:?}",
+        report.failures.len(),
+        report.ok() + report.failures.len() as u64,
+        &report.failures[..report.failures.len().min(5)]
+    );
+    // Each instance restarted once per reload and never on its own.
+    for p in home.jlist() {
+        assert_eq!(p["pm2_env"]["restart_time"], 2, "{p}");
+        assert_eq!(p["pm2_env"]["unstable_restarts"], 0, "{p}");
+    }
+    let history = home.ok(&["history", "web"]);
+    assert!(
+        history.contains("listening on the shared socket"),
+        "{history}"
+    );
+
+    // A port another program holds: the instance gets Node's own error, as under PM2.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = format!("APP_PORT={}", taken.local_addr().unwrap().port());
+    home.ok(&[
+        "start",
+        &fixture("cluster.js"),
+        "--name",
+        "blocked",
+        "-i",
+        "1",
+        "--env",
+        &taken_port,
+        "--no-autorestart",
+    ]);
+    home.wait_status("blocked", "stopped");
+    let log = std::fs::read_to_string(home.file("logs/blocked-error.log")).unwrap_or_default();
+    assert!(log.contains("EADDRINUSE"), "{log}");
+
+    // Only Node has cluster mode: other instances are plain processes, as PM2 shows them.
+    home.ok(&["start", &fixture("forever.sh"), "--name", "sh", "-i", "2"]);
+    for p in home.jlist().iter().filter(|p| p["name"] == "sh") {
+        assert_eq!(p["pm2_env"]["exec_mode"], "fork_mode", "{p}");
+    }
+}
+
 #[test]
 fn a_python_server_on_the_inherited_fd_reloads_under_load_without_a_failed_request() {
     let home = Home::new();

@@ -27,7 +27,11 @@ fn start_stop_restart_delete_lifecycle() {
     home.ok(&["restart", "api"]);
     let pid2 = home.wait_online("api");
     assert_ne!(pid, pid2);
-    assert_eq!(home.proc("api")["pm2_env"]["restart_time"], 1);
+    assert_eq!(
+        home.proc("api")["pm2_env"]["restart_time"],
+        0,
+        "as PM2: restarting a stopped app starts it, no restart counted"
+    );
     assert_eq!(
         home.proc("api")["pm_id"],
         0,
@@ -37,7 +41,7 @@ fn start_stop_restart_delete_lifecycle() {
     home.ok(&["restart", "api"]);
     let pid3 = home.wait_online("api");
     assert!(!alive(pid2) && pid3 != pid2);
-    assert_eq!(home.proc("api")["pm2_env"]["restart_time"], 2);
+    assert_eq!(home.proc("api")["pm2_env"]["restart_time"], 1);
 
     home.ok(&["delete", "api"]);
     assert!(!alive(pid3));

@@ -98,6 +98,8 @@ fn update_env_takes_the_new_environment_and_drops_what_is_gone() {
     let updated = home.wait_online("api");
     let env = environ(updated);
     assert!(env.contains(&"SHELL_VAR=new".to_string()), "{env:?}");
+    // Counted as the restart it is (PM2's restart_time), after the plain one.
+    assert_eq!(home.proc("api")["pm2_env"]["restart_time"], 2);
     assert!(!env.iter().any(|v| v.starts_with("STALE=")), "{env:?}");
 
     // From the file: a variable removed from `env` is removed from the app.

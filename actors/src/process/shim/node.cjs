@@ -1,6 +1,7 @@
 // pmx's preload for Node apps (NODE_OPTIONS=--require): a server that listens on a port the
-// daemon holds takes the inherited socket instead, process.send('ready') reaches the daemon,
-// and a stop drains connections before the process exits. Apps need no change.
+// daemon holds takes the inherited socket instead (a cluster worker asks the daemon for it),
+// process.send('ready') reaches the daemon, and a stop drains connections before the process
+// exits. Apps need no change.
 'use strict';
 const net = require('net');
 
@@ -49,9 +50,16 @@ function fdFor(args) {
   return found && found.fd;
 }
 
+// A cluster worker (PM2's cluster mode) gets every socket from the daemon, so each of its
+// servers is drained on a stop like an inherited one.
+const worker = require('cluster').isWorker;
+
 net.Server.prototype.listen = function (...args) {
   const fd = fdFor(args);
-  if (fd === undefined) return listen.apply(this, args);
+  if (fd === undefined) {
+    if (worker) servers.add(this);
+    return listen.apply(this, args);
+  }
   const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
   servers.add(this);
   this.once('listening', () => tell('LISTENING=1'));
