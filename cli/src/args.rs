@@ -104,6 +104,30 @@ pub enum Verb {
         #[arg(long)]
         force: bool,
     },
+    /// Set a value, as PM2's `set`: `APP.KEY VALUE` gives app APP's processes the variable
+    /// KEY (a running app restarts); `pm2-logrotate:KEY VALUE` sets log rotation (max_size,
+    /// retain, compress, dateFormat, rotateInterval) for apps without their own
+    Set {
+        /// APP.KEY, pm2-logrotate:KEY, or KEY
+        key: String,
+        /// The value
+        value: String,
+    },
+    /// Set several values: "KEY VALUE KEY VALUE ..."
+    Multiset {
+        /// Pairs, space separated
+        pairs: String,
+    },
+    /// Remove a value set by `set` (APP.KEY, or APP for all of an app's)
+    Unset {
+        /// APP.KEY, APP, pm2-logrotate:KEY, or KEY
+        key: String,
+    },
+    /// Print a value set by `set`, or all of them
+    Get {
+        /// APP.KEY, APP, pm2-logrotate:KEY, or KEY
+        key: Option<String>,
+    },
     /// Set an app's number of instances: N, +N or -N (the others keep running)
     Scale {
         /// The app

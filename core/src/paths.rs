@@ -75,6 +75,27 @@ impl Paths {
         self.home.join("dashboard.token")
     }
 
+    /// `save`'s copy of the saved list in PM2's format (`dump.pm2`, mode 0600), for tools
+    /// and people used to PM2's; the journal's save is what `resurrect` brings back.
+    pub fn dump_file(&self) -> PathBuf {
+        self.home.join("dump.pm2")
+    }
+
+    /// The dump before the last `save` (PM2's `dump.pm2.bak`).
+    pub fn dump_backup(&self) -> PathBuf {
+        self.home.join("dump.pm2.bak")
+    }
+
+    /// Where a dump that is not valid JSON is set aside by `resurrect`.
+    pub fn dump_broken(&self) -> PathBuf {
+        self.home.join("dump.pm2.broken")
+    }
+
+    /// `pmx set`'s values (PM2's `module_conf.json`, mode 0600).
+    pub fn module_conf(&self) -> PathBuf {
+        self.home.join("module_conf.json")
+    }
+
     /// Directory of app logs.
     pub fn logs(&self) -> PathBuf {
         self.home.join("logs")

@@ -167,6 +167,13 @@ struct Pm2Env<'a> {
     instance_var: &'a str,
 }
 
+impl<'a> Pm2Process<'a> {
+    /// The `pm2_env` object alone: what PM2's `dump.pm2` holds for each process.
+    pub fn into_env(self) -> impl Serialize + 'a {
+        self.pm2_env
+    }
+}
+
 /// PM2's `jlist` object for one process, at time `now`.
 pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
     let s = &p.spec;

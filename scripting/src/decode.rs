@@ -15,7 +15,6 @@ pub const OPTIONS: &[&str] = &[
     "name",
     "append_env_to_name",
     "script",
-    "cmd",
     "args",
     "interpreter",
     "interpreter_args",
@@ -57,6 +56,23 @@ pub const OPTIONS: &[&str] = &[
     "listen",
     "health",
     "depends_on",
+];
+
+/// PM2's other names for options (its schema's aliases): accepted, never suggested.
+const ALIASES: &[&str] = &[
+    "cmd",
+    "exec",
+    "exec_interpreter",
+    "interpreterArgs",
+    "cron",
+    "out",
+    "output",
+    "out_log",
+    "error",
+    "err",
+    "err_file",
+    "err_log",
+    "log",
 ];
 
 /// What decoding needs from outside the script.
@@ -448,11 +464,14 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "name" => spec.name = string(key, v)?,
                 // PM2's: with `--env NAME`, the app is named `name-NAME`.
                 "append_env_to_name" => append_env_to_name = boolean(key, v)?,
-                // `cmd`: PM2's other name for it.
-                "script" | "cmd" => spec.script = string(key, v)?,
+                "script" | "cmd" | "exec" => spec.script = string(key, v)?,
                 "args" => spec.args = words(key, v)?,
-                "interpreter" => spec.interpreter = Interpreter::from_flag(&string(key, v)?),
-                "interpreter_args" | "node_args" => spec.interpreter_args = words(key, v)?,
+                "interpreter" | "exec_interpreter" => {
+                    spec.interpreter = Interpreter::from_flag(&string(key, v)?)
+                }
+                "interpreter_args" | "node_args" | "interpreterArgs" => {
+                    spec.interpreter_args = words(key, v)?
+                }
                 "cwd" => spec.cwd = absolute(ctx.dir, &string(key, v)?),
                 "instances" => spec.instances = instances(v)?,
                 "exec_mode" => {
@@ -502,7 +521,7 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "wait_ready" => spec.options.wait_ready = boolean(key, v)?,
                 "shutdown_with_message" => spec.options.shutdown_with_message = boolean(key, v)?,
                 "max_memory_restart" => memory_restart(&mut spec.options, v)?,
-                "cron_restart" => {
+                "cron_restart" | "cron" => {
                     let expr = string(key, v)?;
                     spec.options.cron_restart = Some(validate_cron(key, &expr)?);
                 }
@@ -515,9 +534,15 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 }
                 "ignore_watch" => spec.options.ignore_watch = words(key, v)?,
                 "watch_delay" => spec.options.watch_delay_ms = duration(key, v)?,
-                "out_file" => spec.options.out_file = Some(absolute(ctx.dir, &string(key, v)?)),
-                "error_file" => spec.options.error_file = Some(absolute(ctx.dir, &string(key, v)?)),
-                "log_file" => spec.options.log_file = Some(absolute(ctx.dir, &string(key, v)?)),
+                "out_file" | "out" | "output" | "out_log" => {
+                    spec.options.out_file = Some(absolute(ctx.dir, &string(key, v)?))
+                }
+                "error_file" | "error" | "err" | "err_file" | "err_log" => {
+                    spec.options.error_file = Some(absolute(ctx.dir, &string(key, v)?))
+                }
+                "log_file" | "log" => {
+                    spec.options.log_file = Some(absolute(ctx.dir, &string(key, v)?))
+                }
                 "merge_logs" | "combine_logs" => spec.options.merge_logs = boolean(key, v)?,
                 "time" => spec.options.time = boolean(key, v)?,
                 "log_date_format" => spec.options.log_date_format = Some(string(key, v)?),
@@ -545,7 +570,8 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
             Ok(())
         })();
         if let Err(problem) = result {
-            let unknown = !OPTIONS.contains(&key) && !key.starts_with("env_");
+            let known = OPTIONS.contains(&key) || ALIASES.contains(&key);
+            let unknown = !known && !key.starts_with("env_");
             problems.push(Problem {
                 unknown,
                 ..Problem::about(key, problem)

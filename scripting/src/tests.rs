@@ -494,3 +494,27 @@ fn max_memory_restart_takes_a_size_or_a_sustained_and_growth_map() {
     );
     assert!(err.contains("give a limit"), "{err}");
 }
+
+#[test]
+fn pm2_aliases_name_the_same_options_and_instances_mean_cluster() {
+    let (dir, _) = dir();
+    let json = dir.path().join("ecosystem.json");
+    let aliased = r#"{"apps": [{"name": "a", "cmd": "app.js", "out": "o.log", "err": "e.log",
+        "log": "c.log", "cron": "0 * * * *", "exec_interpreter": "node", "instances": 2}]}"#;
+    let plain = r#"{"apps": [{"name": "a", "script": "app.js", "out_file": "o.log",
+        "error_file": "e.log", "log_file": "c.log", "cron_restart": "0 * * * *",
+        "interpreter": "node", "instances": 2, "exec_mode": "cluster"}]}"#;
+    let a = eval(&json, aliased, None).unwrap();
+    let b = eval(&json, plain, None).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        a[0].options.exec_mode, "cluster",
+        "instances alone: cluster, as PM2"
+    );
+    let forked =
+        r#"{"apps": [{"name": "a", "script": "app.js", "instances": 2, "exec_mode": "fork"}]}"#;
+    assert_eq!(
+        eval(&json, forked, None).unwrap()[0].options.exec_mode,
+        "fork"
+    );
+}

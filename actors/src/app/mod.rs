@@ -13,9 +13,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use pmx_core::Millis;
+use pmx_core::conf::ModuleConf;
 use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::listen::ListenAddr;
-use pmx_core::logs::{DEFAULT_DATE_FORMAT, LogFiles, LogType, Stream, log_files, strftime_of};
+use pmx_core::logs::{
+    DEFAULT_DATE_FORMAT, LogFiles, LogType, RotateOptions, Stream, log_files, strftime_of,
+};
 use pmx_core::paths::Paths;
 use pmx_core::spec::{AppSpec, RestartPolicy};
 use pmx_core::state::{self, Effect, Exit, Input, Instance, KillPolicy, Readiness, Status};
@@ -316,9 +319,28 @@ impl AppActor {
         log_files(&self.spec, &self.shared.paths, id)
     }
 
-    /// Hands a spawned process's output pipes to the log thread.
-    fn capture(&self, id: u32, files: LogFiles, out: Option<OwnedFd>, err: Option<OwnedFd>) {
+    /// Hands a spawned process's output pipes to the log thread; `conf`: `pmx set`'s
+    /// pm2-logrotate values, under the app's own rotation settings.
+    fn capture(
+        &self,
+        id: u32,
+        files: LogFiles,
+        out: Option<OwnedFd>,
+        err: Option<OwnedFd>,
+        conf: &RotateOptions,
+    ) {
         let o = &self.spec.options;
+        let mine = &o.log_rotate;
+        let rotate = RotateOptions {
+            max_size_bytes: mine.max_size_bytes.or(conf.max_size_bytes),
+            retain: mine.retain.or(conf.retain),
+            compress: mine.compress.or(conf.compress),
+            date_format: mine
+                .date_format
+                .clone()
+                .or_else(|| conf.date_format.clone()),
+            interval: mine.interval.clone().or_else(|| conf.interval.clone()),
+        };
         let prefix = (o.time || o.log_date_format.is_some())
             .then(|| strftime_of(o.log_date_format.as_deref().unwrap_or(DEFAULT_DATE_FORMAT)));
         for (stream, pipe) in [(Stream::Out, out), (Stream::Err, err)] {
@@ -330,7 +352,7 @@ impl AppActor {
                 stream,
                 file: files.of(stream).map(Path::to_path_buf),
                 combined: files.combined.clone(),
-                rotate: o.log_rotate.clone(),
+                rotate: rotate.clone(),
                 prefix: prefix.clone(),
                 json: o.log_type == LogType::Json,
             });
@@ -370,7 +392,17 @@ impl AppActor {
                 Err(error) => return self.spawn_failed(i, error, ctx),
             }
         };
-        let mut env = self.instance_env(index);
+        // `pmx set` values, read at each spawn as PM2 reads them at each start.
+        let conf = match ModuleConf::load(&self.shared.paths) {
+            Ok(conf) => conf,
+            Err(e) => {
+                let file = self.shared.paths.module_conf();
+                crate::say!("pmx: {} ignored: {e}", file.display());
+                ModuleConf::default()
+            }
+        };
+        let mut env: Vec<_> = conf.env_of(&self.spec.name).into_iter().collect();
+        env.extend(self.instance_env(index));
         let mut fds: Vec<_> = self
             .listeners
             .iter()
@@ -398,7 +430,7 @@ impl AppActor {
         match spawned {
             Ok(spawned) => {
                 let pid = spawned.pid;
-                self.capture(id, files, spawned.out, spawned.err);
+                self.capture(id, files, spawned.out, spawned.err, &conf.rotation());
                 self.shared.managed.insert(pid);
                 self.shared.sampler.watch(
                     id,

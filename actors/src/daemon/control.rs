@@ -134,6 +134,10 @@ impl Daemon {
             .iter()
             .filter_map(|(name, _)| self.apps.remove(name).map(|e| e.addr))
             .collect();
+        // As PM2: with no app left, ids number from 0 again.
+        if self.apps.is_empty() {
+            self.next_id = 0;
+        }
         Ok(async move {
             let views = stopped.await;
             for addr in retired {

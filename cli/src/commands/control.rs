@@ -3,14 +3,16 @@
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{
     ReloadRequest, Request, Response, RollbackRequest, ScaleRequest, SignalRequest, Targets,
-    UpdateEnvRequest,
+    Unchanged, UpdateEnvRequest,
 };
 use pmx_core::signal::parse_signal;
 
 use super::up::{is_config, load, pick_only, restart_with_env, show_plan};
 use super::{ask, processes};
 use crate::CliError;
-use crate::args::{ReloadArgs, RestartArgs, RollbackArgs, SignalArgs, StopArgs, TargetArgs};
+use crate::args::{
+    ReloadArgs, RestartArgs, RollbackArgs, SignalArgs, StopArgs, TargetArgs, UpArgs,
+};
 use crate::render;
 
 fn act(paths: &Paths, verb: &str, request: Request, targets: &[String]) -> Result<(), CliError> {
@@ -81,12 +83,10 @@ pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
     if r.restart.update_env {
         return restart(paths, r.restart, "reload");
     }
-    let targets = expand(
-        &r.restart.targets,
-        r.restart.env.as_deref(),
-        r.restart.only.as_deref(),
-    )?
-    .targets;
+    let Some(names) = converge_files(paths, &r.restart, Unchanged::Reload)? else {
+        return super::list::list(paths);
+    };
+    let targets = expand(&names, None, None)?.targets;
     let request = Request::Reload(ReloadRequest {
         targets,
         parallel: r.parallel,
@@ -106,8 +106,11 @@ pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
 /// file's declared one): a config revision.
 pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError> {
     if !r.update_env {
-        let targets = expand(&r.targets, r.env.as_deref(), r.only.as_deref())?;
-        return act(paths, verb, Request::Restart(targets), &r.targets);
+        let Some(names) = converge_files(paths, &r, Unchanged::Restart)? else {
+            return super::list::list(paths);
+        };
+        let targets = expand(&names, None, None)?;
+        return act(paths, verb, Request::Restart(targets), &names);
     }
     let (files, names): (Vec<&String>, Vec<&String>) =
         r.targets.iter().partition(|t| is_config_file(t));
@@ -122,6 +125,30 @@ pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError
         show_plan(ask(paths, &request)?)?;
     }
     super::list::list(paths)
+}
+
+/// `restart FILE` and `reload FILE` as PM2 has them: the file's apps that are not registered
+/// are started, the others restarted (or reloaded) with the file's options, as `start FILE`
+/// does. The other targets are returned, `None` when there are none.
+fn converge_files(
+    paths: &Paths,
+    r: &RestartArgs,
+    unchanged: Unchanged,
+) -> Result<Option<Vec<String>>, CliError> {
+    let (files, names): (Vec<&String>, Vec<&String>) =
+        r.targets.iter().partition(|t| is_config_file(t));
+    for file in files {
+        let up = UpArgs {
+            file: file.clone(),
+            env: r.env.clone(),
+            only: r.only.clone(),
+            prune: false,
+            dry_run: false,
+            unchanged,
+        };
+        super::up::run(paths, up)?;
+    }
+    Ok((!names.is_empty()).then(|| names.into_iter().cloned().collect()))
 }
 
 pub fn rollback(paths: &Paths, r: RollbackArgs) -> Result<(), CliError> {

@@ -1,5 +1,6 @@
 //! One module per verb family; each sends one request and renders the answer.
 
+pub mod conf;
 pub mod control;
 pub mod daemon;
 pub mod history;
@@ -35,9 +36,15 @@ pub fn failure(f: Failure) -> CliError {
 }
 
 /// The processes of a `Processes` answer.
+/// The processes of an answer; what the daemon noted for the user is printed.
 pub fn processes(response: Response) -> Result<Vec<ProcessView>, CliError> {
     match response {
-        Response::Processes(list) => Ok(list.processes),
+        Response::Processes(list) => {
+            for note in &list.notes {
+                crate::output::println(&format!("[PMX] {note}"));
+            }
+            Ok(list.processes)
+        }
         other => Err(unexpected(other)),
     }
 }

@@ -46,6 +46,9 @@ fn start_stop_restart_delete_lifecycle() {
     home.ok(&["delete", "api"]);
     assert!(!alive(pid3));
     assert!(home.jlist().is_empty());
+    // As PM2: with no app left, ids number from 0 again.
+    home.ok(&["start", &fixture("forever.sh"), "--name", "again"]);
+    assert_eq!(home.proc("again")["pm_id"], 0);
 }
 
 #[test]
@@ -445,6 +448,22 @@ fn save_then_resurrect_brings_back_deleted_and_stopped_apps() {
     home.ok(&["start", &fixture("forever.sh"), "--name", "b"]);
     let out = home.ok(&["save"]);
     assert!(out.contains("saved 2 apps: a, b"), "{out}");
+    // PM2's dump.pm2 beside the journal's save (0600): each process's pm2_env.
+    let dump = home.path().join("dump.pm2");
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let names: Vec<_> = entries.iter().map(|e| e["name"].clone()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(entries[0]["env"]["FOO"], "kept");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&dump).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!home.path().join("dump.pm2.bak").exists());
+    home.ok(&["save"]);
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("dump.pm2.bak")).unwrap(),
+        text
+    );
     home.ok(&["delete", "a"]);
     home.ok(&["stop", "b"]);
     home.ok(&["start", &fixture("forever.sh"), "--name", "c"]);
@@ -468,7 +487,19 @@ fn save_then_resurrect_brings_back_deleted_and_stopped_apps() {
         .into_iter()
         .filter(|e| e["kind"]["type"] == "saved")
         .count();
-    assert_eq!(saved, 1);
+    assert_eq!(saved, 2);
+
+    // A broken dump is set aside; the journal's save still brings the apps back.
+    std::fs::write(&dump, "[{").unwrap();
+    home.ok(&["delete", "a"]);
+    let out = home.ok(&["resurrect"]);
+    assert!(out.contains("is not valid JSON: moved to"), "{out}");
+    assert!(!dump.exists());
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("dump.pm2.broken")).unwrap(),
+        "[{"
+    );
+    home.wait_online("a");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pmx_tests::{Home, fixture, wait_for};
+use pmx_tests::{Home, environ, fixture, wait_for};
 
 fn restarts(home: &Home, name: &str) -> u64 {
     home.proc(name)["pm2_env"]["restart_time"].as_u64().unwrap()
@@ -208,4 +208,64 @@ fn append_env_to_name_names_the_app_after_the_env_chosen() {
     // Without --env the name is the declared one.
     home.ok(&["start", &file]);
     home.wait_online("web");
+}
+
+/// PM2's `set`/`get`/`unset`: values in `module_conf.json`; `APP.KEY` reaches the app's
+/// processes (it restarts), `pm2-logrotate:KEY` is the rotation of apps without their own.
+#[test]
+fn set_get_unset_keep_pm2s_module_conf_and_reach_the_app() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    home.ok(&["unset", "all"]);
+    let conf = home.path().join("module_conf.json");
+    let mode = std::fs::metadata(&conf).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    home.ok(&["start", &fixture("forever.sh"), "--name", "echo"]);
+    let before = home.wait_online("echo");
+    home.ok(&["set", "echo.config_var", "false"]);
+    let after = home.wait_online("echo");
+    assert_ne!(before, after, "the app restarts with the value");
+    assert_eq!(restarts(&home, "echo"), 1);
+    assert!(environ(after).contains(&"config_var=false".to_string()));
+    assert_eq!(home.ok(&["get", "echo.config_var"]).trim(), "false");
+    home.ok(&["multiset", "echo.a 1 echo.b 2"]);
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("\"b\": \"2\""), "{text}");
+    assert_eq!(restarts(&home, "echo"), 2);
+
+    // A value that does not read is refused, and nothing is written.
+    let err = home.fails(2, &["set", "pm2-logrotate:max_size", "huge"]);
+    assert!(
+        err.contains("pm2-logrotate:max_size: expected a size"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), text);
+    // `all` is a key like any other: nothing restarts.
+    home.ok(&["set", "all", "x"]);
+    assert_eq!(restarts(&home, "echo"), 2);
+
+    // Rotation at 1 KiB for apps started from now on.
+    home.ok(&["set", "pm2-logrotate:max_size", "1K"]);
+    home.ok(&[
+        "start",
+        "yes line | head -c 20000; sleep 30",
+        "--name",
+        "chatty",
+    ]);
+    wait_for("a rotated log", Duration::from_secs(10), || {
+        std::fs::read_dir(home.path().join("logs"))
+            .ok()?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("chatty-out__"))
+            .then_some(())
+    });
+
+    home.ok(&["unset", "echo.config_var"]);
+    let last = home.wait_online("echo");
+    assert!(!environ(last).iter().any(|v| v.starts_with("config_var=")));
+    assert!(
+        home.fails(1, &["get", "echo.config_var"])
+            .contains("is not set")
+    );
 }

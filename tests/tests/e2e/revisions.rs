@@ -1,14 +1,7 @@
 //! Changing an app's spec after the fact: `rollback` to an earlier config revision, and
 //! `restart --update-env` (which drops variables that are gone). Both are config revisions.
 
-use pmx_tests::{Home, fixture};
-
-fn environ(pid: u32) -> Vec<String> {
-    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap())
-        .split('\0')
-        .map(String::from)
-        .collect()
-}
+use pmx_tests::{Home, environ, fixture};
 
 fn config(home: &Home, level: &str, extra: &str) -> String {
     let path = home.file("policies.rhai");
