@@ -174,12 +174,19 @@ mod tests {
         new.restart.max_restarts = 5;
         new.options.max_memory_restart_bytes = Some(1024);
         new.options.exec_mode = "cluster".into();
+        new.interpreter = crate::spec::Interpreter::Program("node".into());
+        new.kill_signal = 15;
+        new.restart.min_uptime_ms = 5000;
+        // In the user's words: PM2's option names, sizes, durations, signal names.
         assert_eq!(
             old.differences(&new),
             vec![
                 "exec_mode fork → cluster",
-                "max_memory_restart_bytes unset → 1024",
-                "restart.max_restarts 16 → 5"
+                "interpreter auto → node",
+                "kill_signal SIGINT → SIGTERM",
+                "max_memory_restart unset → 1.0kb",
+                "max_restarts 16 → 5",
+                "min_uptime 1000ms → 5000ms",
             ]
         );
     }

@@ -296,21 +296,62 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
                 match (x, y) {
                     (Some(x), Some(y)) if x == y => {}
                     _ if path == "env" => out.push(sub),
-                    (Some(x), Some(y)) => diff_values(&sub, x, y, out),
-                    (x, y) => out.push(format!("{sub} {} → {}", shown(x), shown(y))),
+                    // One option to the user, however it is stored.
+                    (Some(x), Some(y)) if sub != "interpreter" => diff_values(&sub, x, y, out),
+                    (x, y) => out.push(change(&sub, x, y)),
                 }
             }
         }
-        (a, b) if a != b => out.push(format!("{path} {} → {}", shown(Some(a)), shown(Some(b)))),
+        (a, b) if a != b => out.push(change(path, Some(a), Some(b))),
         _ => {}
     }
 }
 
-fn shown(v: Option<&serde_json::Value>) -> String {
-    match v {
-        None | Some(serde_json::Value::Null) => "unset".into(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+/// How a value is written in the user's words.
+#[derive(Clone, Copy)]
+enum Unit {
+    Plain,
+    Bytes,
+    Millis,
+    Signal,
+}
+
+/// One changed option as the user writes it: PM2's name (`max_memory_restart`, not
+/// `max_memory_restart_bytes`; `max_restarts`, not `restart.max_restarts`) and its value
+/// (`256MB`, `5000ms`, `SIGTERM`, `node`).
+fn change(path: &str, a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> String {
+    let path = path.strip_prefix("restart.").unwrap_or(path);
+    let (name, unit) = if let Some(base) = path.strip_suffix("_bytes") {
+        (base, Unit::Bytes)
+    } else if let Some(base) = path.strip_suffix("_ms") {
+        (base, Unit::Millis)
+    } else if path == "kill_signal" {
+        (path, Unit::Signal)
+    } else {
+        (path, Unit::Plain)
+    };
+    format!("{name} {} → {}", shown(a, unit), shown(b, unit))
+}
+
+fn shown(v: Option<&serde_json::Value>, unit: Unit) -> String {
+    use serde_json::Value;
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return "unset".into();
+    };
+    // The interpreter, as `--interpreter` takes it.
+    if let Ok(interpreter) = serde_json::from_value::<Interpreter>(v.clone()) {
+        return match interpreter {
+            Interpreter::Auto => "auto".into(),
+            Interpreter::None => "none".into(),
+            Interpreter::Program(p) => p,
+        };
+    }
+    match (v, unit, v.as_u64()) {
+        (_, Unit::Bytes, Some(n)) => crate::units::format_bytes(n),
+        (_, Unit::Millis, Some(n)) => format!("{n}ms"),
+        (_, Unit::Signal, Some(n)) => crate::signal::signal_name(n as i32),
+        (Value::String(s), _, _) => s.clone(),
+        (other, _, _) => other.to_string(),
     }
 }
 

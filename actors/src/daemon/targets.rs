@@ -51,7 +51,7 @@ impl Daemon {
             }
             let named = self.apps_named_by(target)?;
             if named.is_empty() {
-                return Err(not_found(target));
+                return Err(not_found_near(target, self.apps.keys()));
             }
             for name in named {
                 picked.insert(name, None);
@@ -137,6 +137,22 @@ fn not_found(target: &str) -> Response {
         FailureKind::NotFound,
         format!("no app, id, namespace or script `{target}` (see `pmx list`)"),
     )
+}
+
+/// `not_found`, with the registered name closest to `target` when one is close (`stop
+/// wrker`: did you mean `worker`?).
+fn not_found_near<'a>(target: &str, names: impl Iterator<Item = &'a String>) -> Response {
+    let close = names
+        .map(|n| (strsim::damerau_levenshtein(target, n), n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+        .min();
+    match close {
+        Some((_, name)) => Response::failure(
+            FailureKind::NotFound,
+            format!("no app, id, namespace or script `{target}`: did you mean `{name}`?"),
+        ),
+        None => not_found(target),
+    }
 }
 
 #[cfg(test)]

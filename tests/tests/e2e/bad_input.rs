@@ -88,6 +88,11 @@ fn bad_input_is_refused_and_nothing_is_disturbed() {
             &["stop", "api", "nope"],
             "no app, id, namespace or script `nope`",
         ),
+        (
+            1,
+            &["stop", "apo"],
+            "no app, id, namespace or script `apo`: did you mean `api`?",
+        ),
         (2, &["sendSignal", "SIGNOPE", "api"], "unknown signal"),
         (1, &["describe", "ghost"], "no app, id"),
         (1, &["history", "ghost"], "no history"),

@@ -269,3 +269,21 @@ fn set_get_unset_keep_pm2s_module_conf_and_reach_the_app() {
             .contains("is not set")
     );
 }
+
+/// PM2's `PM2_PID_FILE_PATH`: the daemon writes its pid there too, and removes it at the end.
+#[test]
+fn pid_file_path_from_the_environment_holds_the_daemons_pid() {
+    let home = Home::new();
+    let path = home.file("elsewhere.pid");
+    let out = home
+        .command(&["ping"])
+        .env("PM2_PID_FILE_PATH", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(Some(pmx_tests::read_pid(&path)), home.daemon_pid());
+    home.ok(&["kill"]);
+    wait_for("the pid file removed", Duration::from_secs(10), || {
+        (!std::path::Path::new(&path).exists()).then_some(())
+    });
+}
