@@ -140,7 +140,7 @@ fn query_server(message: &Value, primary: &Primary) -> Answer {
             "data": data,
         })
     };
-    match socket_for(message, primary) {
+    match socket_for(message, primary).and_then(nonblocking) {
         Ok((name, fd, data)) => {
             // Unique per worker and listen call: the worker keeps its handles by this key.
             let key = format!("{name}:{index}");
@@ -156,6 +156,14 @@ fn query_server(message: &Value, primary: &Primary) -> Answer {
             Answer::Reply(reply(-errno, "", Value::Null), None)
         }
     }
+}
+
+/// Makes the shared socket non-blocking, as Node's own primary hands it over. The flag
+/// belongs to the socket, not to one fd: left blocking, a worker woken with the others for
+/// a connection one of them took would block in `accept` with requests in hand.
+fn nonblocking(held: (String, Arc<OwnedFd>, Value)) -> io::Result<(String, Arc<OwnedFd>, Value)> {
+    rustix::io::ioctl_fionbio(&*held.1, true)?;
+    Ok(held)
 }
 
 /// The socket a `queryServer` asks for: one the instance inherited (by its fd), or the

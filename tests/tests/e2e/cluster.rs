@@ -224,6 +224,9 @@ fn a_python_server_on_the_inherited_fd_reloads_under_load_without_a_failed_reque
         &[
             &fixture("fd_server.py"),
             "--wait-ready",
+            // Python starting on a loaded machine can take seconds: the reload is the test.
+            "--listen-timeout",
+            "10000",
             "--env",
             "DELAY_MS=20",
         ],
