@@ -195,6 +195,17 @@ pub struct RestartArgs {
     /// Names, ids, `all`, or config files
     #[arg(required = true)]
     pub targets: Vec<String>,
+    /// From now on, restart at each tick of this cron expression (`0`: no more), as PM2's
+    /// `restart --cron-restart`
+    #[arg(short = 'c', long, alias = "cron", value_parser = cron_or_none)]
+    pub cron_restart: Option<String>,
+    /// From now on, run the interpreter with these arguments (one string; "" for none)
+    #[arg(
+        long = "node-args",
+        alias = "interpreter-args",
+        allow_hyphen_values = true
+    )]
+    pub node_args: Option<String>,
     /// Take the environment of this command (and of the config file) instead of the one the
     /// app started with; variables that are gone are removed
     #[arg(long)]
@@ -333,6 +344,14 @@ fn cron_expr(value: &str) -> Result<String, String> {
 
 fn cron_restart(value: &str) -> Result<String, String> {
     pmx_scripting::validate_cron("--cron-restart", value)
+}
+
+/// A cron expression, or `0` for none (PM2's way of removing one).
+fn cron_or_none(value: &str) -> Result<String, String> {
+    if value == "0" {
+        return Ok(String::new());
+    }
+    cron_restart(value)
 }
 
 #[derive(Debug, Args)]

@@ -49,8 +49,9 @@ pub enum Request {
     Up(Box<UpRequest>),
     /// A config that failed to evaluate: journaled, nothing else changes.
     RejectConfig(RejectedConfig),
-    /// `pmx restart --update-env`: restart apps with the caller's environment.
-    UpdateEnv(UpdateEnvRequest),
+    /// `pmx restart --update-env` or with options (`--cron-restart`, `--node-args`): restart
+    /// apps with another spec.
+    Revise(ReviseRequest),
     /// `pmx rollback`: re-apply an app's spec of an earlier config revision.
     Rollback(RollbackRequest),
     /// `pmx logs`: the log files of the targets; with `follow`, then their new lines.
@@ -242,11 +243,39 @@ pub struct LogLine {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UpdateEnvRequest {
+pub struct ReviseRequest {
     pub targets: Vec<String>,
     /// The environment to run with from now on (replacing the captured one entirely, so a
-    /// variable that is gone is gone).
-    pub env: std::collections::BTreeMap<String, String>,
+    /// variable that is gone is gone); none: the one the apps have.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Options given with `restart`, as PM2's `restart` takes them.
+    #[serde(default)]
+    pub options: OptionChanges,
+}
+
+/// The options `restart` may change (unset: as they are).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionChanges {
+    /// `--cron-restart EXPR`; empty: none any more (`--cron-restart 0`).
+    pub cron_restart: Option<String>,
+    /// `--node-args "..."` (`--interpreter-args`).
+    pub interpreter_args: Option<Vec<String>>,
+}
+
+impl OptionChanges {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// `spec` with these changes.
+    pub fn apply(&self, spec: &mut crate::spec::AppSpec) {
+        if let Some(cron) = &self.cron_restart {
+            spec.options.cron_restart = Some(cron.clone()).filter(|c| !c.is_empty());
+        }
+        if let Some(args) = &self.interpreter_args {
+            spec.interpreter_args = args.clone();
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

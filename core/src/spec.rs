@@ -450,9 +450,7 @@ impl Default for RestartPolicy {
 pub enum SpecError {
     #[error("app name must not be empty")]
     EmptyName,
-    #[error(
-        "invalid app name `{0}`: use letters, digits, `-`, `_`, `.`, `@`, `:` (not only digits, not `all`)"
-    )]
+    #[error("invalid app name `{0}`: use letters, digits, `-`, `_`, `.`, `@`, `:` (not `all`)")]
     BadName(String),
     #[error("script must not be empty")]
     EmptyScript,
@@ -530,11 +528,8 @@ pub fn validate_name(name: &str) -> Result<(), SpecError> {
         return Err(SpecError::EmptyName);
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.@:".contains(c);
-    if name == "all"
-        || name.len() > 128
-        || !name.chars().all(allowed)
-        || name.chars().all(|c| c.is_ascii_digit())
-    {
+    // A name of digits is allowed, as PM2 allows it: a target is an id first, then a name.
+    if name == "all" || name.len() > 128 || !name.chars().all(allowed) {
         return Err(SpecError::BadName(name.to_string()));
     }
     Ok(())
@@ -630,10 +625,6 @@ mod tests {
                 ..spec()
             },
             AppSpec {
-                name: "12".into(),
-                ..spec()
-            },
-            AppSpec {
                 name: "all".into(),
                 ..spec()
             },
@@ -685,7 +676,11 @@ mod tests {
         assert_eq!(default_name("worker.py"), "worker");
         assert_eq!(default_name("python3 -m http.server"), "python3");
         assert_eq!(default_name("./server"), "server");
-        assert_eq!(default_name("/x/123.sh"), "app-123");
+        assert_eq!(
+            default_name("/x/123.sh"),
+            "123",
+            "digits are a name, as in PM2"
+        );
     }
 
     #[test]

@@ -116,6 +116,7 @@ fn answer(message: &Value, primary: &Primary) -> Answer {
         Some("NODE_HANDLE") => Answer::Reply(json!({ "cmd": "NODE_HANDLE_ACK" }), None),
         Some("NODE_CLUSTER") => match message["act"].as_str() {
             Some("queryServer") => query_server(message, primary),
+            Some("online") => Answer::Heard(Word::WorkerOnline),
             Some("listening") => Answer::Heard(Word::Listening),
             // `worker.disconnect()` waits for this acknowledgement before it disconnects.
             Some("exitedAfterDisconnect") => Answer::Reply(

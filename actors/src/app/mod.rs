@@ -223,16 +223,14 @@ impl AppActor {
                 .is_some_and(|p| pmx_core::spec::is_node(p))
     }
 
-    /// When slot `i` counts as online. A cluster worker replacing an instance in a reload
-    /// must listen first (or `listen_timeout` pass), as under PM2; started plainly, it is
-    /// online at spawn.
-    fn readiness_of(&self, i: usize) -> Readiness {
+    /// When slot `i` counts as online. A cluster worker says so (Node's `online`, or, when
+    /// it replaces an instance in a reload, listening), or `listen_timeout` passes, as under
+    /// PM2 (see the `Heard` handler).
+    fn effective_readiness(&self) -> Readiness {
         match self.readiness {
-            Readiness::AtSpawn if self.slots[i].incoming && self.cluster_worker() => {
-                Readiness::ReportedOrAfter {
-                    timeout_ms: self.spec.options.listen_timeout_ms,
-                }
-            }
+            Readiness::AtSpawn if self.cluster_worker() => Readiness::ReportedOrAfter {
+                timeout_ms: self.spec.options.listen_timeout_ms,
+            },
             other => other,
         }
     }
@@ -260,7 +258,7 @@ impl AppActor {
     /// Feeds one input to instance `i` and carries out what the machine decides.
     fn feed(&mut self, i: usize, input: Input, cause: Cause, ctx: &mut Context<Self>) {
         let kill = self.kill_policy();
-        let ready = self.readiness_of(i);
+        let ready = self.effective_readiness();
         if let (Input::Command(_), Cause::Rule { rule, .. }) = (&input, &cause) {
             let id = self.slots[i].id;
             let count = self.policy_actions.entry(id).or_default();
@@ -412,6 +410,12 @@ impl AppActor {
             let paths = &self.shared.paths;
             env.extend(opened.env(fds.len(), self.runs, &self.spec, paths));
             fds.extend(opened.child_fds());
+        } else if self
+            .command
+            .first()
+            .is_some_and(|p| pmx_core::spec::is_node(p))
+        {
+            env.push(talk::node_options(&self.spec, &self.shared.paths));
         }
         let files = self.log_files(id);
         let request = spawn::SpawnRequest {

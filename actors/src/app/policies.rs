@@ -1,4 +1,5 @@
-//! The built-in policies of one app, in its actor: `cron_restart` (a timer to the next tick),
+//! The built-in policies of one app, in its actor: `cron_restart` (a timer to the next tick,
+//! which starts stopped instances too, as PM2's does),
 //! `watch` (debounced file changes), `max_memory_restart` (breaches the sampler reports), and
 //! `scale` (instances added or retired without touching the others).
 
@@ -47,6 +48,16 @@ impl AppActor {
         }
     }
 
+    /// A cron tick, as PM2 has it: running instances restart, and stopped or errored ones
+    /// start (a job with `autorestart: false` that ran and exited runs again at each tick).
+    fn restart_every_instance(&mut self, cause: Cause, ctx: &mut Context<Self>) {
+        for i in self.selected(&None) {
+            if self.slots[i].machine.status != Status::Stopping {
+                self.feed(i, Input::Command(Command::Restart), cause.clone(), ctx);
+            }
+        }
+    }
+
     /// Sleeps until the next tick after `after` (or now), restarts, and sleeps again.
     fn arm_cron(&mut self, after: Option<DateTime<Local>>, ctx: &mut Context<Self>) {
         let Some(expr) = self.spec.options.cron_restart.clone() else {
@@ -70,7 +81,7 @@ impl AppActor {
                 "cron_restart",
                 format!("cron {expr} at {}", tick.format("%H:%M:%S")),
             );
-            act.restart_running(cause, ctx);
+            act.restart_every_instance(cause, ctx);
             act.answer_waiters(ctx);
             act.arm_cron(Some(tick), ctx);
         });

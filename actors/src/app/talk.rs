@@ -35,8 +35,10 @@ pub enum Word {
     Notified,
     /// `process.send('ready')`, through the shim.
     SentReady,
-    /// The shim listens on an inherited socket.
+    /// The shim listens on an inherited socket, or a cluster worker on its shared one.
     Listening,
+    /// A cluster worker says it is up (Node's `online`, before the app's code runs).
+    WorkerOnline,
     /// The shim has no connection left after a `DRAIN`.
     Drained,
 }
@@ -125,22 +127,13 @@ impl Opened {
         paths: &Paths,
     ) -> Vec<(String, String)> {
         let fd = crate::process::activation::FIRST_FD as usize + fd_at;
-        let shim = format!("--require \"{}\"", paths.node_shim().display());
-        let existing = spec
-            .env
-            .get("NODE_OPTIONS")
-            .or_else(|| spec.base_env.get("NODE_OPTIONS"));
-        let node_options = match existing {
-            Some(options) if !options.is_empty() => format!("{shim} {options}"),
-            _ => shim,
-        };
         let mut env = vec![
             (
                 "NOTIFY_SOCKET".into(),
                 self.talk.notify.to_string_lossy().into_owned(),
             ),
             ("PMX_CHANNEL_FD".into(), fd.to_string()),
-            ("NODE_OPTIONS".into(), node_options),
+            node_options(spec, paths),
         ];
         if self.worker_end.is_some() {
             env.extend(super::cluster::worker_env(fd as i32 + 1, worker_id));
@@ -161,6 +154,21 @@ impl Opened {
     pub fn into_talk(self) -> Talk {
         self.talk
     }
+}
+
+/// `NODE_OPTIONS` with the shim preloaded (before the app's own options), for any Node
+/// process of the app: the shim also keeps PM2's habits that need no channel.
+pub fn node_options(spec: &AppSpec, paths: &Paths) -> (String, String) {
+    let shim = format!("--require \"{}\"", paths.node_shim().display());
+    let existing = spec
+        .env
+        .get("NODE_OPTIONS")
+        .or_else(|| spec.base_env.get("NODE_OPTIONS"));
+    let options = match existing {
+        Some(options) if !options.is_empty() => format!("{shim} {options}"),
+        _ => shim,
+    };
+    ("NODE_OPTIONS".into(), options)
 }
 
 impl Talk {
@@ -238,13 +246,21 @@ impl Handler<Heard> for AppActor {
             talk.shim = true;
         }
         let launching = slot.machine.status == Status::Launching;
+        // As PM2: a cluster worker started plainly is online when Node says so; one replacing
+        // an instance in a reload must listen first.
+        let worker_up = !slot.incoming && self.readiness == Readiness::AtSpawn;
         // Listening is ready enough unless the app promised to say so itself.
-        let lenient = matches!(self.readiness_of(i), Readiness::ReportedOrAfter { .. });
+        let lenient = matches!(
+            self.effective_readiness(),
+            Readiness::ReportedOrAfter { .. }
+        );
         let how = match msg.word {
             Word::Notified => "sd_notify READY=1",
             Word::SentReady => "process.send('ready')",
             Word::Listening if lenient => "listening on the shared socket",
             Word::Listening => return,
+            Word::WorkerOnline if worker_up => "the cluster worker is online",
+            Word::WorkerOnline => return,
             Word::Drained => {
                 self.release_signal(i);
                 return self.answer_waiters(ctx);

@@ -264,7 +264,7 @@ impl Handler<Handle> for Daemon {
             Request::Env(t) => ready(self.env(&t.targets, uid)),
             Request::Up(req) => self.up(*req, user("up")),
             Request::RejectConfig(r) => ready(self.reject_config(r, user("up"))),
-            Request::UpdateEnv(req) => self.update_env(req, user("restart --update-env")),
+            Request::Revise(req) => self.revise(req, user("restart")),
             Request::Rollback(req) => self.rollback(req, user("rollback")),
             Request::Logs(req) => ready(self.logs(&req.targets)),
             Request::Flush(t) => self.flush_logs(&t.targets),

@@ -1,11 +1,12 @@
-//! `restart --update-env` and `rollback`: both give an app another spec, so both go through
-//! `up` and become a config revision in the journal, with the change they made.
+//! `restart --update-env` (or with options) and `rollback`: both give an app another spec, so
+//! both go through `up` and become a config revision in the journal, with the change they
+//! made.
 
 use std::sync::Arc;
 
 use pmx_core::event::{Cause, EventKind};
 use pmx_core::protocol::{
-    FailureKind, Response, RollbackRequest, Unchanged, UpRequest, UpdateEnvRequest,
+    FailureKind, Response, ReviseRequest, RollbackRequest, Unchanged, UpRequest,
 };
 use pmx_core::spec::AppSpec;
 
@@ -18,19 +19,30 @@ struct Version {
 }
 
 impl Daemon {
-    /// Restarts the targeted apps with `env` as their captured environment from now on.
-    pub(super) fn update_env(&mut self, req: UpdateEnvRequest, cause: Cause) -> Reply {
+    /// Restarts the targeted apps with `env` as their captured environment from now on (when
+    /// given) and the options changed.
+    pub(super) fn revise(&mut self, req: ReviseRequest, cause: Cause) -> Reply {
         let picks = match self.resolve_targets(&req.targets) {
             Ok(p) => p,
             Err(r) => return ready(r),
         };
-        let env = Arc::new(req.env);
+        let source = match (&req.env, req.options.is_empty()) {
+            (Some(_), true) => "restart --update-env",
+            (Some(_), false) => "restart --update-env with options",
+            (None, _) => "restart with options",
+        };
+        let update_env = req.env.is_some();
+        let env = req.env.map(Arc::new);
         let apps = picks
             .iter()
             .filter_map(|(name, _)| self.apps.get(name))
-            .map(|entry| AppSpec {
-                base_env: env.clone(),
-                ..entry.spec.clone()
+            .map(|entry| {
+                let mut spec = entry.spec.clone();
+                if let Some(env) = &env {
+                    spec.base_env = env.clone();
+                }
+                req.options.apply(&mut spec);
+                spec
             })
             .collect();
         let up = UpRequest {
@@ -38,10 +50,10 @@ impl Daemon {
             apps,
             prune: false,
             dry_run: false,
-            source: "restart --update-env".into(),
+            source: source.into(),
             hash: String::new(),
             unchanged: Unchanged::Restart,
-            update_env: true,
+            update_env,
         };
         self.up(up, cause)
     }

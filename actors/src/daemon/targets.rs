@@ -32,10 +32,11 @@ impl Daemon {
                 }
                 continue;
             }
-            if let Ok(id) = target.parse::<u32>() {
-                let Some((name, _)) = self.apps.iter().find(|(_, a)| a.ids.contains(&id)) else {
-                    return Err(not_found(target));
-                };
+            let by_id = target.parse::<u32>().ok().and_then(|id| {
+                let (name, _) = self.apps.iter().find(|(_, a)| a.ids.contains(&id))?;
+                Some((id, name))
+            });
+            if let Some((id, name)) = by_id {
                 // An app already picked whole stays whole.
                 if let Some(ids) = picked
                     .entry(name.clone())

@@ -2,8 +2,8 @@
 
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{
-    ReloadRequest, Request, Response, RollbackRequest, ScaleRequest, SignalRequest, Targets,
-    Unchanged, UpdateEnvRequest,
+    OptionChanges, ReloadRequest, Request, Response, ReviseRequest, RollbackRequest, ScaleRequest,
+    SignalRequest, Targets, Unchanged,
 };
 use pmx_core::signal::parse_signal;
 
@@ -105,7 +105,12 @@ pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
 /// `restart`. With `--update-env`, the apps take this command's environment (and a config
 /// file's declared one): a config revision.
 pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError> {
-    if !r.update_env {
+    let options = OptionChanges {
+        cron_restart: r.cron_restart.clone(),
+        interpreter_args: (r.node_args.as_deref())
+            .map(|a| a.split_whitespace().map(String::from).collect()),
+    };
+    if !r.update_env && options.is_empty() {
         let Some(names) = converge_files(paths, &r, Unchanged::Restart)? else {
             return super::list::list(paths);
         };
@@ -118,9 +123,11 @@ pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError
         restart_with_env(paths, file, r.env.as_deref(), r.only.as_deref())?;
     }
     if !names.is_empty() {
-        let request = Request::UpdateEnv(UpdateEnvRequest {
-            targets: names.into_iter().cloned().collect(),
-            env: super::start::captured_env(),
+        let names: Vec<String> = names.into_iter().cloned().collect();
+        let request = Request::Revise(ReviseRequest {
+            targets: expand(&names, None, None)?.targets,
+            env: r.update_env.then(super::start::captured_env),
+            options,
         });
         show_plan(ask(paths, &request)?)?;
     }

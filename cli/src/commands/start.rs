@@ -199,6 +199,10 @@ fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
             });
             processes(ask(paths, &scale)?)?
         }
+        // As PM2: the script's app is registered but nothing of it runs: it is started.
+        Response::Error(f) if f.kind == FailureKind::Conflict && !runs(paths, &name)? => {
+            start_registered(paths, &name)?.unwrap_or_default()
+        }
         Response::Error(f) => return Err(super::failure(f)),
         other => processes(other)?,
     };
@@ -235,6 +239,15 @@ fn start_registered(
         Response::Error(f) => Err(super::failure(f)),
         other => processes(other).map(Some),
     }
+}
+
+/// Whether an instance of app `name` runs (or is starting, or stopping).
+fn runs(paths: &Paths, name: &str) -> Result<bool, CliError> {
+    use pmx_core::state::Status;
+    let list = processes(ask(paths, &Request::List)?)?;
+    Ok(list
+        .iter()
+        .any(|p| p.name == name && !matches!(p.status, Status::Stopped | Status::Errored)))
 }
 
 /// An option PM2 also reads from its environment: `PMX_<NAME>` first, then `PM2_<NAME>`.

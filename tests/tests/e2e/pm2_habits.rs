@@ -287,3 +287,65 @@ fn pid_file_path_from_the_environment_holds_the_daemons_pid() {
         (!std::path::Path::new(&path).exists()).then_some(())
     });
 }
+
+/// As PM2: an unhandled promise rejection in a Node app is logged, not fatal, in fork and
+/// in cluster mode alike.
+#[test]
+fn an_unhandled_rejection_is_logged_and_the_node_app_keeps_running() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("rejection.js"), "--name", "fork"]);
+    home.ok(&[
+        "start",
+        &fixture("rejection.js"),
+        "--name",
+        "clu",
+        "-i",
+        "1",
+    ]);
+    for (name, log) in [
+        ("fork", "logs/fork-error.log"),
+        ("clu", "logs/clu-error.log"),
+    ] {
+        let pid = home.wait_online(name);
+        let log = home.file(log);
+        wait_for("the rejection logged", Duration::from_secs(10), || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains("nobody caught me").then_some(())
+        });
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains("You have triggered an unhandledRejection"),
+            "{text}"
+        );
+        assert_eq!(home.pid(name), pid, "{name} kept running");
+        assert_eq!(restarts(&home, name), 0);
+    }
+}
+
+/// PM2's `restart` with options: `--cron-restart 0` removes the cron, `--node-args` sets the
+/// interpreter's arguments; a config revision like `--update-env`, and a restart counted.
+#[test]
+fn restart_takes_pm2s_options_and_changes_the_spec() {
+    let home = Home::new();
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "tick",
+        "-c",
+        "0 3 * * *",
+    ]);
+    assert_eq!(home.proc("tick")["pm2_env"]["cron_restart"], "0 3 * * *");
+    let out = home.ok(&["restart", "tick", "--cron-restart", "0"]);
+    assert!(out.contains("cron_restart 0 3 * * * → unset"), "{out}");
+    let p = home.proc("tick");
+    assert!(p["pm2_env"]["cron_restart"].is_null(), "{p}");
+    assert_eq!(p["pm2_env"]["restart_time"], 1);
+    home.ok(&["restart", "tick", "--node-args", "--harmony"]);
+    assert_eq!(
+        home.proc("tick")["pm2_env"]["node_args"],
+        serde_json::json!(["--harmony"])
+    );
+    let err = home.fails(2, &["restart", "tick", "--cron-restart", "nope"]);
+    assert!(err.contains("--cron-restart"), "{err}");
+}

@@ -73,7 +73,7 @@ fn the_sampler_measures_the_whole_process_tree() {
 }
 
 #[test]
-fn cron_restart_with_seconds_restarts_a_running_app_and_leaves_a_stopped_one() {
+fn cron_restart_with_seconds_restarts_a_running_app_and_starts_a_stopped_one() {
     let home = Home::new();
     home.ok(&[
         "start",
@@ -93,12 +93,31 @@ fn cron_restart_with_seconds_restarts_a_running_app_and_leaves_a_stopped_one() {
         history.contains("rule cron_restart: cron */2 * * * * * at"),
         "{history}"
     );
+    // As PM2: a tick starts a stopped instance too.
     home.ok(&["stop", "tick"]);
-    std::thread::sleep(Duration::from_millis(4500));
+    assert_eq!(home.status("tick"), "stopped");
+    home.wait_online("tick");
+
+    // So a job that runs and exits (no autorestart) runs again at each tick, PM2's way of
+    // scheduling a script.
+    home.ok(&[
+        "start",
+        "echo ran",
+        "--name",
+        "job",
+        "--no-autorestart",
+        "--cron-restart",
+        "*/2 * * * * *",
+    ]);
+    let log = home.file("logs/job-out.log");
+    wait_for("the job run three times", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        (text.matches("ran").count() >= 3).then_some(())
+    });
     assert_eq!(
-        home.status("tick"),
-        "stopped",
-        "cron does not start a stopped app"
+        home.proc("job")["pm2_env"]["restart_time"],
+        0,
+        "a start, not a restart"
     );
 }
 

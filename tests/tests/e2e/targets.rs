@@ -92,3 +92,20 @@ fn all_with_no_app_is_an_error() {
     home.ok(&["stop", "all"]);
     assert_eq!(stopped(&home), ["a"]);
 }
+
+/// As PM2: an app may be named with digits; a target is an id first, then a name.
+#[test]
+fn a_name_of_digits_is_a_name_when_no_id_is_that_number() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "455"]);
+    let first = home.wait_online("455");
+    home.ok(&["restart", "455"]);
+    assert_ne!(home.wait_online("455"), first);
+    assert_eq!(home.proc("455")["pm2_env"]["restart_time"], 1);
+    home.ok(&["restart", "0"]);
+    assert_eq!(
+        home.proc("455")["pm2_env"]["restart_time"],
+        2,
+        "0 is its id"
+    );
+}

@@ -6,6 +6,22 @@
 const net = require('net');
 
 const inherited = JSON.parse(process.env.PMX_LISTEN || '[]'); // [{fd, port} | {fd, path}]
+// The app's own Node children do not load the shim again: it is the app's, as PM2's is.
+if (process.env.NODE_OPTIONS) {
+  process.env.NODE_OPTIONS = process.env.NODE_OPTIONS
+    .replace(`--require "${__filename}"`, '')
+    .trim();
+}
+
+// As PM2: an unhandled promise rejection is logged, not fatal (Node's default is to crash),
+// unless the app handles them itself.
+process.on('unhandledRejection', (reason) => {
+  if (process.listenerCount('unhandledRejection') > 1) return;
+  console.error(
+    'You have triggered an unhandledRejection, you may have forgotten to catch a Promise rejection:',
+  );
+  console.error(reason);
+});
 const channelFd = Number(process.env.PMX_CHANNEL_FD);
 // A process the app starts must not take the sockets over again.
 for (const k of ['PMX_LISTEN', 'PMX_CHANNEL_FD', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) {
