@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Cluster mode (issue 7): a 2-instance Node HTTP server behind pmx's shared socket and
-behind PM2's cluster mode (Node's cluster module), the same file for both.
+"""Cluster mode (issue 7): a 2-instance Node HTTP server behind pmx's shared socket
+(`--listen`), in pmx's cluster mode as PM2 users type it (`-i 2`, the port only the app
+knows), and in PM2's cluster mode (Node's cluster module), the same file for all.
 
     python3 bench/cluster.py            # pmx only (builds target/release/pmx first)
     python3 bench/cluster.py --pm2      # also PM2, installed with npm into a temporary prefix
@@ -48,11 +49,15 @@ def wait_answering(port, timeout=30):
     raise RuntimeError(f"nothing answers on {port}")
 
 
-def start(m, port, exit_at_once):
-    env = {"PORT": str(port), "EXIT_AT_ONCE": "1" if exit_at_once else "0"}
-    if isinstance(m, Pmx):
+def start(m, port, exit_at_once, listen):
+    env = {"EXIT_AT_ONCE": "1" if exit_at_once else "0"}
+    if listen:
+        env["PORT"] = str(port)
         m.start(APP, "web", "-i", "2", "--listen", f"127.0.0.1:{port}", env=env)
     else:
+        # PM2's command line: the port only the app knows (pmx: its cluster workers ask the
+        # daemon for it; PM2: Node's cluster module).
+        env["APP_PORT"] = str(port)
         m.start(APP, "web", "-i", "2", env=env)
     m.wait_online(2)
     wait_answering(port)
@@ -93,10 +98,10 @@ def reloads_under_load(m, port, seconds, close):
     return result
 
 
-def bench(m, quick):
+def bench(m, quick, listen):
     figures = {}
     port = free_port()
-    start(m, port, exit_at_once=False)
+    start(m, port, exit_at_once=False, listen=listen)
     wrk(port, 2)  # warm up
     figures["throughput"] = parse(wrk(port, 5 if quick else 10))
     seconds = 10 if quick else 15
@@ -104,7 +109,7 @@ def bench(m, quick):
         if exit_at_once:
             m.run("delete", "all")
             port = free_port()
-            start(m, port, exit_at_once=True)
+            start(m, port, exit_at_once=True, listen=listen)
         for close in (False, True):
             key = f"reload {'exits-at-once' if exit_at_once else 'plain'} {'close' if close else 'keep-alive'}"
             figures[key] = reloads_under_load(m, port, seconds, close)
@@ -128,7 +133,11 @@ def main():
     results = {}
     try:
         for m in managers:
-            results[m.name] = bench(m, args.quick)
+            if isinstance(m, Pmx):
+                results[f"{m.name} --listen"] = bench(m, args.quick, listen=True)
+                results[f"{m.name} -i 2"] = bench(m, args.quick, listen=False)
+            else:
+                results[m.name] = bench(m, args.quick, listen=False)
     finally:
         for m in managers:
             m.close()

@@ -249,10 +249,13 @@ fn env_map(key: &str, v: &Dynamic) -> Result<BTreeMap<String, String>, String> {
     };
     map.iter()
         .map(|(k, value)| {
-            // Numbers and booleans are written as PM2 writes them into the environment.
+            // Numbers and booleans are written as PM2 writes them into the environment, and
+            // maps and arrays as the JSON PM2 writes for them (`{"HEYYYY":true}`).
             let text = if value.is_string() || value.is_int() || value.is_bool() || value.is_float()
             {
                 value.to_string()
+            } else if let Some(json) = to_json(value) {
+                json.to_string()
             } else {
                 return Err(expected(
                     &format!("{key}.{k}"),
@@ -263,6 +266,35 @@ fn env_map(key: &str, v: &Dynamic) -> Result<BTreeMap<String, String>, String> {
             Ok((k.to_string(), text))
         })
         .collect()
+}
+
+/// A map, an array or a scalar as JSON; `None` for what JSON cannot hold (a function).
+fn to_json(v: &Dynamic) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    if let Some(map) = v.read_lock::<Map>() {
+        let entries = map.iter().map(|(k, v)| Some((k.to_string(), to_json(v)?)));
+        return entries.collect::<Option<_>>().map(Value::Object);
+    }
+    if let Some(items) = v.read_lock::<rhai::Array>() {
+        return items
+            .iter()
+            .map(to_json)
+            .collect::<Option<_>>()
+            .map(Value::Array);
+    }
+    if v.is_unit() {
+        return Some(Value::Null);
+    }
+    if let Ok(b) = v.as_bool() {
+        return Some(Value::Bool(b));
+    }
+    if let Ok(n) = v.as_int() {
+        return Some(Value::from(n));
+    }
+    if let Ok(f) = v.as_float() {
+        return serde_json::Number::from_f64(f).map(Value::Number);
+    }
+    v.clone().into_string().ok().map(Value::String)
 }
 
 fn instances(v: &Dynamic) -> Result<u32, String> {

@@ -518,3 +518,15 @@ fn pm2_aliases_name_the_same_options_and_instances_mean_cluster() {
         "fork"
     );
 }
+
+#[test]
+fn env_maps_and_arrays_are_written_as_pm2_writes_them() {
+    let (dir, _) = dir();
+    let json = dir.path().join("ecosystem.json");
+    let text = r#"{"apps": [{"name": "a", "script": "app.js",
+        "env": {"OBJ": {"HEYYYY": true}, "LIST": [1, "x"], "N": 3}}]}"#;
+    let apps = eval(&json, text, None).unwrap();
+    assert_eq!(apps[0].env["OBJ"], r#"{"HEYYYY":true}"#);
+    assert_eq!(apps[0].env["LIST"], r#"[1,"x"]"#);
+    assert_eq!(apps[0].env["N"], "3");
+}
