@@ -56,6 +56,19 @@ pub struct RotateOptions {
     pub interval: Option<String>,
 }
 
+impl RotateOptions {
+    /// These settings, each one not given taken from `under`.
+    pub fn over(&self, under: &RotateOptions) -> RotateOptions {
+        RotateOptions {
+            max_size_bytes: self.max_size_bytes.or(under.max_size_bytes),
+            retain: self.retain.or(under.retain),
+            compress: self.compress.or(under.compress),
+            date_format: (self.date_format.clone()).or_else(|| under.date_format.clone()),
+            interval: self.interval.clone().or_else(|| under.interval.clone()),
+        }
+    }
+}
+
 impl Rotation {
     pub fn with(&self, app: &RotateOptions) -> Rotation {
         Rotation {

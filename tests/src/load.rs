@@ -21,6 +21,17 @@ impl LoadReport {
     pub fn ok(&self) -> u64 {
         self.answers.values().sum()
     }
+
+    /// Fails the test, with the first failures, when any request failed.
+    pub fn assert_none_failed(&self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} requests failed: {:?}",
+            self.failures.len(),
+            self.ok() + self.failures.len() as u64,
+            &self.failures[..self.failures.len().min(5)]
+        );
+    }
 }
 
 pub struct Load {

@@ -328,17 +328,7 @@ impl AppActor {
         conf: &RotateOptions,
     ) {
         let o = &self.spec.options;
-        let mine = &o.log_rotate;
-        let rotate = RotateOptions {
-            max_size_bytes: mine.max_size_bytes.or(conf.max_size_bytes),
-            retain: mine.retain.or(conf.retain),
-            compress: mine.compress.or(conf.compress),
-            date_format: mine
-                .date_format
-                .clone()
-                .or_else(|| conf.date_format.clone()),
-            interval: mine.interval.clone().or_else(|| conf.interval.clone()),
-        };
+        let rotate = o.log_rotate.over(conf);
         let prefix = (o.time || o.log_date_format.is_some())
             .then(|| strftime_of(o.log_date_format.as_deref().unwrap_or(DEFAULT_DATE_FORMAT)));
         for (stream, pipe) in [(Stream::Out, out), (Stream::Err, err)] {

@@ -74,13 +74,7 @@ fn reload_five_times_under_load(home: &Home, name: &str, args: &[&str]) {
         },
     );
     let report = load.finish();
-    assert!(
-        report.failures.is_empty(),
-        "{} of {} requests failed: {:?}",
-        report.failures.len(),
-        report.ok() + report.failures.len() as u64,
-        &report.failures[..report.failures.len().min(5)]
-    );
+    report.assert_none_failed();
     assert!(
         report.ok() > 200,
         "too little load to mean anything: {report:?}"
@@ -172,13 +166,7 @@ fn node_instances_share_a_port_only_the_app_knows_and_reload_under_load() {
         );
     }
     let report = load.finish();
-    assert!(
-        report.failures.is_empty(),
-        "{} of {} requests failed: {:?}",
-        report.failures.len(),
-        report.ok() + report.failures.len() as u64,
-        &report.failures[..report.failures.len().min(5)]
-    );
+    report.assert_none_failed();
     // Each instance restarted once per reload and never on its own.
     for p in home.jlist() {
         assert_eq!(p["pm2_env"]["restart_time"], 2, "{p}");
