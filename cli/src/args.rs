@@ -528,15 +528,21 @@ pub struct StartArgs {
     /// Keep no log files (both streams to /dev/null)
     #[arg(long)]
     pub disable_logs: bool,
+    /// Node: map stack traces through source maps (on by default when SCRIPT.map exists)
+    #[arg(long, conflicts_with = "disable_source_map_support")]
+    pub source_map_support: bool,
+    /// Node: never map stack traces through source maps
+    #[arg(long)]
+    pub disable_source_map_support: bool,
     /// PM2 flags that have nothing to act on in pmx, accepted so PM2 command lines run: PM2.io
     /// monitoring (--no-pmx, --no-automation, --trace, --disable-trace, --v8,
     /// --event-loop-inspector, --deep-monitoring), --no-vizion (pmx reads no VCS metadata),
-    /// -x (pmx executes every program directly), --disable-source-map-support (pmx adds none)
+    /// -x (pmx executes every program directly)
     #[arg(
         long = "no-pmx",
         short_alias = 'x',
         aliases = ["no-automation", "trace", "disable-trace", "v8", "event-loop-inspector",
-            "deep-monitoring", "no-vizion", "execute-command", "disable-source-map-support"],
+            "deep-monitoring", "no-vizion", "execute-command"],
         action = clap::ArgAction::Count,
         hide = true
     )]

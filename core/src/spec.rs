@@ -52,6 +52,9 @@ pub struct AppOptions {
     pub wait_ready: bool,
     pub listen_timeout_ms: u64,
     pub shutdown_with_message: bool,
+    /// Node: map stack traces through source maps (`--enable-source-maps`); unset: when the
+    /// script has a `.map` file beside it, as PM2 detects it.
+    pub source_map_support: Option<bool>,
     pub max_memory_restart_bytes: Option<u64>,
     /// How long memory must stay above the limit before the restart (0: at once).
     pub max_memory_restart_for_ms: u64,
@@ -136,6 +139,7 @@ impl Default for AppOptions {
             wait_ready: false,
             listen_timeout_ms: 3000,
             shutdown_with_message: false,
+            source_map_support: None,
             max_memory_restart_bytes: None,
             max_memory_restart_for_ms: 0,
             max_memory_growth_per_hour: None,

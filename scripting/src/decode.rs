@@ -35,6 +35,8 @@ pub const OPTIONS: &[&str] = &[
     "listen_timeout",
     "wait_ready",
     "shutdown_with_message",
+    "source_map_support",
+    "disable_source_map_support",
     "max_memory_restart",
     "cron_restart",
     "watch",
@@ -552,6 +554,10 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "listen_timeout" => spec.options.listen_timeout_ms = duration(key, v)?,
                 "wait_ready" => spec.options.wait_ready = boolean(key, v)?,
                 "shutdown_with_message" => spec.options.shutdown_with_message = boolean(key, v)?,
+                "source_map_support" => spec.options.source_map_support = Some(boolean(key, v)?),
+                "disable_source_map_support" => {
+                    spec.options.source_map_support = Some(!boolean(key, v)?)
+                }
                 "max_memory_restart" => memory_restart(&mut spec.options, v)?,
                 "cron_restart" | "cron" => {
                     let expr = string(key, v)?;

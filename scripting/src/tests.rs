@@ -517,6 +517,10 @@ fn pm2_aliases_name_the_same_options_and_instances_mean_cluster() {
         eval(&json, forked, None).unwrap()[0].options.exec_mode,
         "fork"
     );
+    let unmapped =
+        r#"{"apps": [{"name": "a", "script": "app.js", "disable_source_map_support": true}]}"#;
+    let options = &eval(&json, unmapped, None).unwrap()[0].options;
+    assert_eq!(options.source_map_support, Some(false));
 }
 
 #[test]

@@ -497,6 +497,9 @@ impl AppActor {
     fn instance_env(&self, index: u32) -> Vec<(String, String)> {
         let o = &self.spec.options;
         let mut env = vec![(o.instance_var.clone(), index.to_string())];
+        if let Some(on) = o.source_map_support {
+            env.push(("PMX_SOURCE_MAPS".into(), u8::from(on).to_string()));
+        }
         if let Some(var) = &o.increment_var {
             let base = self
                 .spec

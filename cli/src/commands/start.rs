@@ -86,6 +86,11 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             .clone()
             .unwrap_or(AppOptions::default().namespace),
         shutdown_with_message: args.shutdown_with_message,
+        source_map_support: match (args.source_map_support, args.disable_source_map_support) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         // As PM2: `-i` puts a Node app in cluster mode (other interpreters ignore it).
         exec_mode: if args.instances.is_some() {
             "cluster"

@@ -349,3 +349,33 @@ fn restart_takes_pm2s_options_and_changes_the_spec() {
     let err = home.fails(2, &["restart", "tick", "--cron-restart", "nope"]);
     assert!(err.contains("--cron-restart"), "{err}");
 }
+
+/// As PM2: a Node script with a `.map` file beside it gets stack traces through it, unless
+/// `--disable-source-map-support` says not to.
+#[test]
+fn source_maps_are_used_when_the_script_has_one() {
+    let home = Home::new();
+    let script = fixture("mapped.js");
+    for (name, flag) in [
+        ("auto", None),
+        ("off", Some("--disable-source-map-support")),
+    ] {
+        let mut args = vec!["start", &script, "--name", name, "--no-autorestart"];
+        args.extend(flag);
+        home.ok(&args);
+    }
+    let log = |name: &str| {
+        let path = home.file(&format!("logs/{name}-error.log"));
+        wait_for("the stack trace", Duration::from_secs(10), || {
+            let text = std::fs::read_to_string(&path).ok()?;
+            text.contains("thrown in the compiled file").then_some(text)
+        })
+    };
+    let auto = log("auto");
+    assert!(auto.contains("mapped.ts:2"), "{auto}");
+    let off = log("off");
+    assert!(
+        off.contains("mapped.js:2") && !off.contains("mapped.ts"),
+        "{off}"
+    );
+}

@@ -13,6 +13,17 @@ if (process.env.NODE_OPTIONS) {
     .trim();
 }
 
+// As PM2: stack traces go through source maps when the script has a `.map` file beside it
+// (or `source_map_support` says so), never with `disable_source_map_support`.
+const sourceMaps = process.env.PMX_SOURCE_MAPS;
+delete process.env.PMX_SOURCE_MAPS;
+const script = process.argv[1];
+const mapped = sourceMaps === '1'
+  || (sourceMaps !== '0' && typeof script === 'string' && require('fs').existsSync(`${script}.map`));
+if (mapped && typeof process.setSourceMapsEnabled === 'function') {
+  process.setSourceMapsEnabled(true);
+}
+
 // As PM2: an unhandled promise rejection is logged, not fatal (Node's default is to crash),
 // unless the app handles them itself.
 process.on('unhandledRejection', (reason) => {
