@@ -19,31 +19,42 @@ pub struct ListenHub {
 impl ListenHub {
     /// The socket listening on `addr`, bound now if no app holds it yet.
     pub fn acquire(&self, addr: &ListenAddr) -> Result<Arc<OwnedFd>, String> {
-        self.share(addr)
+        self.share(addr, Stale::Replace)
             .map_err(|e| format!("cannot listen on {addr}: {e}"))
     }
 
     /// As `acquire`, with the OS's error as it is (a cluster worker is told its errno).
-    pub fn share(&self, addr: &ListenAddr) -> io::Result<Arc<OwnedFd>> {
+    pub fn share(&self, addr: &ListenAddr, stale: Stale) -> io::Result<Arc<OwnedFd>> {
         let key = addr.to_string();
         let mut bound = self.bound.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(fd) = bound.get(&key).and_then(Weak::upgrade) {
             return Ok(fd);
         }
-        let fd = Arc::new(bind(addr)?);
+        let fd = Arc::new(bind(addr, stale)?);
         bound.retain(|_, w| w.strong_count() > 0);
         bound.insert(key, Arc::downgrade(&fd));
         Ok(fd)
     }
 }
 
-fn bind(addr: &ListenAddr) -> io::Result<OwnedFd> {
+/// What becomes of a socket file already at a Unix address.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// A declared `listen` path: a socket file there is left by an earlier daemon, replaced.
+    Replace,
+    /// A path an app asked for at run time (a cluster worker's `listen`): the file may be a
+    /// live socket of another program, so it is `EADDRINUSE`, as Node's own primary says.
+    Keep,
+}
+
+fn bind(addr: &ListenAddr, stale: Stale) -> io::Result<OwnedFd> {
     match addr {
         // std sets SO_REUSEADDR, so a daemon restarted at once binds again.
         ListenAddr::Tcp(a) => std::net::TcpListener::bind(a).map(OwnedFd::from),
         ListenAddr::Unix(path) => {
-            // A socket file left by an earlier daemon is replaced; any other file is not.
-            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            // A socket file is replaced when `stale` says so; any other file never is.
+            let socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+            if socket && stale == Stale::Replace {
                 std::fs::remove_file(path)?;
             }
             std::os::unix::net::UnixListener::bind(path).map(OwnedFd::from)

@@ -218,6 +218,12 @@ impl AppSpec {
             .collect()
     }
 
+    /// Whether instances run by `command` (the resolved command line) are PM2's cluster
+    /// mode: `exec_mode: cluster` and a Node program (others run as plain processes).
+    pub fn cluster_mode(&self, command: &[String]) -> bool {
+        self.options.exec_mode == "cluster" && command.first().is_some_and(|p| is_node(p))
+    }
+
     /// When an instance counts as online: when it says so (`wait_ready`); an app behind a
     /// shared socket when it says so or after `listen_timeout`; any other at spawn.
     pub fn readiness(&self) -> Readiness {

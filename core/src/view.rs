@@ -61,11 +61,7 @@ impl ProcessView {
     /// Whether the instance runs in PM2's cluster mode: a Node app whose instances are the
     /// daemon's cluster workers (other interpreters run `cluster` apps as plain processes).
     pub fn cluster_mode(&self) -> bool {
-        self.spec.options.exec_mode == "cluster"
-            && self
-                .command
-                .first()
-                .is_some_and(|p| crate::spec::is_node(p))
+        self.spec.cluster_mode(&self.command)
     }
 }
 

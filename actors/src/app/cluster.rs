@@ -25,10 +25,14 @@ use tokio::net::UnixStream;
 
 use super::AppActor;
 use super::talk::{Heard, Word};
-use crate::listen::ListenHub;
+use crate::listen::{ListenHub, Stale};
 
 /// A worker's message is a line of JSON; a longer one is skipped as it streams in.
 const MESSAGE_CAP: usize = 64 * 1024;
+
+/// Addresses one app's workers may have the daemon hold: an app that asks for more (a new
+/// port or path at every call) is told `EMFILE` rather than grow the daemon without bound.
+const MAX_ADDRESSES: usize = 64;
 
 /// The sockets an app's workers asked for, by address, held while the app exists (a
 /// restarted or reloaded instance gets the same one), with the first worker's server data
@@ -216,7 +220,10 @@ fn socket_for(message: &Value, primary: &Primary) -> io::Result<(String, Arc<Own
         if let Some((fd, data)) = ports.get(&name) {
             return Ok((name, fd.clone(), data.clone()));
         }
-        match primary.hub.share(&addr) {
+        if ports.len() >= MAX_ADDRESSES {
+            return Err(io::Error::from_raw_os_error(libc::EMFILE));
+        }
+        match primary.hub.share(&addr, Stale::Keep) {
             Ok(fd) => {
                 let data = message["data"].clone();
                 ports.insert(name.clone(), (fd.clone(), data.clone()));

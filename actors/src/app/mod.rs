@@ -214,13 +214,16 @@ impl AppActor {
         self
     }
 
+    /// Whether the app's command runs Node (its program, as resolved).
+    fn runs_node(&self) -> bool {
+        self.command
+            .first()
+            .is_some_and(|p| pmx_core::spec::is_node(p))
+    }
+
     /// A Node app in cluster mode: its instances are cluster workers of the daemon.
     fn cluster_worker(&self) -> bool {
-        self.spec.options.exec_mode == "cluster"
-            && self
-                .command
-                .first()
-                .is_some_and(|p| pmx_core::spec::is_node(p))
+        self.spec.cluster_mode(&self.command)
     }
 
     /// When slot `i` counts as online. A cluster worker says so (Node's `online`, or, when
@@ -400,11 +403,7 @@ impl AppActor {
             let paths = &self.shared.paths;
             env.extend(opened.env(fds.len(), self.runs, &self.spec, paths));
             fds.extend(opened.child_fds());
-        } else if self
-            .command
-            .first()
-            .is_some_and(|p| pmx_core::spec::is_node(p))
-        {
+        } else if self.runs_node() {
             env.push(talk::node_options(&self.spec, &self.shared.paths));
         }
         let files = self.log_files(id);

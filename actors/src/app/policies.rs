@@ -40,19 +40,17 @@ impl AppActor {
 
     /// Restarts every instance that is not stopped (a stopped app stays stopped).
     pub(super) fn restart_running(&mut self, cause: Cause, ctx: &mut Context<Self>) {
-        for i in self.selected(&None) {
-            let status = self.slots[i].machine.status;
-            if !matches!(status, Status::Stopped | Status::Stopping) {
-                self.feed(i, Input::Command(Command::Restart), cause.clone(), ctx);
-            }
-        }
+        self.restart_instances(false, cause, ctx);
     }
 
-    /// A cron tick, as PM2 has it: running instances restart, and stopped or errored ones
-    /// start (a job with `autorestart: false` that ran and exited runs again at each tick).
-    fn restart_every_instance(&mut self, cause: Cause, ctx: &mut Context<Self>) {
+    /// Restarts every instance not stopping; with `stopped_too`, stopped ones start as well
+    /// (a cron tick, as PM2 has it: a job with `autorestart: false` that ran and exited runs
+    /// again at each tick).
+    fn restart_instances(&mut self, stopped_too: bool, cause: Cause, ctx: &mut Context<Self>) {
         for i in self.selected(&None) {
-            if self.slots[i].machine.status != Status::Stopping {
+            let status = self.slots[i].machine.status;
+            let skip = status == Status::Stopping || (status == Status::Stopped && !stopped_too);
+            if !skip {
                 self.feed(i, Input::Command(Command::Restart), cause.clone(), ctx);
             }
         }
@@ -81,7 +79,7 @@ impl AppActor {
                 "cron_restart",
                 format!("cron {expr} at {}", tick.format("%H:%M:%S")),
             );
-            act.restart_every_instance(cause, ctx);
+            act.restart_instances(true, cause, ctx);
             act.answer_waiters(ctx);
             act.arm_cron(Some(tick), ctx);
         });
