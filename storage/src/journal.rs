@@ -447,7 +447,21 @@ mod tests {
             j.append(vec![command("api", "start")]).unwrap();
             j.flush().unwrap();
         }
-        let j = SledJournal::open(&path).unwrap();
+        // sled's last references can outlive the drop by a moment (a pool thread finishing
+        // a write holds the files, and their lock, until it ends): reopened in the same
+        // process, the lock comes free shortly. (The daemon's own reopen, after a failure,
+        // is retried on a timer.)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let j = loop {
+            match SledJournal::open(&path) {
+                Ok(j) => break j,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(e.to_string().contains("lock"), "{e}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
         let e = j.append(vec![command("api", "stop")]).unwrap();
         assert_eq!(e[0].seq, 2);
         assert_eq!(j.all().unwrap().len(), 2);
