@@ -1,7 +1,9 @@
-//! Turning what a process wrote into what its log file gets: whole lines only (a line that
-//! arrives in pieces waits for its end, so a timestamp never splits it and merged files never
-//! interleave half lines), each with its prefix (`time`) or as a JSON object (`log_type:
-//! json`). Bytes are kept as they came: invalid UTF-8, `\r`, lines of any length.
+//! Turning what a process wrote into what its log file gets: whole lines (a line that arrives
+//! in pieces waits for its end, so a timestamp never splits it and merged files never
+//! interleave half lines; a piece left without its end for a moment is written as it is, as
+//! PM2 does, so `process.stderr.write('x')` shows up), each with its prefix (`time`) or as a
+//! JSON object (`log_type: json`). Bytes are kept as they came: invalid UTF-8, `\r`, lines of
+//! any length.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -130,6 +132,18 @@ impl Lines {
         }
         self.pending.extend_from_slice(&data[complete..]);
         if self.pending.len() >= MAX_PENDING {
+            self.cut(clock, out, each);
+        }
+    }
+
+    /// Whether a piece of a line waits for its end.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Writes out the piece of a line that waits for its end: what comes next continues it.
+    pub fn flush_pending(&mut self, clock: &mut Clock, out: &mut Vec<u8>, each: &mut EachLine<'_>) {
+        if !self.pending.is_empty() {
             self.cut(clock, out, each);
         }
     }
@@ -265,6 +279,18 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "T: hello\nT: world\nT: last\n"
         );
+    }
+
+    #[test]
+    fn a_waiting_piece_is_written_once_and_continued_without_a_prefix() {
+        let mut l = lines(Some("T"), false);
+        let (mut clock, mut out) = (Clock::default(), Vec::new());
+        l.feed(b"errwrite", &mut clock, &mut out, &mut None);
+        assert!(out.is_empty() && l.has_pending());
+        l.flush_pending(&mut clock, &mut out, &mut None);
+        assert!(!l.has_pending());
+        l.feed(b"more\nnext\n", &mut clock, &mut out, &mut None);
+        assert_eq!(String::from_utf8(out).unwrap(), "T: errwritemore\nT: next\n");
     }
 
     #[test]

@@ -48,6 +48,8 @@ const LIVE_LINE_MAX: usize = 16 * 1024;
 const FLOOD_GAP: Duration = Duration::from_millis(5);
 /// ...and then the next read waits this long, to take a batch at once.
 const BATCH_WAIT: Duration = Duration::from_millis(2);
+/// A piece of a line still without its end after this long is written as it is.
+const PARTIAL_WAIT: Duration = Duration::from_millis(500);
 /// How often the daemon's own log is checked for rotation.
 const DAEMON_LOG_CHECK: Duration = Duration::from_secs(30);
 
@@ -81,6 +83,14 @@ pub struct Attach {
     /// strftime of the line prefix, if lines get one.
     pub prefix: Option<String>,
     pub json: bool,
+}
+
+/// What the log thread hands a stream's line assembly.
+enum Input<'a> {
+    Read(&'a [u8]),
+    /// A piece of a line waited `PARTIAL_WAIT` for its end.
+    Waited,
+    End,
 }
 
 enum Command {
@@ -150,6 +160,7 @@ impl LogHub {
                     streams: HashMap::new(),
                     next_token: WAKE + 1,
                     rearm: Vec::new(),
+                    partials: Vec::new(),
                     files: HashMap::new(),
                     live,
                     losses,
@@ -236,6 +247,8 @@ struct Capture {
     /// Writing its files fails: its lines are counted as lost.
     failing: bool,
     last_read: Instant,
+    /// A piece of a line waits for its end: when it is written anyway.
+    partial_due: Option<Instant>,
     written: Arc<Written>,
 }
 
@@ -248,6 +261,8 @@ struct Hub {
     next_token: u64,
     /// Streams to re-arm at a time (after a pause under a flood).
     rearm: Vec<(Instant, u64)>,
+    /// Streams whose piece of a line is written at a time if its end has not come.
+    partials: Vec<(Instant, u64)>,
     files: HashMap<PathBuf, Rc<RefCell<LogFile>>>,
     live: broadcast::Sender<Arc<LiveLine>>,
     /// By pm_id (never reused while the daemon runs).
@@ -298,10 +313,12 @@ impl Hub {
         }
     }
 
-    /// The earliest of: a pipe to re-arm, a cron tick, the daemon log check.
+    /// The earliest of: a pipe to re-arm, a piece of a line to write, a cron tick, the daemon
+    /// log check.
     fn next_wake(&self) -> Option<Instant> {
         let rearm = self.rearm.iter().map(|(at, _)| *at).min();
-        [rearm, self.next_tick, Some(self.daemon_log_check)]
+        let partial = self.partials.iter().map(|(at, _)| *at).min();
+        [rearm, partial, self.next_tick, Some(self.daemon_log_check)]
             .into_iter()
             .flatten()
             .min()
@@ -318,6 +335,20 @@ impl Hub {
         self.rearm.retain(|(at, _)| *at > now);
         for token in due {
             self.arm(token);
+        }
+        let partial: Vec<u64> = self
+            .partials
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, token)| *token)
+            .collect();
+        self.partials.retain(|(at, _)| *at > now);
+        for token in partial {
+            if let Some(mut capture) = self.streams.remove(&token) {
+                capture.partial_due = None;
+                self.emit(&mut capture, Input::Waited);
+                self.streams.insert(token, capture);
+            }
         }
         if self.next_tick.is_some_and(|t| t <= now) {
             let wall = chrono::Local::now();
@@ -430,6 +461,7 @@ impl Hub {
                 targets,
                 failing: false,
                 last_read: Instant::now(),
+                partial_due: None,
                 written: self.written.of(attach.id),
             },
         );
@@ -460,7 +492,7 @@ impl Hub {
                 Ok(n) => {
                     total += n;
                     let read = std::mem::take(&mut self.read);
-                    self.emit(&mut capture, Some(&read[..n]));
+                    self.emit(&mut capture, Input::Read(&read[..n]));
                     self.read = read;
                 }
                 Err(rustix::io::Errno::AGAIN) => break,
@@ -472,7 +504,7 @@ impl Hub {
             }
         }
         if ended {
-            self.emit(&mut capture, None);
+            self.emit(&mut capture, Input::End);
             let _ = epoll::delete(&self.poll, &capture.pipe);
             drop(capture);
             self.files.retain(|_, f| Rc::strong_count(f) > 1);
@@ -480,6 +512,10 @@ impl Hub {
             return self.ended();
         }
         let now = Instant::now();
+        if capture.lines.has_pending() && capture.partial_due.is_none() {
+            capture.partial_due = Some(now + PARTIAL_WAIT);
+            self.partials.push((now + PARTIAL_WAIT, token));
+        }
         let flooding = total >= READ_SIZE || now.duration_since(capture.last_read) < FLOOD_GAP;
         capture.last_read = now;
         self.streams.insert(token, capture);
@@ -490,23 +526,22 @@ impl Hub {
         }
     }
 
-    /// Formats what was read (`None`: the stream ended) and writes it to the stream's files.
-    fn emit(&mut self, capture: &mut Capture, data: Option<&[u8]>) {
+    /// Formats what was read (or the piece of a line that waited, or the stream's last line)
+    /// and writes it to the stream's files.
+    fn emit(&mut self, capture: &mut Capture, input: Input<'_>) {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         let (app, id, kind, live) = (&capture.app, capture.id, capture.kind, &self.live);
         let mut publish = |line: &[u8]| publish(live, app, id, kind, line);
         let mut each: EachLine = (live.receiver_count() > 0).then_some(&mut publish);
-        if let Some(data) = data {
-            capture.written.add(kind, data);
-        }
-        match data {
-            Some(data) => capture
-                .lines
-                .feed(data, &mut capture.clock, &mut out, &mut each),
-            None => capture
-                .lines
-                .finish(&mut capture.clock, &mut out, &mut each),
+        let (lines, clock) = (&mut capture.lines, &mut capture.clock);
+        match input {
+            Input::Read(data) => {
+                capture.written.add(kind, data);
+                lines.feed(data, clock, &mut out, &mut each)
+            }
+            Input::Waited => lines.flush_pending(clock, &mut out, &mut each),
+            Input::End => lines.finish(clock, &mut out, &mut each),
         }
         self.write(capture, &out);
         self.out = out;
