@@ -206,6 +206,10 @@ pub struct RestartArgs {
         allow_hyphen_values = true
     )]
     pub node_args: Option<String>,
+    /// Turn watching on (the app's watch paths, else its directory) or off, as PM2's
+    /// `restart --watch` toggles it
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     /// Take the environment of this command (and of the config file) instead of the one the
     /// app started with; variables that are gone are removed
     #[arg(long)]

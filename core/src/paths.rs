@@ -65,6 +65,11 @@ impl Paths {
         self.home.join("pmx.pid")
     }
 
+    /// The daemon's pid where PM2 keeps it (`kill $(cat ~/.pm2/pm2.pid)`); not a lock.
+    pub fn pm2_pid_file(&self) -> PathBuf {
+        self.home.join("pm2.pid")
+    }
+
     /// The daemon's settings (`metrics = "127.0.0.1:9615"`, ...), read when it starts.
     pub fn daemon_config(&self) -> PathBuf {
         self.home.join("daemon.toml")

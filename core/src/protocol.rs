@@ -260,6 +260,19 @@ pub struct OptionChanges {
     pub cron_restart: Option<String>,
     /// `--node-args "..."` (`--interpreter-args`).
     pub interpreter_args: Option<Vec<String>>,
+    /// `--watch`.
+    #[serde(default)]
+    pub watch: Option<WatchChange>,
+}
+
+/// What `--watch` does to an app that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WatchChange {
+    /// `restart --watch`, as PM2: on if it is off (paused by `stop`, or never asked for),
+    /// else off.
+    Toggle,
+    /// `start --watch` of a registered app.
+    On,
 }
 
 impl OptionChanges {

@@ -53,6 +53,9 @@ pub struct ProcessView {
     /// rule's name).
     #[serde(default)]
     pub policy_actions: BTreeMap<String, u64>,
+    /// `stop` paused the watching of the spec's paths (PM2: `watch` turns false).
+    #[serde(default)]
+    pub watch_paused: bool,
     /// The spec, without the captured environment values (shared: views are made often).
     pub spec: Arc<AppSpec>,
 }
@@ -233,7 +236,7 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             uptime_ms: p.started_at.map(|t| now.saturating_sub(t)),
             namespace: &o.namespace,
             cron_restart: o.cron_restart.as_deref(),
-            watch: !o.watch.is_empty(),
+            watch: !o.watch.is_empty() && !p.watch_paused,
             watch_paths: &o.watch,
             ignore_watch: &o.ignore_watch,
             max_memory_restart: o.max_memory_restart_bytes,

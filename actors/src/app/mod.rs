@@ -42,7 +42,7 @@ mod takeover;
 mod talk;
 pub use health::probe;
 pub use messages::{Control, Retire, SendSignal, Views};
-pub use policies::Rescale;
+pub use policies::{Rescale, Watching};
 pub use reload::Reload;
 pub use takeover::Orphan;
 pub use talk::install_shim;
@@ -102,6 +102,8 @@ pub struct AppActor {
     orphans: Vec<Orphan>,
     /// The first file change of a debounce in progress.
     watch_pending: Option<std::path::PathBuf>,
+    /// `stop` paused watching (PM2): the spec's paths are kept for `restart --watch`.
+    watch_paused: bool,
     /// When a launched instance counts as online (from the spec).
     readiness: Readiness,
     /// The sockets the app's instances inherit, bound at the first spawn.
@@ -194,6 +196,7 @@ impl AppActor {
             deferred: Vec::new(),
             orphans: Vec::new(),
             watch_pending: None,
+            watch_paused: false,
         }
     }
 
@@ -741,6 +744,7 @@ impl AppActor {
             log_error: loss.map(|l| l.last_error),
             output: self.shared.logs.written(id),
             policy_actions: self.policy_actions.get(&id).cloned().unwrap_or_default(),
+            watch_paused: self.watch_paused,
             spec: self.shown_spec.clone(),
         }
     }

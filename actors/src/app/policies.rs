@@ -88,7 +88,7 @@ impl AppActor {
     /// Registers (again) the app's watched paths, ignoring its current instances' log files.
     fn start_watching(&mut self, ctx: &mut Context<Self>) {
         let o = &self.spec.options;
-        if o.watch.is_empty() {
+        if o.watch.is_empty() || self.watch_paused {
             return;
         }
         let cwd = Path::new(&self.spec.cwd);
@@ -117,6 +117,29 @@ impl AppActor {
     pub(super) fn stop_watching(&self) {
         if !self.spec.options.watch.is_empty() {
             self.shared.watch.unregister(&self.spec.name);
+        }
+    }
+}
+
+/// Pause (`stop`) or resume (`restart --watch`, a config that watches) the watching of the
+/// spec's paths.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watching(pub bool);
+
+impl Handler<Watching> for AppActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Watching, ctx: &mut Context<Self>) {
+        if msg.0 == !self.watch_paused {
+            return;
+        }
+        self.watch_paused = !msg.0;
+        if msg.0 {
+            self.start_watching(ctx);
+        } else {
+            self.stop_watching();
+            self.watch_pending = None;
         }
     }
 }

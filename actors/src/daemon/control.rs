@@ -10,7 +10,7 @@ use pmx_core::view::ProcessView;
 
 use super::targets::Picks;
 use super::{Daemon, Reply, internal, ready};
-use crate::app::{Control, Retire, SendSignal};
+use crate::app::{Control, Retire, SendSignal, Watching};
 
 fn verb_of(command: Command) -> &'static str {
     match command {
@@ -65,8 +65,26 @@ impl Daemon {
         if let Err(e) = self.record_commands(&picks, verb_of(command), &cause) {
             return ready(internal(e));
         }
+        if command == Command::Stop {
+            // PM2: stopping an app turns its watching off until `restart --watch` or a config.
+            for (name, ids) in &picks {
+                if ids.is_none() {
+                    self.set_watching(name, false);
+                }
+            }
+        }
         let work = self.fan_out(&picks, command, &cause);
         self.answer_after(work)
+    }
+
+    /// Pauses or resumes the watching of an app's paths.
+    pub(super) fn set_watching(&mut self, name: &str, on: bool) {
+        if let Some(entry) = self.apps.get_mut(name)
+            && entry.watch_paused == on
+        {
+            entry.watch_paused = !on;
+            entry.addr.do_send(Watching(on));
+        }
     }
 
     pub(super) fn delete(&mut self, targets: &[String], cause: Cause) -> Reply {

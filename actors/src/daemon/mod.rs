@@ -47,6 +47,8 @@ struct AppEntry {
     ids: Vec<u32>,
     /// What the app was registered with (`save` checkpoints it).
     spec: AppSpec,
+    /// `stop` paused the watching of the spec's paths (the actor knows it too).
+    watch_paused: bool,
 }
 
 /// A request from a client whose socket peer has this uid.
@@ -131,6 +133,7 @@ impl Daemon {
                     addr,
                     ids: app.ids,
                     spec,
+                    watch_paused: false,
                 },
             );
         }

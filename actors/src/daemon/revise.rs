@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use pmx_core::event::{Cause, EventKind};
 use pmx_core::protocol::{
-    FailureKind, Response, ReviseRequest, RollbackRequest, Unchanged, UpRequest,
+    FailureKind, Response, ReviseRequest, RollbackRequest, Unchanged, UpRequest, WatchChange,
 };
 use pmx_core::spec::AppSpec;
 
@@ -42,6 +42,14 @@ impl Daemon {
                     spec.base_env = env.clone();
                 }
                 req.options.apply(&mut spec);
+                if let Some(change) = req.options.watch {
+                    let watching = !spec.options.watch.is_empty() && !entry.watch_paused;
+                    if watching && change == WatchChange::Toggle {
+                        spec.options.watch.clear();
+                    } else if spec.options.watch.is_empty() {
+                        spec.options.watch = vec![spec.cwd.clone()];
+                    } // else: paused, resumed by `up` below as the spec is the same
+                }
                 spec
             })
             .collect();

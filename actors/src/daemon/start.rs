@@ -73,7 +73,15 @@ impl Daemon {
         let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone())
             .with_restarts(restarts)
             .start();
-        self.apps.insert(name, AppEntry { addr, ids, spec });
+        self.apps.insert(
+            name,
+            AppEntry {
+                addr,
+                ids,
+                spec,
+                watch_paused: false,
+            },
+        );
         Ok(())
     }
 

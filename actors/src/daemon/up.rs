@@ -174,6 +174,12 @@ impl Daemon {
         let waves = start_waves(&declared)
             .unwrap_or_else(|_| vec![declared.iter().map(|s| s.name.clone()).collect()]);
         let then = req.unchanged;
+        // A declared spec that watches watches again, even after `stop` paused it.
+        for step in &steps {
+            if let Step::Same { name } = step {
+                self.set_watching(name, true);
+            }
+        }
         let unchanged: Vec<String> = steps
             .iter()
             .filter(|s| then != Unchanged::Keep && matches!(s, Step::Same { .. }))

@@ -290,7 +290,10 @@ mod tests {
         l.flush_pending(&mut clock, &mut out, &mut None);
         assert!(!l.has_pending());
         l.feed(b"more\nnext\n", &mut clock, &mut out, &mut None);
-        assert_eq!(String::from_utf8(out).unwrap(), "T: errwritemore\nT: next\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "T: errwritemore\nT: next\n"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{
     OptionChanges, ReloadRequest, Request, Response, ReviseRequest, RollbackRequest, ScaleRequest,
-    SignalRequest, Targets, Unchanged,
+    SignalRequest, Targets, Unchanged, WatchChange,
 };
 use pmx_core::signal::parse_signal;
 
@@ -109,6 +109,7 @@ pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError
         cron_restart: r.cron_restart.clone(),
         interpreter_args: (r.node_args.as_deref())
             .map(|a| a.split_whitespace().map(String::from).collect()),
+        watch: r.watch.then_some(WatchChange::Toggle),
     };
     if !r.update_env && options.is_empty() {
         let Some(names) = converge_files(paths, &r, Unchanged::Restart)? else {

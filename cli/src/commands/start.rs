@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use pmx_core::logs::LogType;
 use pmx_core::paths::Paths;
 use pmx_core::protocol::{
-    FailureKind, Request, Response, ScaleCount, ScaleRequest, StartRequest, Targets, Unchanged,
+    FailureKind, OptionChanges, Request, Response, ReviseRequest, ScaleCount, ScaleRequest,
+    StartRequest, Targets, Unchanged, WatchChange,
 };
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppOptions, AppSpec, Interpreter, RestartPolicy, default_name};
@@ -190,6 +191,7 @@ fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let force = args.force;
+    let watch = args.watch.is_some();
     let spec = spec_from(args)?;
     let name = spec.name.clone();
     let instances = spec.instances;
@@ -204,8 +206,21 @@ fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
             });
             processes(ask(paths, &scale)?)?
         }
-        // As PM2: the script's app is registered but nothing of it runs: it is started.
+        // As PM2: the script's app is registered but nothing of it runs: it is started
+        // (`--watch`: watching again, which `stop` paused).
         Response::Error(f) if f.kind == FailureKind::Conflict && !runs(paths, &name)? => {
+            if watch {
+                let revise = Request::Revise(ReviseRequest {
+                    targets: vec![name.clone()],
+                    env: None,
+                    options: OptionChanges {
+                        watch: Some(WatchChange::On),
+                        ..OptionChanges::default()
+                    },
+                });
+                super::up::show_plan(ask(paths, &revise)?)?;
+                return super::list::list(paths);
+            }
             start_registered(paths, &name)?.unwrap_or_default()
         }
         Response::Error(f) => return Err(super::failure(f)),

@@ -398,7 +398,10 @@ fn a_follower_that_falls_behind_is_told_and_slows_nothing() {
 fn a_piece_of_a_line_without_its_end_still_reaches_the_files() {
     let home = Home::new();
     home.ok(&["start", &fixture("partial.sh"), "--name", "p", "--time"]);
-    for (file, piece) in [("logs/p-out.log", "out piece"), ("logs/p-error.log", "err piece")] {
+    for (file, piece) in [
+        ("logs/p-out.log", "out piece"),
+        ("logs/p-error.log", "err piece"),
+    ] {
         let path = home.file(file);
         let text = wait_for(piece, Duration::from_secs(10), || {
             let text = String::from_utf8(read(&path)).ok()?;

@@ -286,6 +286,10 @@ fn pid_file_path_from_the_environment_holds_the_daemons_pid() {
     wait_for("the pid file removed", Duration::from_secs(10), || {
         (!std::path::Path::new(&path).exists()).then_some(())
     });
+    // Without the variable, PM2's place: `pm2.pid` in the home.
+    home.ok(&["ping"]);
+    let default = home.file("pm2.pid");
+    assert_eq!(Some(pmx_tests::read_pid(&default)), home.daemon_pid());
 }
 
 /// As PM2: an unhandled promise rejection in a Node app is logged, not fatal, in fork and

@@ -162,6 +162,47 @@ fn a_watched_change_restarts_the_app_and_an_ignored_one_does_not() {
     );
 }
 
+/// PM2's watch switch: `stop` pauses watching (a change then starts nothing), `start
+/// --watch` resumes it, `restart --watch` toggles it, `jlist` says which.
+#[test]
+fn stop_pauses_watching_and_restart_watch_toggles_it() {
+    let home = Home::new();
+    let dir = home.file("src");
+    std::fs::create_dir(&dir).unwrap();
+    let script = format!("{dir}/app.sh");
+    std::fs::write(&script, "#!/bin/sh\nwhile true; do sleep 0.2; done\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let watching = |home: &Home| home.jlist()[0]["pm2_env"]["watch"].as_bool();
+    // `--watch` without paths watches the directory it is typed in.
+    let start_in_dir = |args: &[&str]| {
+        let out = home.command(args).current_dir(&dir).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    start_in_dir(&["start", "app.sh", "--watch", "--watch-delay", "100ms"]);
+    home.wait_online("app");
+    assert_eq!(watching(&home), Some(true));
+    home.ok(&["stop", "app"]);
+    assert_eq!(watching(&home), Some(false));
+    std::fs::write(format!("{dir}/changed.txt"), "1").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(home.pid("app"), 0, "a change while stopped starts nothing");
+    home.ok(&["start", "app"]);
+    assert_eq!(watching(&home), Some(false), "start keeps it paused");
+    home.ok(&["restart", "app", "--watch"]);
+    assert_eq!(watching(&home), Some(true));
+    let first = home.wait_online("app");
+    std::fs::write(format!("{dir}/changed.txt"), "2").unwrap();
+    wait_for("a restart on change", Duration::from_secs(5), || {
+        let pid = home.pid("app");
+        (pid != first && pid != 0).then_some(())
+    });
+    home.ok(&["restart", "app", "--watch"]);
+    assert_eq!(watching(&home), Some(false));
+    home.ok(&["stop", "app"]);
+    start_in_dir(&["start", "app.sh", "--watch"]);
+    assert_eq!(watching(&home), Some(true));
+}
+
 #[test]
 fn scale_adds_and_retires_instances_and_the_others_keep_running() {
     let home = Home::new();
