@@ -210,6 +210,9 @@ pub struct RestartArgs {
     /// `restart --watch` toggles it
     #[arg(short = 'w', long)]
     pub watch: bool,
+    /// Rename the app (one app): its ids, restart count and settings stay
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
     /// Take the environment of this command (and of the config file) instead of the one the
     /// app started with; variables that are gone are removed
     #[arg(long)]

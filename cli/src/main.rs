@@ -40,15 +40,38 @@ fn parse() -> Result<Cli, ExitCode> {
         }
         Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid usage");
-            eprintln!(
-                "pmx: {} (see `pmx --help`)",
-                first.trim_start_matches("error: ")
-            );
+            eprintln!("pmx: {}", one_line_usage_error(&e.render().to_string()));
             Err(ExitCode::from(2))
         }
     }
+}
+
+/// clap's usage error in one line: its first paragraph (which names what is missing or
+/// wrong, the names on lines of their own) and the usage of the verb.
+fn one_line_usage_error(text: &str) -> String {
+    let mut paragraphs = text.split("\n\n");
+    let what: Vec<&str> = paragraphs
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let what = what.join(" ");
+    let what = what.trim_start_matches("error: ");
+    let what = if what.is_empty() {
+        "invalid usage"
+    } else {
+        what
+    };
+    let usage = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|u| format!(" (usage: {u}; see `pmx --help`)"));
+    format!(
+        "{what}{}",
+        usage.as_deref().unwrap_or(" (see `pmx --help`)")
+    )
 }
 
 fn main() -> ExitCode {
@@ -128,5 +151,29 @@ fn report(result: Result<(), CliError>) -> ExitCode {
             eprintln!("pmx: lost the connection to the daemon: {error}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn usage_error(args: &[&str]) -> String {
+        let e = Cli::try_parse_from(args).expect_err("a usage error");
+        one_line_usage_error(&e.render().to_string())
+    }
+
+    #[test]
+    fn a_usage_error_names_what_is_missing_in_one_line() {
+        let text = usage_error(&["pmx", "history"]);
+        assert!(!text.contains('\n'), "{text}");
+        assert!(
+            text.starts_with("the following required arguments were not provided: <TARGET>"),
+            "{text}"
+        );
+        assert!(text.contains("usage: pmx history"), "{text}");
+        let text = usage_error(&["pmx", "start", "x", "--no-such-flag"]);
+        assert!(text.contains("--no-such-flag"), "{text}");
     }
 }

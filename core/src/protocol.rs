@@ -263,6 +263,9 @@ pub struct OptionChanges {
     /// `--watch`.
     #[serde(default)]
     pub watch: Option<WatchChange>,
+    /// `--name NEW`: the app (one only) is renamed.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// What `--watch` does to an app that exists.
@@ -333,6 +336,11 @@ pub struct UpRequest {
     /// The script's rules (Rhai configs); they replace the loaded rules.
     #[serde(default)]
     pub rules: Option<RulesScript>,
+    /// Registered apps (old name, new name) that `apps` declares under a new name
+    /// (`restart ID --name NEW`): the old one goes, the new one keeps its ids. Set by the
+    /// daemon only.
+    #[serde(skip)]
+    pub renamed: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

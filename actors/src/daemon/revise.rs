@@ -26,12 +26,32 @@ impl Daemon {
             Ok(p) => p,
             Err(r) => return ready(r),
         };
-        let source = match (&req.env, req.options.is_empty()) {
+        let mut source = match (&req.env, req.options.is_empty()) {
             (Some(_), true) => "restart --update-env",
             (Some(_), false) => "restart --update-env with options",
             (None, _) => "restart with options",
-        };
+        }
+        .to_string();
         let update_env = req.env.is_some();
+        let mut renamed = Vec::new();
+        if let Some(new) = &req.options.name {
+            let [(old, _)] = picks.as_slice() else {
+                return ready(Response::failure(
+                    FailureKind::Invalid,
+                    format!("--name {new}: give one app to rename, not {}", picks.len()),
+                ));
+            };
+            if old != new {
+                if self.apps.contains_key(new) {
+                    return ready(Response::failure(
+                        FailureKind::Conflict,
+                        format!("cannot rename `{old}` to `{new}`: an app has that name"),
+                    ));
+                }
+                source = format!("rename of {old} to {new}");
+                renamed.push((old.clone(), new.clone()));
+            }
+        }
         let env = req.env.map(Arc::new);
         let apps = picks
             .iter()
@@ -42,6 +62,9 @@ impl Daemon {
                     spec.base_env = env.clone();
                 }
                 req.options.apply(&mut spec);
+                if let Some(new) = &req.options.name {
+                    spec.name = new.clone();
+                }
                 if let Some(change) = req.options.watch {
                     let watching = !spec.options.watch.is_empty() && !entry.watch_paused;
                     if watching && change == WatchChange::Toggle {
@@ -58,10 +81,11 @@ impl Daemon {
             apps,
             prune: false,
             dry_run: false,
-            source: source.into(),
+            source,
             hash: String::new(),
             unchanged: Unchanged::Restart,
             update_env,
+            renamed,
         };
         self.up(up, cause)
     }
@@ -117,6 +141,7 @@ impl Daemon {
             hash: String::new(),
             unchanged: Unchanged::Keep,
             update_env: true,
+            renamed: Vec::new(),
         };
         self.up(up, cause)
     }

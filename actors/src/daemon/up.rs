@@ -53,6 +53,10 @@ impl Daemon {
             .map(|(name, entry)| (name.clone(), entry.spec.clone()))
             .collect();
         let mut steps = plan(&current, &req.apps, req.prune);
+        // A renamed app goes under its old name (its ids go to the new one).
+        for (old, _) in &req.renamed {
+            steps.push(Step::Remove { name: old.clone() });
+        }
         if req.update_env {
             count_env_updates(&mut steps, &current, &req.apps);
         }
@@ -174,6 +178,7 @@ impl Daemon {
         let waves = start_waves(&declared)
             .unwrap_or_else(|_| vec![declared.iter().map(|s| s.name.clone()).collect()]);
         let then = req.unchanged;
+        let renamed = req.renamed;
         // A declared spec that watches watches again, even after `stop` paused it.
         for step in &steps {
             if let Step::Same { name } = step {
@@ -197,7 +202,10 @@ impl Daemon {
                     let removed = steps
                         .iter()
                         .any(|s| matches!(s, Step::Remove { name: n } if *n == name));
-                    if !removed {
+                    let new_name = renamed.iter().find(|(old, _)| *old == name);
+                    if let Some((_, new)) = new_name {
+                        kept_ids.insert(new.clone(), ids);
+                    } else if !removed {
                         kept_ids.insert(name, ids);
                     }
                 }

@@ -80,7 +80,7 @@ pub fn stop(paths: &Paths, t: StopArgs) -> Result<(), CliError> {
 /// `reload`: instances replaced one by one (`--parallel N` at once). With `--update-env`, a
 /// restart with the new environment, as `restart --update-env`.
 pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
-    if r.restart.update_env {
+    if r.restart.update_env || !option_changes(&r.restart).is_empty() {
         return restart(paths, r.restart, "reload");
     }
     let Some(names) = converge_files(paths, &r.restart, Unchanged::Reload)? else {
@@ -105,12 +105,7 @@ pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
 /// `restart`. With `--update-env`, the apps take this command's environment (and a config
 /// file's declared one): a config revision.
 pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError> {
-    let options = OptionChanges {
-        cron_restart: r.cron_restart.clone(),
-        interpreter_args: (r.node_args.as_deref())
-            .map(|a| a.split_whitespace().map(String::from).collect()),
-        watch: r.watch.then_some(WatchChange::Toggle),
-    };
+    let options = option_changes(&r);
     if !r.update_env && options.is_empty() {
         let Some(names) = converge_files(paths, &r, Unchanged::Restart)? else {
             return super::list::list(paths);
@@ -133,6 +128,20 @@ pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError
         show_plan(ask(paths, &request)?)?;
     }
     super::list::list(paths)
+}
+
+/// What `restart` (or `reload`) options change in the targeted apps' specs.
+fn option_changes(r: &RestartArgs) -> OptionChanges {
+    OptionChanges {
+        cron_restart: r.cron_restart.clone(),
+        // PM2's `--node-args=null` removes them.
+        interpreter_args: (r.node_args.as_deref()).map(|a| match a {
+            "null" => Vec::new(),
+            a => a.split_whitespace().map(String::from).collect(),
+        }),
+        watch: r.watch.then_some(WatchChange::Toggle),
+        name: r.name.clone(),
+    }
 }
 
 /// `restart FILE` and `reload FILE` as PM2 has them: the file's apps that are not registered

@@ -186,6 +186,21 @@ fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
     if super::up::is_config(&args.script) {
         return start_config(paths, args, Unchanged::Restart);
     }
+    if let Some(new) = &args.name
+        && is_registered(paths, &args.script)?
+    {
+        // PM2's `start 0 --name NEW`: the registered app renamed, then (re)started.
+        let revise = Request::Revise(ReviseRequest {
+            targets: vec![args.script.clone()],
+            env: None,
+            options: OptionChanges {
+                name: Some(new.clone()),
+                ..OptionChanges::default()
+            },
+        });
+        super::up::show_plan(ask(paths, &revise)?)?;
+        return super::list::list(paths);
+    }
     if let Some(started) = start_registered(paths, &args.script)? {
         render::action("start", &args.script, &started);
         return Ok(());
@@ -259,6 +274,17 @@ fn start_registered(
         Response::Error(f) => Err(super::failure(f)),
         other => processes(other).map(Some),
     }
+}
+
+/// Whether `target` (not a file) names a registered app or one of its ids.
+fn is_registered(paths: &Paths, target: &str) -> Result<bool, CliError> {
+    if target.contains(['/', ' ']) || Path::new(target).exists() {
+        return Ok(false);
+    }
+    let list = processes(ask(paths, &Request::List)?)?;
+    Ok(list
+        .iter()
+        .any(|p| p.name == target || p.id.to_string() == target))
 }
 
 /// Whether an instance of app `name` runs (or is starting, or stopping).

@@ -178,6 +178,7 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<(), CliError> {
             update_env: false,
             // With --only, the rules stay as they are.
             rules: rules.filter(|_| args.only.is_none()),
+            renamed: Vec::new(),
         },
     )
 }
@@ -217,6 +218,7 @@ pub fn restart_with_env(
             unchanged: Unchanged::Restart,
             update_env: true,
             rules: None,
+            renamed: Vec::new(),
         },
     )
 }

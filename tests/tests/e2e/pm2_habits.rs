@@ -354,6 +354,33 @@ fn restart_takes_pm2s_options_and_changes_the_spec() {
     assert!(err.contains("--cron-restart"), "{err}");
 }
 
+/// PM2's rename: `restart ID --name NEW` and `start ID --name NEW` keep the app's ids and
+/// settings, count a restart, and write the new name's log files; a taken name is refused.
+#[test]
+fn restart_and_start_with_a_name_rename_the_app() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "old", "-i", "2"]);
+    home.ok(&["start", &fixture("forever.sh"), "--name", "other"]);
+    home.wait_online("old");
+    home.ok(&["restart", "0", "--name", "new"]);
+    let list = home.jlist();
+    let names: Vec<(&str, u64)> = list
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["pm_id"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(names, [("new", 0), ("new", 1), ("other", 2)], "{list:?}");
+    assert_eq!(restarts(&home, "new"), 1);
+    home.wait_online("new");
+    assert!(std::path::Path::new(&home.file("logs/new-out-0.log")).exists());
+    let err = home.fails(1, &["restart", "new", "--name", "other"]);
+    assert!(err.contains("an app has that name"), "{err}");
+    home.ok(&["stop", "new"]);
+    home.ok(&["start", "new", "--name", "again"]);
+    assert_eq!(home.wait_online("again") > 0, true);
+    let history = home.ok(&["history", "all"]);
+    assert!(history.contains("rename of new to again"), "{history}");
+}
+
 /// As PM2: a Node script with a `.map` file beside it gets stack traces through it, unless
 /// `--disable-source-map-support` says not to.
 #[test]
