@@ -98,7 +98,7 @@ pub fn to_rhai(file: &Path, source: &str) -> Result<String, ConfigError> {
         source: source.to_string(),
         diagnostics,
     })?;
-    let apps = ecosystem::apps_of(value).map_err(fail)?;
+    let apps = ecosystem::apps_of(value, None).map_err(fail)?;
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

@@ -171,10 +171,38 @@ fn node_output(
     })
 }
 
-/// The app objects of an ecosystem value: `{ apps: [...] }` (or PM2's older `pm2: [...]`;
-/// other keys, like PM2's `deploy`, are not pmx's business), `{ apps: {...} }`, a bare array,
-/// or one app object.
-pub fn apps_of(value: Value) -> Result<Vec<serde_json::Map<String, Value>>, String> {
+/// The app objects of an ecosystem value: `{ apps: [...] }` (or PM2's older `pm2: [...]`),
+/// `{ apps: {...} }`, a bare array, or one app object. Of PM2's `deploy` section, only what
+/// PM2 also applies to a start: with `--env NAME`, `deploy.NAME.env` is merged over each
+/// app's `env` (and `env_NAME` over both, later).
+pub fn apps_of(
+    value: Value,
+    env_name: Option<&str>,
+) -> Result<Vec<serde_json::Map<String, Value>>, String> {
+    let deploy_env = match (&value, env_name) {
+        (Value::Object(top), Some(name)) => top
+            .get("deploy")
+            .and_then(|d| d.get(name))
+            .and_then(|d| d.get("env"))
+            .and_then(Value::as_object)
+            .cloned(),
+        _ => None,
+    };
+    let mut apps = app_objects(value)?;
+    if let Some(vars) = deploy_env {
+        for app in &mut apps {
+            let env = app
+                .entry("env")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(env) = env {
+                env.extend(vars.clone());
+            }
+        }
+    }
+    Ok(apps)
+}
+
+fn app_objects(value: Value) -> Result<Vec<serde_json::Map<String, Value>>, String> {
     let list = match value {
         Value::Object(mut top) => match top.remove("apps").or_else(|| top.remove("pm2")) {
             Some(Value::Array(list)) => list,

@@ -534,3 +534,21 @@ fn env_maps_and_arrays_are_written_as_pm2_writes_them() {
     assert_eq!(apps[0].env["LIST"], r#"[1,"x"]"#);
     assert_eq!(apps[0].env["N"], "3");
 }
+
+/// PM2 merges `deploy.NAME.env` over `env` with `--env NAME`, and `env_NAME` over both.
+#[test]
+fn env_name_takes_the_deploy_sections_env_under_env_name() {
+    let (dir, _) = dir();
+    let json = dir.path().join("ecosystem.json");
+    let text = r#"{"apps": [{"name": "a", "script": "app.js",
+        "env": {"A": "env", "B": "env", "C": "env"}, "env_production": {"C": "env_production"}}],
+        "deploy": {"production": {"user": "ops", "env": {"B": "deploy", "C": "deploy"}}}}"#;
+    let env = |name| eval(&json, text, name).unwrap()[0].env.clone();
+    let production = env(Some("production"));
+    let got: Vec<(&str, &str)> = ["A", "B", "C"]
+        .iter()
+        .map(|k| (*k, production[*k].as_str()))
+        .collect();
+    assert_eq!(got, [("A", "env"), ("B", "deploy"), ("C", "env_production")]);
+    assert_eq!(env(None)["B"], "env", "without --env the deploy section is not read");
+}
