@@ -541,15 +541,17 @@ pub struct StartArgs {
     /// Node: never map stack traces through source maps
     #[arg(long)]
     pub disable_source_map_support: bool,
+    /// Do not read the git version of the app's code (PM2's vizion)
+    #[arg(long)]
+    pub no_vizion: bool,
     /// PM2 flags that have nothing to act on in pmx, accepted so PM2 command lines run: PM2.io
     /// monitoring (--no-pmx, --no-automation, --trace, --disable-trace, --v8,
-    /// --event-loop-inspector, --deep-monitoring), --no-vizion (pmx reads no VCS metadata),
-    /// -x (pmx executes every program directly)
+    /// --event-loop-inspector, --deep-monitoring), -x (pmx executes every program directly)
     #[arg(
         long = "no-pmx",
         short_alias = 'x',
         aliases = ["no-automation", "trace", "disable-trace", "v8", "event-loop-inspector",
-            "deep-monitoring", "no-vizion", "execute-command"],
+            "deep-monitoring", "execute-command"],
         action = clap::ArgAction::Count,
         hide = true
     )]

@@ -158,7 +158,7 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         ("script path", s.script.clone()),
         ("script args", s.args.join(" ")),
         ("command", p.command.join(" ")),
-        ("interpreter", format!("{:?}", s.interpreter)),
+        ("interpreter", interpreter(s, &p.command)),
         ("interpreter args", s.interpreter_args.join(" ")),
         ("exec cwd", s.cwd.clone()),
         (
@@ -215,12 +215,42 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         ("cron restart", opt(s.options.cron_restart.clone())),
         (
             "watch",
-            if s.options.watch.is_empty() {
-                "off".into()
-            } else {
-                s.options.watch.join(", ")
+            match (s.options.watch.is_empty(), p.watch_paused) {
+                (true, _) => "off".into(),
+                (false, false) => s.options.watch.join(", "),
+                (false, true) => format!("paused by stop ({})", s.options.watch.join(", ")),
             },
         ),
+        ("listen", or_dash(s.options.listen.join(", "))),
+        (
+            "wait ready",
+            if s.options.wait_ready {
+                format!("yes, within {} ms", s.options.listen_timeout_ms)
+            } else {
+                "no".into()
+            },
+        ),
+        (
+            "health check",
+            opt(s.options.health.as_ref().map(|h| {
+                format!(
+                    "{} every {} ms, timeout {} ms, restart after {} failures",
+                    h.url, h.interval_ms, h.timeout_ms, h.failures
+                )
+            })),
+        ),
+        (
+            "depends on",
+            or_dash(
+                s.options
+                    .depends_on
+                    .iter()
+                    .map(|d| format!("{} ({})", d.app, d.condition.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ),
+        ("revision", opt(p.versioning.as_deref().map(revision))),
         ("user", p.user.to_string()),
         ("out log path", p.out_log.to_string()),
         ("error log path", p.error_log.to_string()),
@@ -242,6 +272,39 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         out.push_str(&format!("  {k:<w$}  {v}\n"));
     }
     out
+}
+
+fn or_dash(text: String) -> String {
+    if text.is_empty() { "-".into() } else { text }
+}
+
+/// The interpreter as the user would name it: the program that runs the script.
+fn interpreter(s: &pmx_core::spec::AppSpec, command: &[String]) -> String {
+    use pmx_core::spec::Interpreter;
+    match &s.interpreter {
+        Interpreter::Program(program) => program.clone(),
+        Interpreter::None => "none (executed directly)".into(),
+        Interpreter::Auto => match command.first() {
+            Some(first) if *first != s.script => format!("{first} (chosen by pmx)"),
+            _ => "none (executed directly)".into(),
+        },
+    }
+}
+
+/// `main@0123abcd "Fix the thing" (https://github.com/me/app.git)`.
+fn revision(v: &pmx_core::versioning::Versioning) -> String {
+    let mut text = v.branch.clone().unwrap_or_else(|| "detached".into());
+    if let Some(id) = &v.revision {
+        text.push('@');
+        text.push_str(&id[..id.len().min(8)]);
+    }
+    if let Some(comment) = &v.comment {
+        text.push_str(&format!(" {comment:?}"));
+    }
+    if let Some(url) = &v.url {
+        text.push_str(&format!(" ({url})"));
+    }
+    text
 }
 
 fn memory_policy(o: &pmx_core::spec::AppOptions) -> String {

@@ -19,6 +19,7 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 pub mod units;
+pub mod versioning;
 pub mod view;
 
 /// Milliseconds since the Unix epoch: the one clock unit across the system.

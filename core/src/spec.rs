@@ -88,6 +88,8 @@ pub struct AppOptions {
     pub health: Option<HealthCheck>,
     /// Apps this one starts after, and what it waits for of each.
     pub depends_on: Vec<Dependency>,
+    /// Read the git version of the app's code at each start (PM2's `vizion`).
+    pub vizion: bool,
 }
 
 /// One entry of `depends_on`.
@@ -107,6 +109,16 @@ pub enum Condition {
     Started,
     Ready,
     Healthy,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Ready => "ready",
+            Condition::Healthy => "healthy",
+        }
+    }
 }
 
 /// `health: #{ url, interval, timeout, failures }`.
@@ -162,6 +174,7 @@ impl Default for AppOptions {
             listen: Vec::new(),
             health: None,
             depends_on: Vec::new(),
+            vizion: true,
         }
     }
 }

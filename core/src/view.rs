@@ -56,6 +56,9 @@ pub struct ProcessView {
     /// `stop` paused the watching of the spec's paths (PM2: `watch` turns false).
     #[serde(default)]
     pub watch_paused: bool,
+    /// The git version of the code, read when the instance started (`vizion`).
+    #[serde(default)]
+    pub versioning: Option<Arc<crate::versioning::Versioning>>,
     /// The spec, without the captured environment values (shared: views are made often).
     pub spec: Arc<AppSpec>,
 }
@@ -164,6 +167,9 @@ struct Pm2Env<'a> {
     shutdown_with_message: bool,
     treekill: bool,
     instance_var: &'a str,
+    vizion: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    versioning: Option<&'a crate::versioning::Versioning>,
 }
 
 impl<'a> Pm2Process<'a> {
@@ -247,6 +253,8 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             shutdown_with_message: o.shutdown_with_message,
             treekill: o.treekill,
             instance_var: &o.instance_var,
+            vizion: o.vizion,
+            versioning: p.versioning.as_deref(),
         },
     }
 }

@@ -549,6 +549,13 @@ fn env_name_takes_the_deploy_sections_env_under_env_name() {
         .iter()
         .map(|k| (*k, production[*k].as_str()))
         .collect();
-    assert_eq!(got, [("A", "env"), ("B", "deploy"), ("C", "env_production")]);
-    assert_eq!(env(None)["B"], "env", "without --env the deploy section is not read");
+    assert_eq!(
+        got,
+        [("A", "env"), ("B", "deploy"), ("C", "env_production")]
+    );
+    assert_eq!(
+        env(None)["B"],
+        "env",
+        "without --env the deploy section is not read"
+    );
 }

@@ -104,6 +104,8 @@ pub struct AppActor {
     watch_pending: Option<std::path::PathBuf>,
     /// `stop` paused watching (PM2): the spec's paths are kept for `restart --watch`.
     watch_paused: bool,
+    /// The git version of the code at the last spawn (`vizion`).
+    versioning: Option<Arc<pmx_core::versioning::Versioning>>,
     /// When a launched instance counts as online (from the spec).
     readiness: Readiness,
     /// The sockets the app's instances inherit, bound at the first spawn.
@@ -197,6 +199,7 @@ impl AppActor {
             orphans: Vec::new(),
             watch_pending: None,
             watch_paused: false,
+            versioning: None,
         }
     }
 
@@ -386,6 +389,9 @@ impl AppActor {
                 Err(error) => return self.spawn_failed(i, error, ctx),
             }
         };
+        if self.spec.options.vizion {
+            self.versioning = crate::versioning::read(Path::new(&self.spec.cwd)).map(Arc::new);
+        }
         // `pmx set` values, read at each spawn as PM2 reads them at each start.
         let conf = match ModuleConf::load(&self.shared.paths) {
             Ok(conf) => conf,
@@ -745,6 +751,7 @@ impl AppActor {
             output: self.shared.logs.written(id),
             policy_actions: self.policy_actions.get(&id).cloned().unwrap_or_default(),
             watch_paused: self.watch_paused,
+            versioning: self.versioning.clone(),
             spec: self.shown_spec.clone(),
         }
     }

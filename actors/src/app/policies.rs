@@ -131,7 +131,7 @@ impl Handler<Watching> for AppActor {
     type Result = ();
 
     fn handle(&mut self, msg: Watching, ctx: &mut Context<Self>) {
-        if msg.0 == !self.watch_paused {
+        if msg.0 != self.watch_paused {
             return;
         }
         self.watch_paused = !msg.0;

@@ -99,6 +99,7 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             "fork"
         }
         .into(),
+        vizion: !args.no_vizion,
         ..AppOptions::default()
     };
     let mut spec = AppSpec {

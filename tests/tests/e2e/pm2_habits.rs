@@ -376,9 +376,62 @@ fn restart_and_start_with_a_name_rename_the_app() {
     assert!(err.contains("an app has that name"), "{err}");
     home.ok(&["stop", "new"]);
     home.ok(&["start", "new", "--name", "again"]);
-    assert_eq!(home.wait_online("again") > 0, true);
+    assert!(home.wait_online("again") > 0);
     let history = home.ok(&["history", "all"]);
     assert!(history.contains("rename of new to again"), "{history}");
+}
+
+/// PM2's vizion: the git version of the app's directory is in `jlist` (`versioning`) and
+/// `describe`; `--no-vizion` reads none.
+#[test]
+fn the_git_version_of_the_apps_directory_is_shown_unless_no_vizion() {
+    let home = Home::new();
+    let repo = home.file("repo");
+    let git = format!("{repo}/.git");
+    std::fs::create_dir_all(format!("{git}/refs/heads")).unwrap();
+    std::fs::write(format!("{git}/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let url = "https://github.com/me/app.git";
+    std::fs::write(
+        format!("{git}/config"),
+        format!("[remote \"origin\"]\n\turl = {url}\n"),
+    )
+    .unwrap();
+    let id = "0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(
+        format!("{git}/packed-refs"),
+        format!("# pack-refs\n{id} refs/heads/main\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(format!("{repo}/src")).unwrap();
+    let cwd = format!("{repo}/src");
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "v",
+        "--cwd",
+        &cwd,
+    ]);
+    home.wait_online("v");
+    let env = &home.proc("v")["pm2_env"];
+    assert_eq!(env["vizion"], true);
+    assert_eq!(env["versioning"]["url"], url, "{env}");
+    assert_eq!(env["versioning"]["revision"], id);
+    assert_eq!(env["versioning"]["branch"], "main");
+    let described = home.ok(&["describe", "v"]);
+    assert!(described.contains("main@01234567"), "{described}");
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "n",
+        "--cwd",
+        &cwd,
+        "--no-vizion",
+    ]);
+    let env = &home.proc("n")["pm2_env"];
+    assert_eq!(env["vizion"], false);
+    assert!(env["versioning"].is_null(), "{env}");
 }
 
 /// As PM2: a Node script with a `.map` file beside it gets stack traces through it, unless
