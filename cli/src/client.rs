@@ -40,6 +40,7 @@ impl Client {
             }
             std::thread::sleep(Duration::from_millis(5));
             if let Some(client) = Self::try_connect(paths)? {
+                crate::output::daemon_started(paths.home());
                 return Ok(client);
             }
             if Instant::now() > deadline {

@@ -90,6 +90,20 @@ fn main() -> ExitCode {
             Err(e) => return report(Err(e)),
         }
     }
+    output::announce_daemon_start(matches!(
+        cli.command,
+        Verb::Start(_)
+            | Verb::StartOrRestart(_)
+            | Verb::StartOrReload(_)
+            | Verb::Stop(_)
+            | Verb::Restart(_)
+            | Verb::Reload(_)
+            | Verb::Delete(_)
+            | Verb::List
+            | Verb::Resurrect
+            | Verb::Up(_)
+            | Verb::Scale { .. }
+    ));
     let result = match cli.command {
         Verb::Daemon(args) => commands::daemon::run(paths, args),
         Verb::Start(args) | Verb::StartOrRestart(args) => commands::start::run(&paths, *args),

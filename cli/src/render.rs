@@ -12,8 +12,6 @@ use pmx_core::state::Status;
 use pmx_core::units::{format_bytes, format_uptime};
 use pmx_core::view::ProcessView;
 
-use crate::output::println;
-
 pub fn now_ms() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -37,12 +35,12 @@ fn color(status: Status, text: &str) -> String {
 /// `[PMX] start api: 0 online (pid 1234)` for each affected process.
 pub fn action(verb: &str, what: &str, affected: &[ProcessView]) {
     if affected.is_empty() {
-        println(&format!("[PMX] {verb} {what}: no process"));
+        crate::output::say(&format!("{verb} {what}: no process"));
     }
     for p in affected {
         let pid = p.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        println(&format!(
-            "[PMX] {verb} {} [{}]: {}{pid}",
+        crate::output::say(&format!(
+            "{verb} {} [{}]: {}{pid}",
             p.name,
             p.id,
             p.status.as_str()

@@ -35,7 +35,7 @@ pub fn set(paths: &Paths, pairs: &[(String, String)]) -> Result<(), CliError> {
     }
     save(paths, &conf)?;
     for (key, value) in pairs {
-        println!("[PMX] {key} = {value}");
+        crate::output::say(&format!("{key} = {value}"));
     }
     restart_apps(paths, pairs.iter().map(|(k, _)| k.as_str()))
 }
@@ -61,10 +61,10 @@ pub fn unset(paths: &Paths, key: &str) -> Result<(), CliError> {
     let removed = conf.unset(key);
     save(paths, &conf)?;
     if !removed {
-        println!("[PMX] {key} was not set");
+        crate::output::say(&format!("{key} was not set"));
         return Ok(());
     }
-    println!("[PMX] {key} unset");
+    crate::output::say(&format!("{key} unset"));
     restart_apps(paths, std::iter::once(key))
 }
 

@@ -96,7 +96,7 @@ pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
         other => return Err(super::unexpected(other)),
     };
     for note in &list.notes {
-        println!("[PMX] {note}");
+        crate::output::say(&format!("{note}"));
     }
     render::action("reload", &r.restart.targets.join(" "), &list.processes);
     super::list::list(paths)
@@ -219,11 +219,7 @@ pub fn save(paths: &Paths) -> Result<(), CliError> {
     let saved = processes(ask(paths, &Request::Save)?)?;
     let mut names: Vec<&str> = saved.iter().map(|p| p.name.as_str()).collect();
     names.dedup();
-    crate::output::println(&format!(
-        "[PMX] saved {} apps: {}",
-        names.len(),
-        names.join(", ")
-    ));
+    crate::output::say(&format!("saved {} apps: {}", names.len(), names.join(", ")));
     Ok(())
 }
 

@@ -167,7 +167,7 @@ pub fn kill(paths: &Paths) -> Result<(), CliError> {
     match client.request(&Request::Kill)? {
         Response::Killed => {
             wait_for_exit(paths, daemon);
-            println(
+            crate::output::say(
                 "all apps stopped and removed, daemon killed (`pmx resurrect` brings back the last `pmx save`)",
             );
             Ok(())

@@ -182,7 +182,7 @@ pub fn flush(paths: &Paths, args: FlushArgs) -> Result<(), CliError> {
     )? {
         Response::LogSources(s) => {
             for source in &s.sources {
-                println(&format!("[PMX] flushed {}", source.path));
+                crate::output::say(&format!("flushed {}", source.path));
             }
             Ok(())
         }
@@ -193,8 +193,8 @@ pub fn flush(paths: &Paths, args: FlushArgs) -> Result<(), CliError> {
 pub fn reload_logs(paths: &Paths) -> Result<(), CliError> {
     match ask(paths, &Request::ReloadLogs)? {
         Response::LogSources(s) => {
-            println(&format!(
-                "[PMX] reopened the log files of {} instances",
+            crate::output::say(&format!(
+                "reopened the log files of {} instances",
                 s.sources.len() / 2
             ));
             Ok(())

@@ -41,7 +41,7 @@ pub fn processes(response: Response) -> Result<Vec<ProcessView>, CliError> {
     match response {
         Response::Processes(list) => {
             for note in &list.notes {
-                crate::output::println(&format!("[PMX] {note}"));
+                crate::output::say(&format!("{note}"));
             }
             Ok(list.processes)
         }

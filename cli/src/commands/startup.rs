@@ -138,7 +138,7 @@ pub fn startup(
     })?;
     systemctl(&["daemon-reload"])?;
     systemctl(&["enable", &unit_name(&user)])?;
-    print(&format!("[PMX] installed and enabled {}\n", path.display()));
+    crate::output::say(&format!("installed and enabled {}", path.display()));
     Ok(())
 }
 
@@ -147,7 +147,7 @@ pub fn unstartup(platform: Option<String>, user_name: Option<String>) -> Result<
     let user = user_name.unwrap_or_else(user);
     let path = unit_path(&user);
     if !path.exists() {
-        print(&format!("[PMX] no {} installed\n", path.display()));
+        crate::output::say(&format!("no {} installed", path.display()));
         return Ok(());
     }
     if systemd_runs() {
@@ -155,6 +155,6 @@ pub fn unstartup(platform: Option<String>, user_name: Option<String>) -> Result<
     }
     std::fs::remove_file(&path)
         .map_err(|e| CliError::Failed(format!("cannot remove {}: {e}", path.display())))?;
-    print(&format!("[PMX] removed {}\n", path.display()));
+    crate::output::say(&format!("removed {}", path.display()));
     Ok(())
 }

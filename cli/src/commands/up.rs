@@ -141,8 +141,8 @@ fn print_plan(report: &PlanReport) {
         println(&step.to_string());
     }
     match report.revision {
-        Some(revision) => println(&format!("config revision {revision} applied")),
-        None => println("dry run: nothing was changed"),
+        Some(revision) => crate::output::say(&format!("config revision {revision} applied")),
+        None => crate::output::say("dry run: nothing was changed"),
     }
 }
 
@@ -241,9 +241,7 @@ pub fn ecosystem(file: &str, force: bool) -> Result<(), CliError> {
     })?;
     out.write_all(pmx_scripting::STARTER.as_bytes())
         .map_err(|e| CliError::Failed(format!("cannot write {file}: {e}")))?;
-    println(&format!(
-        "[PMX] wrote {file}: edit it, then `pmx up {file}`"
-    ));
+    crate::output::say(&format!("wrote {file}: edit it, then `pmx up {file}`"));
     Ok(())
 }
 

@@ -65,7 +65,7 @@ fn every_ecosystem_form_gives_the_plan_of_the_rhai_config() {
         let file = write(&home, name, text);
         let plan = home.ok(&["up", &file, "--dry-run"]);
         assert_eq!(
-            plan, "= api\n= worker\ndry run: nothing was changed\n",
+            plan, "= api\n= worker\n[PMX] dry run: nothing was changed\n",
             "{name}"
         );
     }

@@ -434,6 +434,35 @@ fn the_git_version_of_the_apps_directory_is_shown_unless_no_vizion() {
     assert!(env["versioning"].is_null(), "{env}");
 }
 
+/// PM2's `PM2_LOG_DATE_FORMAT` (`PMX_LOG_DATE_FORMAT` first) dates the CLI's messages; a
+/// command that had to start the daemon says so, `jlist` never does.
+#[test]
+fn messages_are_dated_with_the_log_date_format_and_a_daemon_start_is_said() {
+    let home = Home::new();
+    let out = home.command(&["jlist"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    home.ok(&["kill"]);
+    let out = home
+        .command(&["start", &fixture("forever.sh"), "--name", "d"])
+        .env("PM2_LOG_DATE_FORMAT", "YYYY-MM-DD [at] HH")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dated = |line: &str| {
+        let b = line.as_bytes();
+        b.len() > 17 && b[..4].iter().all(u8::is_ascii_digit) && line[10..].starts_with(" at ")
+    };
+    let said: Vec<&str> = text.lines().filter(|l| l.contains("[PMX]")).collect();
+    assert!(said.len() >= 2, "{text}");
+    assert!(said.iter().all(|l| dated(l)), "{text}");
+    assert!(said[0].contains("started the daemon in"), "{text}");
+    let plain = home.ok(&["stop", "d"]);
+    assert!(
+        plain.contains("\n[PMX] stop d") || plain.starts_with("[PMX] stop d"),
+        "{plain}"
+    );
+}
+
 /// As PM2: a Node script with a `.map` file beside it gets stack traces through it, unless
 /// `--disable-source-map-support` says not to.
 #[test]
