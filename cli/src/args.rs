@@ -58,26 +58,17 @@ pub enum Verb {
     /// Bring back the apps of the last `save`: register deleted ones, start stopped ones
     Resurrect,
     /// Print a systemd unit that runs the daemon at boot (--install writes and enables it)
-    Startup {
-        /// The init system (PM2's argument): only `systemd` is known
-        platform: Option<String>,
-        /// Write the unit to /etc/systemd/system and enable it
-        #[arg(long)]
-        install: bool,
-        /// The user the daemon runs as (root writes another user's unit); default: you
-        #[arg(short = 'u', long)]
-        user: Option<String>,
-        /// That user's home directory (PMX_HOME becomes HP/.pmx); default: from /etc/passwd
-        #[arg(long = "hp")]
-        home_path: Option<std::path::PathBuf>,
-    },
-    /// Disable and remove the unit `startup --install` wrote
+    Startup(StartupArgs),
+    /// Disable and remove what `startup` installed
     Unstartup {
-        /// The init system (PM2's argument): only `systemd` is known
+        /// The init system: `systemd` (default), `upstart` or `systemv` (an /etc/init.d script)
         platform: Option<String>,
-        /// Whose unit to remove; default: yours
+        /// Whose service to remove; default: yours
         #[arg(short = 'u', long)]
         user: Option<String>,
+        /// The service's name, if `startup` was given one
+        #[arg(long)]
+        service_name: Option<String>,
     },
     /// Run the daemon in the foreground (also the container entrypoint, as PID 1)
     Daemon(DaemonArgs),
@@ -188,6 +179,27 @@ pub struct LogsArgs {
 pub struct FlushArgs {
     /// Names, ids, or `all` (default)
     pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// The init system: `systemd` (default), `upstart` or `systemv` (an /etc/init.d script)
+    pub platform: Option<String>,
+    /// Install even when not root (as root, `startup` installs, as PM2's does)
+    #[arg(long, conflicts_with = "print")]
+    pub install: bool,
+    /// Only print what would be installed
+    #[arg(long)]
+    pub print: bool,
+    /// The user the daemon runs as (root writes another user's service); default: you
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// That user's home directory (PMX_HOME becomes HP/.pmx); default: from /etc/passwd
+    #[arg(long = "hp")]
+    pub home_path: Option<std::path::PathBuf>,
+    /// The service's name (default: pmx-USER)
+    #[arg(long)]
+    pub service_name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -122,13 +122,12 @@ fn main() -> ExitCode {
         Verb::Kill => commands::daemon::kill(&paths),
         Verb::Save => commands::control::save(&paths),
         Verb::Resurrect => commands::control::resurrect(&paths),
-        Verb::Startup {
+        Verb::Startup(args) => commands::startup::startup(&paths, args),
+        Verb::Unstartup {
             platform,
-            install,
             user,
-            home_path,
-        } => commands::startup::startup(&paths, platform, install, user, home_path),
-        Verb::Unstartup { platform, user } => commands::startup::unstartup(platform, user),
+            service_name,
+        } => commands::startup::unstartup(platform, user, service_name),
         Verb::Env(t) => commands::list::env(&paths, t),
         Verb::Logs(args) => commands::logs::logs(&paths, args),
         Verb::Flush(args) => commands::logs::flush(&paths, args),

@@ -73,7 +73,7 @@ fn every_ecosystem_form_gives_the_plan_of_the_rhai_config() {
     let rhai = write(&home, "converted.rhai", &converted);
     assert_eq!(
         home.ok(&["up", &rhai]),
-        "= api\n= worker\nconfig revision 2 applied\n"
+        "= api\n= worker\n[PMX] config revision 2 applied\n"
     );
     assert_eq!(home.pid("api"), api, "nothing restarted");
 

@@ -35,7 +35,7 @@ fn parse_unit(text: &str) -> HashMap<String, HashMap<String, String>> {
 #[test]
 fn startup_prints_a_unit_that_runs_the_daemon_for_this_home() {
     let home = Home::new();
-    let text = home.ok(&["startup"]);
+    let text = home.ok(&["startup", "--print"]);
     let unit = parse_unit(&text);
     for section in ["Unit", "Service", "Install"] {
         assert!(unit.contains_key(section), "no [{section}]: {text}");
@@ -92,7 +92,15 @@ fn startup_install_refuses_clearly_without_systemd() {
 #[test]
 fn startup_for_another_user_writes_that_users_unit_and_home() {
     let home = Home::new();
-    let text = home.ok(&["startup", "systemd", "-u", "nobody", "--hp", "/srv/nobody"]);
+    let text = home.ok(&[
+        "startup",
+        "systemd",
+        "-u",
+        "nobody",
+        "--hp",
+        "/srv/nobody",
+        "--print",
+    ]);
     let unit = parse_unit(&text);
     assert_eq!(unit["Service"]["User"], "nobody", "{text}");
     assert_eq!(
@@ -107,13 +115,87 @@ fn startup_for_another_user_writes_that_users_unit_and_home() {
         .and_then(|rest| rest.split(':').nth(4))
         .unwrap()
         .to_string();
-    let text = home.ok(&["startup", "-u", "root"]);
+    let text = home.ok(&["startup", "-u", "root", "--print"]);
     assert!(
         text.contains(&format!("Environment=PMX_HOME={root_home}/.pmx")),
         "{text}"
     );
     let err = home.fails(2, &["startup", "-u", "no-such-user-here"]);
     assert!(err.contains("no user `no-such-user-here`"), "{err}");
-    let err = home.fails(2, &["startup", "upstart"]);
-    assert!(err.contains("systemd"), "{err}");
+    let err = home.fails(2, &["startup", "launchd"]);
+    assert!(err.contains("unknown init system `launchd`"), "{err}");
+}
+
+/// PM2's `startup upstart|systemv [--service-name NAME]` as root: an /etc/init.d script that
+/// starts the daemon as the user; `unstartup` removes it. The script's `start` and `stop` are
+/// run as the init system would.
+#[test]
+fn startup_systemv_installs_an_init_script_that_starts_and_stops_the_daemon() {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test writes /etc/init.d: run the suite as root, as CI does"
+    );
+    let home = Home::new();
+    let name = format!("pmx-test-{}", std::process::id());
+    let script = format!("/etc/init.d/{name}");
+    // The script runs the daemon of `--hp`'s `.pmx`: make this home that one.
+    let hp = home.file("user");
+    std::fs::create_dir(&hp).unwrap();
+    let pmx_home = format!("{hp}/.pmx");
+    /// Whatever happens, the script goes and the daemon it started ends.
+    struct CleanUp(String, String);
+    impl Drop for CleanUp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+            let pid = std::fs::read_to_string(&self.1).unwrap_or_default();
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+        }
+    }
+    let _clean = CleanUp(script.clone(), format!("{pmx_home}/pm2.pid"));
+    let out = home.ok(&[
+        "startup",
+        "upstart",
+        "-u",
+        "root",
+        "--hp",
+        &hp,
+        "--service-name",
+        &name,
+    ]);
+    assert!(out.contains(&format!("installed")), "{out}");
+    let meta = std::fs::metadata(&script).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o755
+    );
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains(&format!("PMX_HOME=\"{pmx_home}\"")), "{text}");
+    let started = std::process::Command::new(&script)
+        .arg("start")
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let pid_file = format!("{pmx_home}/pm2.pid");
+    let pid = wait_for("the daemon of the script", Duration::from_secs(10), || {
+        std::fs::read_to_string(&pid_file)
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    });
+    assert!(alive(pid as u32));
+    let stopped = std::process::Command::new(&script)
+        .arg("stop")
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    wait_for("the daemon stopped", Duration::from_secs(10), || {
+        (!alive(pid as u32)).then_some(())
+    });
+    let out = home.ok(&["unstartup", "upstart", "--service-name", &name]);
+    assert!(out.contains("removed"), "{out}");
+    assert!(!std::path::Path::new(&script).exists());
 }

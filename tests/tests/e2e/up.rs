@@ -31,7 +31,16 @@ fn up_twice_restarts_nothing_and_a_change_restarts_only_that_app() {
     let home = Home::new();
     let file = write(&home, "policies.rhai", &config("info"));
     let only = home.ok(&["up", &file, "--only", "worker", "--dry-run"]);
-    assert_eq!(only.lines().next(), Some("+ worker"), "--only: {only}");
+    // The first command started the daemon, and says so first.
+    let mut lines = only.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("[PMX] started the daemon in"),
+        "{only}"
+    );
+    assert_eq!(lines.next(), Some("+ worker"), "--only: {only}");
     assert!(!only.contains("api"), "--only: {only}");
     let stderr = home.fails(2, &["up", &file, "--only", "nobody"]);
     assert!(stderr.contains("declares no app `nobody`"), "{stderr}");
