@@ -129,6 +129,11 @@ pub enum Verb {
     },
     /// Full-screen monitor: apps, CPU and memory charts, the selected app's logs and history
     Monit,
+    /// Serve a directory's files over HTTP, as an app (PM2's `serve`)
+    Serve(ServeArgs),
+    /// The static file server itself (what `serve` starts; set by PM2_SERVE_* variables)
+    #[command(hide = true)]
+    ServeFiles,
     /// Where the web dashboard and /metrics are served (`--token`: the token actions need)
     Dashboard {
         /// Print only the token
@@ -179,6 +184,29 @@ pub struct LogsArgs {
 pub struct FlushArgs {
     /// Names, ids, or `all` (default)
     pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The directory (default: this one); a number alone is the port
+    pub path: Option<String>,
+    /// The port (default 8080)
+    pub port: Option<u16>,
+    #[arg(long = "port", id = "port_flag")]
+    pub port_flag: Option<u16>,
+    /// A single-page app: a path that names no file gets the homepage
+    #[arg(long)]
+    pub spa: bool,
+    /// The page `/` answers with (default /index.html)
+    #[arg(long)]
+    pub homepage: Option<String>,
+    #[arg(long, requires = "basic_auth_password")]
+    pub basic_auth_username: Option<String>,
+    #[arg(long, requires = "basic_auth_username")]
+    pub basic_auth_password: Option<String>,
+    /// The app's name (default: static-page-server-PORT)
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

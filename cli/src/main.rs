@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod output;
 mod render;
+mod serve_files;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +104,7 @@ fn main() -> ExitCode {
             | Verb::Resurrect
             | Verb::Up(_)
             | Verb::Scale { .. }
+            | Verb::Serve(_)
     ));
     let result = match cli.command {
         Verb::Daemon(args) => commands::daemon::run(paths, args),
@@ -144,6 +146,8 @@ fn main() -> ExitCode {
         Verb::Rules { json } => commands::list::rules(&paths, json),
         Verb::Monit => commands::monit::run(&paths),
         Verb::Dashboard { token } => commands::daemon::dashboard(&paths, token),
+        Verb::Serve(args) => commands::start::serve(&paths, args),
+        Verb::ServeFiles => serve_files::run(),
     };
     report(result)
 }

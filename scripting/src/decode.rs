@@ -651,7 +651,12 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
         if let (true, Some(env_name)) = (append_env_to_name, ctx.env_name) {
             spec.name = format!("{}-{env_name}", spec.name);
         }
-        if names_a_file(&spec) {
+        if spec.script == "serve" && !Path::new(&spec.cwd).join("serve").exists() {
+            // PM2's built-in static file server: `pmx serve-files`, set by `PM2_SERVE_*`.
+            spec.script = pmx_program();
+            spec.args = vec!["serve-files".into()];
+            spec.interpreter = Interpreter::None;
+        } else if names_a_file(&spec) {
             spec.script = absolute(Path::new(&spec.cwd), &spec.script);
             if !Path::new(&spec.script).exists() {
                 problems.push(Problem::about(
@@ -666,6 +671,13 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
         problems.push(Problem::general(e.to_string()));
     }
     (spec, problems)
+}
+
+/// The `pmx` program evaluating this config (it serves files for `script: "serve"`).
+fn pmx_program() -> String {
+    std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "pmx".into())
 }
 
 /// Whether `script` means a file (recorded by its absolute path, and it must exist): a path

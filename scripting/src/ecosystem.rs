@@ -188,7 +188,14 @@ pub fn apps_of(
             .cloned(),
         _ => None,
     };
+    let statics = match &value {
+        Value::Object(top) => top.get("static").cloned(),
+        _ => None,
+    };
     let mut apps = app_objects(value)?;
+    if let Some(statics) = statics {
+        apps.extend(static_apps(statics)?);
+    }
     if let Some(vars) = deploy_env {
         for app in &mut apps {
             let env = app
@@ -202,6 +209,56 @@ pub fn apps_of(
     Ok(apps)
 }
 
+/// PM2's `static: [{ path, port, spa, homepage, basic_auth: { username, password } }]`: a
+/// static file server app each (`script: "serve"`, named `static-page-server-PORT`).
+fn static_apps(statics: Value) -> Result<Vec<serde_json::Map<String, Value>>, String> {
+    let list = match statics {
+        Value::Array(list) => list,
+        one @ Value::Object(_) => vec![one],
+        other => return Err(format!("static: expected a list of servers, found {other}")),
+    };
+    list.into_iter()
+        .enumerate()
+        .map(|(i, server)| {
+            let Value::Object(server) = server else {
+                return Err(format!("static[{i}]: expected an object"));
+            };
+            let text = |v: &Value| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let port = server.get("port").map_or("8080".into(), text);
+            let mut env = serde_json::Map::new();
+            env.insert("PM2_SERVE_PORT".into(), port.clone().into());
+            env.insert(
+                "PM2_SERVE_PATH".into(),
+                server.get("path").map_or(".".into(), text).into(),
+            );
+            if let Some(spa) = server.get("spa") {
+                env.insert("PM2_SERVE_SPA".into(), text(spa).into());
+            }
+            if let Some(home) = server.get("homepage") {
+                env.insert("PM2_SERVE_HOMEPAGE".into(), text(home).into());
+            }
+            if let Some(Value::Object(auth)) = server.get("basic_auth") {
+                env.insert("PM2_SERVE_BASIC_AUTH".into(), "true".into());
+                for (key, var) in [("username", "USERNAME"), ("password", "PASSWORD")] {
+                    let value = auth.get(key).map_or(String::new(), text);
+                    env.insert(format!("PM2_SERVE_BASIC_AUTH_{var}"), value.into());
+                }
+            }
+            let mut app = serde_json::Map::new();
+            let name = server
+                .get("name")
+                .map_or_else(|| format!("static-page-server-{port}"), text);
+            app.insert("name".into(), name.into());
+            app.insert("script".into(), "serve".into());
+            app.insert("env".into(), Value::Object(env));
+            Ok(app)
+        })
+        .collect()
+}
+
 fn app_objects(value: Value) -> Result<Vec<serde_json::Map<String, Value>>, String> {
     let list = match value {
         Value::Object(mut top) => match top.remove("apps").or_else(|| top.remove("pm2")) {
@@ -211,6 +268,7 @@ fn app_objects(value: Value) -> Result<Vec<serde_json::Map<String, Value>>, Stri
                 return Err(format!("apps: expected a list of apps, found {other}"));
             }
             None if top.contains_key("script") => vec![Value::Object(top)],
+            None if top.contains_key("static") => Vec::new(),
             None => return Err("expected an `apps` list (PM2's ecosystem layout)".into()),
         },
         Value::Array(list) => list,

@@ -246,6 +246,53 @@ fn start_one(paths: &Paths, args: StartArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `pmx serve [PATH] [PORT]`: a static file server app, started as `start` starts one, with
+/// PM2's `PM2_SERVE_*` settings in its environment.
+pub fn serve(paths: &Paths, args: crate::args::ServeArgs) -> Result<(), CliError> {
+    use clap::Parser;
+    let (path, port) = match (args.path, args.port) {
+        // `pmx serve 8081`: a number alone is the port.
+        (Some(p), None) if p.parse::<u16>().is_ok() => (".".to_string(), p.parse().ok()),
+        (path, port) => (path.unwrap_or_else(|| ".".into()), port),
+    };
+    let port = args.port_flag.or(port).unwrap_or(8080);
+    let root = std::path::absolute(&path)
+        .map_err(|e| CliError::Usage(format!("{path}: {e}")))?
+        .to_string_lossy()
+        .into_owned();
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Failed(format!("cannot find the pmx binary: {e}")))?;
+    let name = args
+        .name
+        .unwrap_or_else(|| format!("static-page-server-{port}"));
+    let mut line: Vec<String> = ["pmx", "start"].map(String::from).to_vec();
+    line.push(exe.to_string_lossy().into_owned());
+    line.extend(["--name".into(), name, "--interpreter".into(), "none".into()]);
+    let mut env = vec![
+        format!("PM2_SERVE_PATH={root}"),
+        format!("PM2_SERVE_PORT={port}"),
+        format!("PM2_SERVE_SPA={}", args.spa),
+    ];
+    if let Some(home) = args.homepage {
+        env.push(format!("PM2_SERVE_HOMEPAGE={home}"));
+    }
+    if let (Some(user), Some(password)) = (args.basic_auth_username, args.basic_auth_password) {
+        env.push("PM2_SERVE_BASIC_AUTH=true".into());
+        env.push(format!("PM2_SERVE_BASIC_AUTH_USERNAME={user}"));
+        env.push(format!("PM2_SERVE_BASIC_AUTH_PASSWORD={password}"));
+    }
+    for var in env {
+        line.extend(["--env".into(), var]);
+    }
+    line.extend(["--".into(), "serve-files".into()]);
+    let crate::args::Cli { command } =
+        crate::args::Cli::try_parse_from(&line).map_err(|e| CliError::Usage(e.to_string()))?;
+    match command {
+        crate::args::Verb::Start(start) => run(paths, *start),
+        _ => Err(CliError::Usage("serve: unexpected command".into())),
+    }
+}
+
 /// `pmx startOrReload FILE`: the file's new apps started, its registered ones reloaded (one
 /// instance at a time). Anything but a config file is started as `start` does.
 pub fn start_or_reload(paths: &Paths, args: StartArgs) -> Result<(), CliError> {

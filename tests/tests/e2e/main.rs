@@ -19,6 +19,7 @@ mod pm2_habits;
 mod policies;
 mod restart_policy;
 mod revisions;
+mod serve;
 mod socket;
 mod startup;
 mod stopping;

@@ -165,7 +165,7 @@ fn startup_systemv_installs_an_init_script_that_starts_and_stops_the_daemon() {
         "--service-name",
         &name,
     ]);
-    assert!(out.contains(&format!("installed")), "{out}");
+    assert!(out.contains("installed"), "{out}");
     let meta = std::fs::metadata(&script).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
