@@ -96,7 +96,7 @@ pub fn reload(paths: &Paths, r: ReloadArgs) -> Result<(), CliError> {
         other => return Err(super::unexpected(other)),
     };
     for note in &list.notes {
-        crate::output::say(&format!("{note}"));
+        crate::output::say(note);
     }
     render::action("reload", &r.restart.targets.join(" "), &list.processes);
     super::list::list(paths)

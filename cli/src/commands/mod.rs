@@ -41,7 +41,7 @@ pub fn processes(response: Response) -> Result<Vec<ProcessView>, CliError> {
     match response {
         Response::Processes(list) => {
             for note in &list.notes {
-                crate::output::say(&format!("{note}"));
+                crate::output::say(note);
             }
             Ok(list.processes)
         }
