@@ -117,7 +117,7 @@ def measure(m, idle_seconds, floor):
     run.start_many(m, 50, "s")
     m.wait_online(50)
     r["start50_s"] = time.perf_counter() - t0
-    time.sleep(1)
+    time.sleep(3)  # settled: pmx hands back the code of a burst of commands 2 s after it ends
     pid = m.daemon_pid()  # read again at each figure: a manager may have replaced its daemon
     r["rss_50_mib"] = run.proc_rss_kib(pid) / 1024
     r[f"idle_cpu_50_ms_{idle_seconds}s"] = idle_cpu(pid, idle_seconds)
@@ -133,7 +133,7 @@ def measure(m, idle_seconds, floor):
     m.run("start", eco)
     m.wait_online(MANY, timeout=300)
     r["start500_eco_s"] = time.perf_counter() - t0
-    time.sleep(2)
+    time.sleep(3)
     pid = m.daemon_pid()
     r["rss_500_mib"] = run.proc_rss_kib(pid) / 1024
     r["jlist_500_ms"] = run.timed([m.binary, "jlist"], m.env, 30)

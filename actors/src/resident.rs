@@ -1,29 +1,57 @@
 //! What the daemon keeps resident, kept to what it uses:
-//! - once it listens, the pages of its own binary that start-up brought in (opening and
-//!   replaying the journal, booting the apps, binding the sockets) are advised out
-//!   (`MADV_PAGEOUT`): the kernel drops the ones nothing else maps, and the code the daemon runs
-//!   from then on comes back on its first use. Without this a daemon keeps every page start-up
-//!   touched (and the pages the kernel maps around each fault) for its whole life: about 3 MiB
-//!   of its 7;
+//! - once it listens, and again once commands have stopped coming for `QUIET`, the pages of
+//!   its own binary that start-up or the commands brought in (opening and replaying the
+//!   journal, booting and starting apps, answering clients) are advised out (`MADV_PAGEOUT`):
+//!   the kernel drops the ones nothing else maps, and the code the daemon runs from then on
+//!   comes back on its first use. Without this a daemon keeps every page it ever touched (and
+//!   the pages the kernel maps around each fault) for its whole life: about 3 MiB of its 7 at
+//!   start, 4 MiB more once it has started apps;
 //! - every half minute, the free pages inside the heap go back to the system (`malloc_trim`):
 //!   a burst (500 apps started, then deleted) leaves holes glibc keeps otherwise.
 
 use std::os::unix::fs::MetadataExt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// How often the heap's free pages are handed back.
 const TRIM_EVERY: Duration = Duration::from_secs(30);
+/// Commands that stopped coming this long ago have left code behind to hand back.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// Commands seen since the daemon started; `keep_small` compares it with what it last saw.
+static COMMANDS: AtomicU64 = AtomicU64::new(0);
+
+/// A client came: its code will be worth handing back once they stop.
+pub fn note_command() {
+    COMMANDS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Runs for the daemon's life: the start-up code released a second after it listens (pages
 /// just read in cannot be reclaimed before the kernel has put them on its lists, which each
-/// CPU does in batches), then the heap trimmed every `TRIM_EVERY`.
+/// CPU does in batches), the code of a burst of commands once they stop for `QUIET`, and the
+/// heap trimmed every `TRIM_EVERY`.
 pub async fn keep_small() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     release_start_up_code();
+    let mut released_at = COMMANDS.load(Ordering::Relaxed);
+    let (mut seen, mut last_change) = (released_at, Instant::now());
+    let mut last_trim = Instant::now();
     loop {
-        tokio::time::sleep(TRIM_EVERY).await;
-        // SAFETY: malloc_trim only returns free memory of the allocator to the system.
-        unsafe { libc::malloc_trim(0) };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = COMMANDS.load(Ordering::Relaxed);
+        if now != seen {
+            (seen, last_change) = (now, Instant::now());
+        } else if now != released_at && last_change.elapsed() >= QUIET {
+            // SAFETY: malloc_trim only returns free memory of the allocator to the system.
+            unsafe { libc::malloc_trim(0) };
+            release_start_up_code();
+            released_at = now;
+        }
+        if last_trim.elapsed() >= TRIM_EVERY {
+            // SAFETY: as above.
+            unsafe { libc::malloc_trim(0) };
+            last_trim = Instant::now();
+        }
     }
 }
 
@@ -45,6 +73,8 @@ fn release_start_up_code() -> usize {
         // SAFETY: the range is one whole mapping of this process, read-only and backed by the
         // binary's file; paging it out changes no byte the process can read, only whether the
         // page is resident.
+        // No read-around when the code comes back: only the pages the daemon runs return.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_RANDOM) };
         if unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_PAGEOUT) } == 0 {
             advised += len;
         }

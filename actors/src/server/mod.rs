@@ -43,6 +43,7 @@ pub async fn serve(
         };
         match listener.accept().await {
             Ok((stream, _)) => {
+                crate::resident::note_command();
                 let daemon = daemon.clone();
                 let killed = killed.clone();
                 let logs = logs.clone();

@@ -85,7 +85,7 @@ fn binary_resident_kib(pid: u32) -> u64 {
 }
 
 #[test]
-fn the_daemon_hands_its_start_up_code_back_and_keeps_one_idle_io_thread() {
+fn the_daemon_hands_its_start_up_and_command_code_back_and_keeps_one_idle_io_thread() {
     // Its own copy of the binaries: pages that other tests' daemons map too are not paged out.
     let dir = tempfile::tempdir_in("/tmp").unwrap();
     let pmx = dir.path().join("pmx");
@@ -109,6 +109,14 @@ fn the_daemon_hands_its_start_up_code_back_and_keeps_one_idle_io_thread() {
     for i in 0..5 {
         home.ok(&["start", &fixture("forever.sh"), "--name", &format!("a{i}")]);
     }
+    // The starts brought the code of spawning and journaling back; once commands stop for
+    // two seconds it goes again.
+    let busy = binary_resident_kib(daemon);
+    wait_for(
+        "the code of the commands handed back",
+        Duration::from_secs(15),
+        || (binary_resident_kib(daemon) + 256 < busy).then_some(()),
+    );
     let io_threads = || {
         std::fs::read_dir(format!("/proc/{daemon}/task"))
             .unwrap()
