@@ -535,6 +535,10 @@ pub struct StartArgs {
     /// Combined stdout and stderr log file
     #[arg(short = 'l', long = "log")]
     pub log: Option<String>,
+    /// Write each instance's pid to this file, `-ID` before its extension (`app.pid` →
+    /// `app-0.pid`), removed when the instance stops
+    #[arg(short = 'p', long = "pid")]
+    pub pid: Option<String>,
     /// One log file for all instances
     #[arg(long)]
     pub merge_logs: bool,

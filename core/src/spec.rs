@@ -71,6 +71,9 @@ pub struct AppOptions {
     pub out_file: Option<String>,
     pub error_file: Option<String>,
     pub log_file: Option<String>,
+    /// PM2's `pid_file`: each instance's pid is written to this path with `-ID` before the
+    /// extension (`echo.pid` → `echo-0.pid`) while it runs.
+    pub pid_file: Option<String>,
     pub merge_logs: bool,
     /// Prefix log lines with a timestamp.
     pub time: bool,
@@ -109,6 +112,19 @@ pub enum Condition {
     Started,
     Ready,
     Healthy,
+}
+
+impl AppOptions {
+    /// Where instance `id` writes its pid (`pid_file`), if anywhere.
+    pub fn pid_file_of(&self, id: u32) -> Option<std::path::PathBuf> {
+        let path = std::path::Path::new(self.pid_file.as_deref()?);
+        let stem = path.file_stem()?.to_string_lossy();
+        let name = match path.extension() {
+            Some(ext) => format!("{stem}-{id}.{}", ext.to_string_lossy()),
+            None => format!("{stem}-{id}"),
+        };
+        Some(path.with_file_name(name))
+    }
 }
 
 impl Condition {
@@ -163,6 +179,7 @@ impl Default for AppOptions {
             out_file: None,
             error_file: None,
             log_file: None,
+            pid_file: None,
             merge_logs: false,
             time: false,
             log_date_format: None,
@@ -602,6 +619,16 @@ mod tests {
             script: "/srv/app.js".into(),
             ..AppSpec::default()
         }
+    }
+
+    #[test]
+    fn pid_files_take_the_instance_id_before_the_extension() {
+        let mut o = AppOptions::default();
+        assert_eq!(o.pid_file_of(0), None);
+        o.pid_file = Some("/run/app/echo.pid".into());
+        assert_eq!(o.pid_file_of(3), Some("/run/app/echo-3.pid".into()));
+        o.pid_file = Some("/run/app/echo".into());
+        assert_eq!(o.pid_file_of(0), Some("/run/app/echo-0".into()));
     }
 
     #[test]

@@ -162,6 +162,8 @@ struct Pm2Env<'a> {
     merge_logs: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pm_log_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pm_pid_path: Option<String>,
     wait_ready: bool,
     listen_timeout: Millis,
     shutdown_with_message: bool,
@@ -248,6 +250,9 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             max_memory_restart: o.max_memory_restart_bytes,
             merge_logs: o.merge_logs,
             pm_log_path: o.log_file.as_deref(),
+            pm_pid_path: o
+                .pid_file_of(p.id)
+                .map(|f| f.to_string_lossy().into_owned()),
             wait_ready: o.wait_ready,
             listen_timeout: o.listen_timeout_ms,
             shutdown_with_message: o.shutdown_with_message,

@@ -45,6 +45,7 @@ pub const OPTIONS: &[&str] = &[
     "out_file",
     "error_file",
     "log_file",
+    "pid_file",
     "merge_logs",
     "combine_logs",
     "time",
@@ -581,6 +582,9 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 }
                 "log_file" | "log" => {
                     spec.options.log_file = Some(absolute(ctx.dir, &string(key, v)?))
+                }
+                "pid_file" | "pid" => {
+                    spec.options.pid_file = Some(absolute(ctx.dir, &string(key, v)?))
                 }
                 "merge_logs" | "combine_logs" => spec.options.merge_logs = boolean(key, v)?,
                 "time" => spec.options.time = boolean(key, v)?,

@@ -447,6 +447,15 @@ impl AppActor {
                     token: Some(token.clone()),
                 };
                 self.journal(Some(id), kind, Cause::Process);
+                if let Some(path) = self.spec.options.pid_file_of(id)
+                    && let Err(e) = pmx_core::private::replace(&path, format!("{pid}\n").as_bytes())
+                {
+                    crate::say!(
+                        "pmx: {}: cannot write {}: {e}",
+                        self.spec.name,
+                        path.display()
+                    );
+                }
                 self.slots[i].run = Some(Run {
                     pid,
                     pidfd: spawned.pidfd,
@@ -585,6 +594,9 @@ impl AppActor {
         let id = slot.id;
         let stopping = slot.machine.status == Status::Stopping;
         let run = slot.run.take_if(|r| r.pid == pid);
+        if let Some(path) = self.spec.options.pid_file_of(id) {
+            let _ = std::fs::remove_file(path);
+        }
         self.journal(
             Some(id),
             EventKind::Exited {

@@ -56,6 +56,10 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
         out_file: discard.clone().or_else(|| file(&args.output)),
         error_file: discard.or_else(|| file(&args.error)),
         log_file: file(&args.log),
+        pid_file: args
+            .pid
+            .as_ref()
+            .map(|p| cwd.join(p).to_string_lossy().into_owned()),
         merge_logs: args.merge_logs,
         time: args.time,
         log_date_format: args.log_date_format.clone(),

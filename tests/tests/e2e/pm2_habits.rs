@@ -463,6 +463,43 @@ fn messages_are_dated_with_the_log_date_format_and_a_daemon_start_is_said() {
     );
 }
 
+/// PM2's `--pid FILE`: each instance writes its pid to FILE with `-ID` before the extension
+/// while it runs; the file goes when the instance stops.
+#[test]
+fn pid_files_hold_each_instances_pid_while_it_runs() {
+    let home = Home::new();
+    let template = home.file("app.pid");
+    home.ok(&[
+        "start",
+        &fixture("forever.sh"),
+        "--name",
+        "p",
+        "-i",
+        "2",
+        "-p",
+        &template,
+    ]);
+    home.wait_online("p");
+    let list = home.jlist();
+    for p in &list {
+        let id = p["pm_id"].as_u64().unwrap();
+        let file = home.file(&format!("app-{id}.pid"));
+        assert_eq!(p["pm2_env"]["pm_pid_path"], file.as_str());
+        let pid = wait_for("the pid file", Duration::from_secs(5), || {
+            std::fs::read_to_string(&file)
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+        assert_eq!(Some(pid), p["pid"].as_u64());
+    }
+    home.ok(&["stop", "p"]);
+    for id in 0..2 {
+        assert!(!std::path::Path::new(&home.file(&format!("app-{id}.pid"))).exists());
+    }
+}
+
 /// As PM2: a Node script with a `.map` file beside it gets stack traces through it, unless
 /// `--disable-source-map-support` says not to.
 #[test]
