@@ -461,6 +461,16 @@ pub struct PlanReport {
     /// The config revision it became (none for a dry run).
     pub revision: Option<u64>,
     pub steps: Vec<crate::plan::Step>,
+    /// The rules the config's rules replaced (a config with rules replaces all of them).
+    #[serde(default)]
+    pub rules: Option<RulesSwap>,
+}
+
+/// The names of the rules before and after a config loaded its rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesSwap {
+    pub before: Vec<String>,
+    pub after: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

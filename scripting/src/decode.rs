@@ -459,13 +459,8 @@ fn rotate_options(v: &Dynamic) -> Result<RotateOptions, String> {
 }
 
 fn did_you_mean(key: &str) -> String {
-    let best = OPTIONS
-        .iter()
-        .map(|o| (strsim::damerau_levenshtein(key, o), o))
-        .min()
-        .filter(|(d, o)| *d <= 3.max(o.len() / 4));
-    match best {
-        Some((_, option)) => format!("unknown option `{key}`: did you mean `{option}`?"),
+    match crate::suggest(key, OPTIONS.iter().copied()) {
+        Some(option) => format!("unknown option `{key}`: did you mean `{option}`?"),
         None => format!("unknown option `{key}`"),
     }
 }

@@ -11,8 +11,8 @@ use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::order::start_waves;
 use pmx_core::plan::{Step, count_env_updates, plan};
 use pmx_core::protocol::{
-    FailureKind, PlanReport, ProcessList, RejectedConfig, ReloadRequest, Response, Unchanged,
-    UpRequest,
+    FailureKind, PlanReport, ProcessList, RejectedConfig, ReloadRequest, Response, RulesSwap,
+    Unchanged, UpRequest,
 };
 use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
@@ -41,6 +41,7 @@ impl Daemon {
             Ok(()) => Response::Plan(PlanReport {
                 revision: None,
                 steps: Vec::new(),
+                rules: None,
             }),
             Err(e) => internal(e),
         }
@@ -64,6 +65,7 @@ impl Daemon {
             return ready(Response::Plan(PlanReport {
                 revision: None,
                 steps,
+                rules: None,
             }));
         }
         let mut problems: Vec<String> = req
@@ -88,32 +90,43 @@ impl Daemon {
             return ready(Response::failure(FailureKind::Invalid, errors));
         }
         let Some(rules) = req.rules.take() else {
-            return self.apply(req, steps, Vec::new(), cause);
+            return self.apply(req, steps, Vec::new(), None, cause);
         };
         // The rules are compiled by the runner before anything changes: a script it refuses
-        // changes nothing.
+        // changes nothing. The runner answers in order: `before` is what `load` replaces.
+        let before = self.shared.policy.status();
         let loading = self.shared.policy.load(rules.clone());
+        let loading = async move {
+            let before = before.await.map(|l| l.rules).unwrap_or_default();
+            (before, loading.await)
+        };
         Box::pin(
-            fut::wrap_future::<_, Self>(loading).then(move |loaded, act, _| match loaded {
-                Ok(Ok(names)) => {
-                    let kind = EventKind::RulesLoaded {
-                        source: rules.source,
-                        script: rules.script,
-                        rules: names,
-                        vars: rules.vars,
-                    };
-                    act.apply(req, steps, vec![event("", kind, &cause)], cause)
-                }
-                Ok(Err(errors)) => {
-                    let refused = RejectedConfig {
-                        source: req.source,
-                        errors: errors.clone(),
-                    };
-                    act.reject_config(refused, cause);
-                    ready(Response::failure(FailureKind::Invalid, errors))
-                }
-                Err(_) => ready(internal("the rules runner is not running")),
-            }),
+            fut::wrap_future::<_, Self>(loading).then(
+                move |(before, loaded), act, _| match loaded {
+                    Ok(Ok(names)) => {
+                        let swap = RulesSwap {
+                            before: before.into_iter().map(|r| r.name).collect(),
+                            after: names.clone(),
+                        };
+                        let kind = EventKind::RulesLoaded {
+                            source: rules.source,
+                            script: rules.script,
+                            rules: names,
+                            vars: rules.vars,
+                        };
+                        act.apply(req, steps, vec![event("", kind, &cause)], Some(swap), cause)
+                    }
+                    Ok(Err(errors)) => {
+                        let refused = RejectedConfig {
+                            source: req.source,
+                            errors: errors.clone(),
+                        };
+                        act.reject_config(refused, cause);
+                        ready(Response::failure(FailureKind::Invalid, errors))
+                    }
+                    Err(_) => ready(internal("the rules runner is not running")),
+                },
+            ),
         )
     }
 
@@ -123,6 +136,7 @@ impl Daemon {
         req: UpRequest,
         steps: Vec<Step>,
         extra: Vec<NewEvent>,
+        rules: Option<RulesSwap>,
         cause: Cause,
     ) -> Reply {
         let revision = self.config_revision + 1;
@@ -237,6 +251,7 @@ impl Daemon {
                         Response::Processes(_) => Response::Plan(PlanReport {
                             revision: Some(revision),
                             steps,
+                            rules,
                         }),
                         other => other,
                     })

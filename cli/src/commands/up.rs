@@ -140,6 +140,26 @@ fn print_plan(report: &PlanReport) {
     for step in &report.steps {
         println(&step.to_string());
     }
+    if let Some(swap) = &report.rules {
+        let names = |n: &[String]| match n {
+            [] => "none".to_string(),
+            n => n
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let line = if swap.before.is_empty() {
+            format!("rules loaded: {}", names(&swap.after))
+        } else {
+            format!(
+                "rules {} replaced by {}",
+                names(&swap.before),
+                names(&swap.after)
+            )
+        };
+        crate::output::say(&line);
+    }
     match report.revision {
         Some(revision) => crate::output::say(&format!("config revision {revision} applied")),
         None => crate::output::say("dry run: nothing was changed"),

@@ -6,6 +6,7 @@
 //! its own thread, each run bounded in operations and time.
 
 mod api;
+mod calls;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -121,6 +122,7 @@ impl Policies {
         let (ast, declared) = declare(&mut engine, script).map_err(fail)?;
         let rules = specs_of(declared).map_err(fail)?;
         api::register(&mut engine);
+        calls::check(&engine, script).map_err(fail)?;
         Ok(Policies {
             engine,
             ast,

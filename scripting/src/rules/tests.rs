@@ -123,6 +123,29 @@ fn bad_declarations_are_placed_at_their_rule_call() {
 }
 
 #[test]
+fn a_rule_calling_what_does_not_exist_is_refused_where_it_calls_it() {
+    let script = "fn helper(a) { a.note(\"x\") }\n\
+                  rule(\"r\", #{ every: \"1s\" }, |ctx| {\n\
+                  \x20 let a = ctx.app(\"api\");\n\
+                  \x20 if a.cpu_avg(\"1m\") > 90.0 { a.restrat(\"hot\"); }\n\
+                  \x20 helper(a); nope(1);\n\
+                  });\n";
+    let err = Policies::load("p.rhai", script, &Vars::new())
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("p.rhai:4:33: no method `restrat` (did you mean `restart`?)"),
+        "{text}"
+    );
+    assert!(text.contains("p.rhai:5:14: no function `nope`"), "{text}");
+    assert!(
+        !text.contains("`helper`"),
+        "the script's own functions exist: {text}"
+    );
+}
+
+#[test]
 fn cron_rules_use_posix_weekdays() {
     let p = load(r#"scheduled_restart("api", "0 3 * * 1");"#);
     let Trigger::Cron { six, .. } = &p.specs().next().unwrap().trigger else {

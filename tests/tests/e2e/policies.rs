@@ -294,7 +294,8 @@ fn a_broken_rule_is_disabled_and_reported_while_apps_keep_running() {
         ),
     )
     .unwrap();
-    home.ok(&["up", &config]);
+    let out = home.ok(&["up", &config]);
+    assert!(out.contains("rules loaded: `spin`, `oops`"), "{out}");
     let pid = home.wait_online("api");
     let rules = wait_for("both rules disabled", Duration::from_secs(10), || {
         let out = home.ok(&["rules"]);
@@ -325,6 +326,29 @@ fn a_broken_rule_is_disabled_and_reported_while_apps_keep_running() {
     assert!(
         home.ok(&["rules"]).contains("spin"),
         "the loaded rules stay"
+    );
+
+    // A call to a method that does not exist is refused where it is written, too.
+    std::fs::write(
+        &config,
+        format!("{app}\nrule(\"hot\", #{{ every: \"1s\" }}, |ctx| {{ ctx.app(\"api\").restrat(\"x\") }});\n"),
+    )
+    .unwrap();
+    let err = home.fails(2, &["up", &config]);
+    assert!(
+        err.contains("policies.rhai:2:54: no method `restrat` (did you mean `restart`?)"),
+        "{err}"
+    );
+    // A good one replaces the loaded rules, and `up` says so.
+    std::fs::write(
+        &config,
+        format!("{app}\nrule(\"calm\", #{{ every: \"1h\" }}, |ctx| {{ }});\n"),
+    )
+    .unwrap();
+    let out = home.ok(&["up", &config]);
+    assert!(
+        out.contains("rules `spin`, `oops` replaced by `calm`"),
+        "{out}"
     );
 }
 
