@@ -588,14 +588,17 @@ pub struct StartArgs {
     /// Do not read the git version of the app's code (PM2's vizion)
     #[arg(long)]
     pub no_vizion: bool,
+    /// A Node app reports garbage collection and HTTP figures too
+    #[arg(long)]
+    pub deep_monitoring: bool,
     /// PM2 flags that have nothing to act on in pmx, accepted so PM2 command lines run: PM2.io
     /// monitoring (--no-pmx, --no-automation, --trace, --disable-trace, --v8,
-    /// --event-loop-inspector, --deep-monitoring), -x (pmx executes every program directly)
+    /// --event-loop-inspector), -x (pmx executes every program directly)
     #[arg(
         long = "no-pmx",
         short_alias = 'x',
         aliases = ["no-automation", "trace", "disable-trace", "v8", "event-loop-inspector",
-            "deep-monitoring", "execute-command"],
+            "execute-command"],
         action = clap::ArgAction::Count,
         hide = true
     )]

@@ -249,6 +249,19 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
             ),
         ),
         ("revision", opt(p.versioning.as_deref().map(revision))),
+        (
+            "app metrics",
+            or_dash(
+                p.agent
+                    .as_ref()
+                    .map(|a| a.metrics())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(name, value)| format!("{name} {value}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ),
         ("user", p.user.to_string()),
         ("out log path", p.out_log.to_string()),
         ("error log path", p.error_log.to_string()),

@@ -3,6 +3,7 @@
 //! socket (`protocol`, `frame`), what `list`/`describe`/`jlist` show (`view`), and where files
 //! live (`paths`). No I/O and no async here: everything is data and pure functions.
 
+pub mod agent;
 pub mod conf;
 pub mod describe;
 pub mod event;

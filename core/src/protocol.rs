@@ -266,6 +266,9 @@ pub struct OptionChanges {
     /// `--name NEW`: the app (one only) is renamed.
     #[serde(default)]
     pub name: Option<String>,
+    /// `PM2_DEEP_MONITORING=true` in the environment of `restart`.
+    #[serde(default)]
+    pub deep_monitoring: Option<bool>,
 }
 
 /// What `--watch` does to an app that exists.
@@ -290,6 +293,9 @@ impl OptionChanges {
         }
         if let Some(args) = &self.interpreter_args {
             spec.interpreter_args = args.clone();
+        }
+        if let Some(deep) = self.deep_monitoring {
+            spec.options.deep_monitoring = deep;
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct AppOptions {
     pub depends_on: Vec<Dependency>,
     /// Read the git version of the app's code at each start (PM2's `vizion`).
     pub vizion: bool,
+    /// Node apps report garbage collection and HTTP figures too (PM2's `deep_monitoring`).
+    pub deep_monitoring: bool,
 }
 
 /// One entry of `depends_on`.
@@ -192,6 +194,7 @@ impl Default for AppOptions {
             health: None,
             depends_on: Vec::new(),
             vizion: true,
+            deep_monitoring: false,
         }
     }
 }

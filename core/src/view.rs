@@ -56,6 +56,12 @@ pub struct ProcessView {
     /// `stop` paused the watching of the spec's paths (PM2: `watch` turns false).
     #[serde(default)]
     pub watch_paused: bool,
+    /// The `pmx set` values its process was started with (part of its environment).
+    #[serde(default)]
+    pub conf_env: BTreeMap<String, String>,
+    /// What the instance's agent reported (PM2's `axm_monitor`, `axm_options`).
+    #[serde(default)]
+    pub agent: Option<crate::agent::AgentReport>,
     /// The git version of the code, read when the instance started (`vizion`).
     #[serde(default)]
     pub versioning: Option<Arc<crate::versioning::Versioning>>,
@@ -147,7 +153,8 @@ struct Pm2Env<'a> {
     pm_err_log_path: &'a str,
     log_lost_bytes: u64,
     username: &'a str,
-    env: &'a BTreeMap<String, String>,
+    /// The declared environment and the `pmx set` values the process got.
+    env: BTreeMap<&'a str, &'a str>,
     exit_code: Option<i32>,
     uptime_ms: Option<Millis>,
     namespace: &'a str,
@@ -170,8 +177,15 @@ struct Pm2Env<'a> {
     treekill: bool,
     instance_var: &'a str,
     vizion: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deep_monitoring: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     versioning: Option<&'a crate::versioning::Versioning>,
+    /// The agent's figures and options, under PM2's names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    axm_monitor: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    axm_options: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl<'a> Pm2Process<'a> {
@@ -239,7 +253,9 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             pm_err_log_path: &p.error_log,
             log_lost_bytes: p.log_lost_bytes,
             username: &p.user,
-            env: &s.env,
+            env: (s.env.iter().chain(&p.conf_env))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
             exit_code: p.last_exit.and_then(|e| e.code),
             uptime_ms: p.started_at.map(|t| now.saturating_sub(t)),
             namespace: &o.namespace,
@@ -259,7 +275,10 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             treekill: o.treekill,
             instance_var: &o.instance_var,
             vizion: o.vizion,
+            deep_monitoring: o.deep_monitoring,
             versioning: p.versioning.as_deref(),
+            axm_monitor: p.agent.as_ref().map(|a| &a.monitor),
+            axm_options: p.agent.as_ref().map(|a| &a.options),
         },
     }
 }

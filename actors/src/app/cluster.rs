@@ -114,6 +114,9 @@ fn answer(message: &Value, primary: &Primary) -> Answer {
     if message.as_str() == Some("ready") {
         return Answer::Heard(Word::SentReady);
     }
+    if let Some(agent) = pmx_core::agent::AgentMessage::of(message) {
+        return Answer::Heard(Word::Agent(Box::new(agent)));
+    }
     match message["cmd"].as_str() {
         // A handle the app sent us: acknowledged (and dropped), or Node queues every later
         // message behind it.

@@ -147,6 +147,10 @@ struct Run {
     talk: Option<talk::Talk>,
     /// A stop signal held back while the process drains its connections.
     held_signal: Option<(i32, Cause)>,
+    /// What the run's agent reported (PM2's `axm_monitor`, `axm_options`).
+    agent: Option<pmx_core::agent::AgentReport>,
+    /// The `pmx set` values the run was started with.
+    conf_env: BTreeMap<String, String>,
 }
 
 /// A command waiting for its instances to settle.
@@ -371,7 +375,9 @@ impl AppActor {
         let token = format!("{}#{id}#{}", self.shared.token_prefix, self.runs);
         let cluster_worker = self.cluster_worker();
         let hears = cluster_worker || self.spec.options.shutdown_with_message;
-        let talk = if self.readiness == Readiness::AtSpawn && !hears {
+        // Every Node app talks: its shim reports the figures PM2's agent would (heap, event
+        // loop) and forwards the app's own @pm2/io messages.
+        let talk = if self.readiness == Readiness::AtSpawn && !hears && !self.runs_node() {
             None
         } else {
             let primary = cluster_worker.then(|| cluster::Primary {
@@ -401,7 +407,11 @@ impl AppActor {
                 ModuleConf::default()
             }
         };
-        let mut env: Vec<_> = conf.env_of(&self.spec.name).into_iter().collect();
+        let conf_env = conf.env_of(&self.spec.name);
+        let mut env: Vec<_> = conf_env.clone().into_iter().collect();
+        if self.spec.options.deep_monitoring {
+            env.push(("PMX_DEEP_MONITORING".into(), "1".into()));
+        }
         env.extend(self.instance_env(index));
         let mut fds: Vec<_> = self
             .listeners
@@ -462,6 +472,8 @@ impl AppActor {
                     token,
                     talk,
                     held_signal: None,
+                    agent: None,
+                    conf_env,
                 });
                 let mut child = spawned.child;
                 let wait = async move { child.wait().await };
@@ -763,6 +775,12 @@ impl AppActor {
             output: self.shared.logs.written(id),
             policy_actions: self.policy_actions.get(&id).cloned().unwrap_or_default(),
             watch_paused: self.watch_paused,
+            agent: slot.run.as_ref().and_then(|r| r.agent.clone()),
+            conf_env: slot
+                .run
+                .as_ref()
+                .map(|r| r.conf_env.clone())
+                .unwrap_or_default(),
             versioning: self.versioning.clone(),
             spec: self.shown_spec.clone(),
         }

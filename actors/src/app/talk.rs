@@ -13,6 +13,7 @@ use pmx_core::spec::AppSpec;
 use tokio::io::AsyncBufReadExt;
 use tokio::task::JoinHandle;
 
+use pmx_core::agent::AgentMessage;
 use pmx_core::event::Cause;
 use pmx_core::state::{Input, Readiness, Status};
 
@@ -29,7 +30,7 @@ pub fn install_shim(paths: &Paths) -> std::io::Result<()> {
 }
 
 /// What a process said.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Word {
     /// `READY=1` on the notify socket.
     Notified,
@@ -41,6 +42,9 @@ pub enum Word {
     WorkerOnline,
     /// The shim has no connection left after a `DRAIN`.
     Drained,
+    /// Figures or options of the app's agent (`AXM {json}` from the shim, or `@pm2/io`'s
+    /// messages on a cluster worker's channel).
+    Agent(Box<AgentMessage>),
 }
 
 /// A word from the process of slot `key`.
@@ -202,8 +206,9 @@ async fn read_notify(socket: tokio::net::UnixDatagram, key: u64, addr: Addr<AppA
     }
 }
 
-/// The channel's words are short: a longer line is skipped as it streams in, never held.
-const CHANNEL_LINE_CAP: usize = 256;
+/// The channel's lines are short (an agent's figures at most a few KiB): a longer line is
+/// skipped as it streams in, never held.
+const CHANNEL_LINE_CAP: usize = 16 * 1024;
 
 async fn read_channel(stream: tokio::net::UnixStream, key: u64, addr: Addr<AppActor>) {
     let mut reader = tokio::io::BufReader::new(stream);
@@ -226,7 +231,13 @@ async fn read_channel(stream: tokio::net::UnixStream, key: u64, addr: Addr<AppAc
             "READY=1" => Word::SentReady,
             "LISTENING=1" => Word::Listening,
             "DRAINED=1" => Word::Drained,
-            _ => continue,
+            other => match other.strip_prefix("AXM ").map(serde_json::from_str) {
+                Some(Ok(message)) => match AgentMessage::of(&message) {
+                    Some(m) => Word::Agent(Box::new(m)),
+                    None => continue,
+                },
+                _ => continue,
+            },
         };
         addr.do_send(Heard { key, word });
     }
@@ -240,6 +251,10 @@ impl Handler<Heard> for AppActor {
         let slot = &mut self.slots[i];
         let Some(run) = slot.run.as_mut() else { return };
         let pid = run.pid;
+        if let Word::Agent(message) = msg.word {
+            run.agent.get_or_insert_default().take(*message);
+            return;
+        }
         if let Some(talk) = run.talk.as_mut()
             && msg.word != Word::Notified
         {
@@ -265,6 +280,7 @@ impl Handler<Heard> for AppActor {
                 self.release_signal(i);
                 return self.answer_waiters(ctx);
             }
+            Word::Agent(_) => return,
         };
         if launching {
             let how = how.to_string();

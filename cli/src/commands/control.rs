@@ -141,6 +141,7 @@ fn option_changes(r: &RestartArgs) -> OptionChanges {
         }),
         watch: r.watch.then_some(WatchChange::Toggle),
         name: r.name.clone(),
+        deep_monitoring: super::start::deep_monitoring_option(),
     }
 }
 

@@ -104,6 +104,7 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
         }
         .into(),
         vizion: !args.no_vizion,
+        deep_monitoring: args.deep_monitoring,
         ..AppOptions::default()
     };
     let mut spec = AppSpec {
@@ -362,6 +363,14 @@ pub fn apply_env_options(spec: &mut AppSpec) {
     if env_option("KILL_USE_MESSAGE").is_some_and(|v| v == "true" || v == "1") {
         spec.options.shutdown_with_message = true;
     }
+    if let Some(deep) = deep_monitoring_option() {
+        spec.options.deep_monitoring = deep;
+    }
+}
+
+/// PM2's `PM2_DEEP_MONITORING=true|false` (`PMX_` first), when set.
+pub fn deep_monitoring_option() -> Option<bool> {
+    env_option("DEEP_MONITORING").map(|v| v == "true" || v == "1")
 }
 
 /// The environment apps get, as PM2 captures it: this command's, without pmx's own variables.

@@ -228,6 +228,8 @@ fn set_get_unset_keep_pm2s_module_conf_and_reach_the_app() {
     assert_ne!(before, after, "the app restarts with the value");
     assert_eq!(restarts(&home, "echo"), 1);
     assert!(environ(after).contains(&"config_var=false".to_string()));
+    // `jlist` shows the environment the process got, the set value included.
+    assert_eq!(home.proc("echo")["pm2_env"]["env"]["config_var"], "false");
     assert_eq!(home.ok(&["get", "echo.config_var"]).trim(), "false");
     home.ok(&["multiset", "echo.a 1 echo.b 2"]);
     let text = std::fs::read_to_string(&conf).unwrap();
@@ -498,6 +500,77 @@ fn pid_files_hold_each_instances_pid_while_it_runs() {
     for id in 0..2 {
         assert!(!std::path::Path::new(&home.file(&format!("app-{id}.pid"))).exists());
     }
+}
+
+/// As PM2's agent: every Node app's heap and event loop figures, and what the app's own
+/// @pm2/io agent sends through process.send, are in `jlist` (`axm_monitor`) and `describe`,
+/// in fork and in cluster mode; a message too large is dropped. `PM2_DEEP_MONITORING=true`
+/// adds HTTP and garbage collection figures.
+#[test]
+fn node_apps_report_their_figures_and_their_agents_messages() {
+    let home = Home::new();
+    let port = pmx_tests::free_port().to_string();
+    let out = home
+        .command(&[
+            "start",
+            &fixture("agent.js"),
+            "--name",
+            "fork",
+            "--env",
+            &format!("PORT={port}"),
+        ])
+        .env("PM2_DEEP_MONITORING", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let monitor = |home: &Home, name: &str, key: &str| {
+        wait_for(&format!("{name}: {key}"), Duration::from_secs(15), || {
+            let list = home.jlist();
+            let all: Vec<&serde_json::Value> = list.iter().filter(|p| p["name"] == name).collect();
+            let ok = !all.is_empty()
+                && all
+                    .iter()
+                    .all(|p| p["pm2_env"]["axm_monitor"][key].is_object());
+            ok.then(|| all[0]["pm2_env"].clone())
+        })
+    };
+    let env = monitor(&home, "fork", "Heap Size");
+    assert!(env["axm_monitor"]["jobs done"].is_object(), "{env}");
+    for _ in 0..5 {
+        pmx_tests::http(port.parse().unwrap(), "GET", "/", &[]);
+    }
+    assert_eq!(env["deep_monitoring"], true);
+    assert_eq!(env["axm_monitor"]["Heap Size"]["unit"], "MiB");
+    assert!(
+        env["axm_monitor"]["Event Loop Latency p95"].is_object(),
+        "{env}"
+    );
+    assert!(
+        env["axm_monitor"]["huge"].is_null(),
+        "a message too large is dropped"
+    );
+    assert_eq!(env["axm_options"]["module_name"], "fork");
+    wait_for("the requests counted", Duration::from_secs(15), || {
+        let http = home.proc("fork")["pm2_env"]["axm_monitor"]["HTTP"]["value"].as_f64();
+        (http? > 0.0).then_some(())
+    });
+    let described = home.ok(&["describe", "fork"]);
+    assert!(described.contains("jobs done"), "{described}");
+
+    let port = pmx_tests::free_port().to_string();
+    home.ok(&[
+        "start",
+        &fixture("agent.js"),
+        "--name",
+        "workers",
+        "-i",
+        "2",
+        "--env",
+        &format!("PORT={port}"),
+    ]);
+    let env = monitor(&home, "workers", "Heap Size");
+    assert!(env["axm_monitor"]["jobs done"].is_object(), "{env}");
+    assert!(env.get("deep_monitoring").is_none(), "{env}");
 }
 
 /// As PM2: a Node script with a `.map` file beside it gets stack traces through it, unless

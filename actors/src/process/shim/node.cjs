@@ -34,8 +34,10 @@ process.on('unhandledRejection', (reason) => {
   console.error(reason);
 });
 const channelFd = Number(process.env.PMX_CHANNEL_FD);
+const deep = process.env.PMX_DEEP_MONITORING === '1';
 // A process the app starts must not take the sockets over again.
-for (const k of ['PMX_LISTEN', 'PMX_CHANNEL_FD', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) {
+for (const k of ['PMX_LISTEN', 'PMX_CHANNEL_FD', 'PMX_DEEP_MONITORING', 'LISTEN_FDS', 'LISTEN_PID',
+  'LISTEN_FDNAMES']) {
   delete process.env[k];
 }
 
@@ -52,6 +54,89 @@ if (Number.isInteger(channelFd) && channelFd > 2) {
 }
 function tell(line) {
   if (channel && !channel.destroyed) channel.write(line + '\n');
+}
+
+// As PM2's agent: the app's heap and event loop figures go to the daemon (`axm_monitor`),
+// and so do the messages an app's own agent (@pm2/io) sends through process.send.
+function report(type, data) {
+  if (!channel) return;
+  let line;
+  try {
+    line = JSON.stringify({ type, data });
+  } catch (_) {
+    return;
+  }
+  if (line.length < 16000) tell(`AXM ${line}`);
+}
+function agentMessage(message) {
+  return message !== null && typeof message === 'object'
+    && typeof message.type === 'string' && message.type.startsWith('axm:');
+}
+if (channel) {
+  const { monitorEventLoopDelay } = require('perf_hooks');
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const mib = (bytes) => (bytes / 1048576).toFixed(2);
+  const ms = (ns) => (Number.isFinite(ns) ? +(ns / 1e6).toFixed(2) : 0);
+  const resources = () => (typeof process.getActiveResourcesInfo === 'function'
+    ? process.getActiveResourcesInfo().length : 0);
+  report('axm:option:configuration', { module_name: process.env.PMX_NAME });
+  // Deep monitoring (PM2's `deep_monitoring`): garbage collection pauses and HTTP requests.
+  const gc = { count: 0, ms: 0 };
+  const http = { count: 0, times: [] };
+  if (deep) {
+    const { PerformanceObserver } = require('perf_hooks');
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        gc.count += 1;
+        gc.ms += entry.duration;
+      }
+    }).observe({ entryTypes: ['gc'] });
+    const emit = require('http').Server.prototype.emit;
+    require('http').Server.prototype.emit = function (event, req, res) {
+      if (event === 'request' && res && typeof res.once === 'function') {
+        const started = process.hrtime.bigint();
+        res.once('finish', () => {
+          http.count += 1;
+          if (http.times.length < 10000) http.times.push(Number(process.hrtime.bigint() - started) / 1e6);
+        });
+      }
+      return emit.apply(this, arguments);
+    };
+  }
+  let last = Date.now();
+  const deepFigures = () => {
+    const seconds = Math.max((Date.now() - last) / 1000, 0.001);
+    last = Date.now();
+    const sorted = http.times.sort((a, b) => a - b);
+    const p95 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))] : 0;
+    const out = {
+      'GC pauses': { value: gc.count, unit: 'per interval' },
+      'GC pause time': { value: +gc.ms.toFixed(2), unit: 'ms' },
+      'HTTP': { value: +((http.count * 60) / seconds).toFixed(1), unit: 'req/min' },
+      'HTTP p95 latency': { value: +p95.toFixed(2), unit: 'ms' },
+    };
+    gc.count = 0;
+    gc.ms = 0;
+    http.count = 0;
+    http.times = [];
+    return out;
+  };
+  const figures = () => {
+    const m = process.memoryUsage();
+    report('axm:monitor', {
+      ...(deep ? deepFigures() : {}),
+      'Heap Size': { value: mib(m.heapTotal), unit: 'MiB' },
+      'Used Heap Size': { value: mib(m.heapUsed), unit: 'MiB' },
+      'Heap Usage': { value: +((100 * m.heapUsed) / m.heapTotal).toFixed(2), unit: '%' },
+      'Event Loop Latency': { value: ms(loop.percentile(50)), unit: 'ms' },
+      'Event Loop Latency p95': { value: ms(loop.percentile(95)), unit: 'ms' },
+      'Active resources': { value: resources() },
+    });
+    loop.reset();
+    setTimeout(figures, 5000).unref();
+  };
+  setTimeout(figures, 1000).unref();
 }
 
 const servers = new Set();
@@ -96,6 +181,7 @@ net.Server.prototype.listen = function (...args) {
 if (typeof process.send !== 'function') {
   process.send = function (message, ...rest) {
     if (message === 'ready') tell('READY=1');
+    else if (agentMessage(message)) report(message.type, message.data);
     const callback = rest.find((r) => typeof r === 'function');
     if (callback) process.nextTick(callback, null);
     return true;
