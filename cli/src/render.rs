@@ -7,7 +7,6 @@ use pmx_core::Millis;
 use pmx_core::describe;
 use pmx_core::event::Event;
 use pmx_core::protocol::RetentionCut;
-use pmx_core::signal::signal_name;
 use pmx_core::state::Status;
 use pmx_core::units::{format_bytes, format_uptime};
 use pmx_core::view::ProcessView;
@@ -145,27 +144,17 @@ pub fn table(processes: &[ProcessView], now: Millis) -> String {
 /// Every field of the spec and the runtime state of one process.
 pub fn describe(p: &ProcessView, now: Millis) -> String {
     let s = &p.spec;
-    let r = &s.restart;
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("status", p.status.as_str().into()),
         ("name", p.name.clone()),
         ("id", p.id.to_string()),
         ("instance", format!("{} of {}", p.index, s.instances)),
         ("pid", opt(p.pid.map(|x| x.to_string()))),
-        ("script path", s.script.clone()),
-        ("script args", s.args.join(" ")),
         ("command", p.command.join(" ")),
-        ("interpreter", interpreter(s, &p.command)),
-        ("interpreter args", s.interpreter_args.join(" ")),
-        ("exec cwd", s.cwd.clone()),
         (
             "exec mode",
             if p.cluster_mode() { "cluster" } else { "fork" }.into(),
-        ),
-        (
-            "env keys",
-            s.env.keys().cloned().collect::<Vec<_>>().join(", "),
         ),
         ("restarts", p.restarts.to_string()),
         ("unstable restarts", p.unstable_restarts.to_string()),
@@ -174,17 +163,6 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
             opt(p.started_at.map(|t| format_uptime(now.saturating_sub(t)))),
         ),
         ("created at", timestamp(p.created_at)),
-        ("autorestart", r.autorestart.to_string()),
-        ("max restarts", r.max_restarts.to_string()),
-        ("min uptime", format!("{} ms", r.min_uptime_ms)),
-        ("restart delay", format!("{} ms", r.restart_delay_ms)),
-        (
-            "exp backoff restart delay",
-            opt(r.exp_backoff_restart_delay_ms.map(|d| format!("{d} ms"))),
-        ),
-        ("stop exit codes", format!("{:?}", r.stop_exit_codes)),
-        ("kill signal", signal_name(s.kill_signal)),
-        ("kill timeout", format!("{} ms", s.kill_timeout_ms)),
         (
             "last exit",
             opt(p.last_exit.as_ref().map(describe::exit_status)),
@@ -209,8 +187,9 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
             "memory avg 1/5/15m",
             p.usage.memory_avg.map(format_bytes).join(" / "),
         ),
-        ("max memory restart", memory_policy(&s.options)),
-        ("cron restart", opt(s.options.cron_restart.clone())),
+    ];
+    rows.extend(describe::settings(s, &p.command));
+    rows.extend([
         (
             "watch",
             match (s.options.watch.is_empty(), p.watch_paused) {
@@ -218,35 +197,6 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
                 (false, false) => s.options.watch.join(", "),
                 (false, true) => format!("paused by stop ({})", s.options.watch.join(", ")),
             },
-        ),
-        ("listen", or_dash(s.options.listen.join(", "))),
-        (
-            "wait ready",
-            if s.options.wait_ready {
-                format!("yes, within {} ms", s.options.listen_timeout_ms)
-            } else {
-                "no".into()
-            },
-        ),
-        (
-            "health check",
-            opt(s.options.health.as_ref().map(|h| {
-                format!(
-                    "{} every {} ms, timeout {} ms, restart after {} failures",
-                    h.url, h.interval_ms, h.timeout_ms, h.failures
-                )
-            })),
-        ),
-        (
-            "depends on",
-            or_dash(
-                s.options
-                    .depends_on
-                    .iter()
-                    .map(|d| format!("{} ({})", d.app, d.condition.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
         ),
         ("revision", opt(p.versioning.as_deref().map(revision))),
         (
@@ -266,17 +216,13 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
         ("out log path", p.out_log.to_string()),
         ("error log path", p.error_log.to_string()),
         (
-            "log type",
-            format!("{:?}", s.options.log_type).to_lowercase(),
-        ),
-        (
             "lost log output",
             match &p.log_error {
                 Some(why) => format!("{} ({why})", format_bytes(p.log_lost_bytes)),
                 None => "none".into(),
             },
         ),
-    ];
+    ]);
     let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = format!("Describing process with id {} - name {}\n", p.id, p.name);
     for (k, v) in rows {
@@ -287,19 +233,6 @@ pub fn describe(p: &ProcessView, now: Millis) -> String {
 
 fn or_dash(text: String) -> String {
     if text.is_empty() { "-".into() } else { text }
-}
-
-/// The interpreter as the user would name it: the program that runs the script.
-fn interpreter(s: &pmx_core::spec::AppSpec, command: &[String]) -> String {
-    use pmx_core::spec::Interpreter;
-    match &s.interpreter {
-        Interpreter::Program(program) => program.clone(),
-        Interpreter::None => "none (executed directly)".into(),
-        Interpreter::Auto => match command.first() {
-            Some(first) if *first != s.script => format!("{first} (chosen by pmx)"),
-            _ => "none (executed directly)".into(),
-        },
-    }
 }
 
 /// `main@0123abcd "Fix the thing" (https://github.com/me/app.git)`.
@@ -316,28 +249,6 @@ fn revision(v: &pmx_core::versioning::Versioning) -> String {
         text.push_str(&format!(" ({url})"));
     }
     text
-}
-
-fn memory_policy(o: &pmx_core::spec::AppOptions) -> String {
-    let mut parts = Vec::new();
-    if let Some(limit) = o.max_memory_restart_bytes {
-        parts.push(match o.max_memory_restart_for_ms {
-            0 => format_bytes(limit),
-            ms => format!("{} for {} s", format_bytes(limit), ms / 1000),
-        });
-    }
-    if let Some(rate) = o.max_memory_growth_per_hour {
-        parts.push(format!(
-            "growth above {}/h over {} s",
-            format_bytes(rate),
-            o.max_memory_growth_window_ms / 1000
-        ));
-    }
-    if parts.is_empty() {
-        "none".into()
-    } else {
-        parts.join(", ")
-    }
 }
 
 fn timestamp(ms: Millis) -> String {

@@ -2,7 +2,9 @@
 
 use crate::event::{Cause, EventKind, ReloadStep};
 use crate::signal::signal_name;
+use crate::spec::{AppOptions, AppSpec, Interpreter};
 use crate::state::{Exit, Reason};
+use crate::units::format_bytes;
 
 /// How a process ended: `code 1`, `signal SIGKILL`.
 pub fn exit_status(exit: &Exit) -> String {
@@ -216,5 +218,108 @@ pub fn event(kind: &EventKind) -> String {
                 .map(|s| format!(", apps from the snapshot of event {s}"))
                 .unwrap_or_default()
         ),
+    }
+}
+
+/// An app's settings in the user's words (PM2's option names, units, `-` for none), as
+/// `describe` and the dashboard show them. `command` is what the daemon runs (the
+/// interpreter it chose is its first word).
+pub fn settings(s: &AppSpec, command: &[String]) -> Vec<(&'static str, String)> {
+    let r = &s.restart;
+    let o = &s.options;
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "-".into()
+        } else {
+            items.join(", ")
+        }
+    };
+    vec![
+        ("script path", s.script.clone()),
+        ("script args", s.args.join(" ")),
+        ("interpreter", interpreter(s, command)),
+        ("interpreter args", s.interpreter_args.join(" ")),
+        ("exec cwd", s.cwd.clone()),
+        ("instances", s.instances.to_string()),
+        ("env keys", list(s.env.keys().cloned().collect())),
+        ("autorestart", r.autorestart.to_string()),
+        ("max restarts", r.max_restarts.to_string()),
+        ("min uptime", format!("{} ms", r.min_uptime_ms)),
+        ("restart delay", format!("{} ms", r.restart_delay_ms)),
+        (
+            "exp backoff restart delay",
+            opt(r.exp_backoff_restart_delay_ms.map(|d| format!("{d} ms"))),
+        ),
+        (
+            "stop exit codes",
+            list(r.stop_exit_codes.iter().map(i32::to_string).collect()),
+        ),
+        ("kill signal", signal_name(s.kill_signal)),
+        ("kill timeout", format!("{} ms", s.kill_timeout_ms)),
+        ("max memory restart", memory_policy(o)),
+        ("cron restart", opt(o.cron_restart.clone())),
+        ("listen", list(o.listen.clone())),
+        (
+            "wait ready",
+            if o.wait_ready {
+                format!("yes, within {} ms", o.listen_timeout_ms)
+            } else {
+                "no".into()
+            },
+        ),
+        (
+            "health check",
+            opt(o.health.as_ref().map(|h| {
+                format!(
+                    "{} every {} ms, timeout {} ms, restart after {} failures",
+                    h.url, h.interval_ms, h.timeout_ms, h.failures
+                )
+            })),
+        ),
+        (
+            "depends on",
+            list(
+                o.depends_on
+                    .iter()
+                    .map(|d| format!("{} ({})", d.app, d.condition.as_str()))
+                    .collect(),
+            ),
+        ),
+        ("log type", format!("{:?}", o.log_type).to_lowercase()),
+    ]
+}
+
+/// The interpreter as the user would name it: the program that runs the script.
+fn interpreter(s: &AppSpec, command: &[String]) -> String {
+    match &s.interpreter {
+        Interpreter::Program(program) => program.clone(),
+        Interpreter::None => "none (executed directly)".into(),
+        Interpreter::Auto => match command.first() {
+            Some(first) if *first != s.script => format!("{first} (chosen by pmx)"),
+            _ => "none (executed directly)".into(),
+        },
+    }
+}
+
+fn memory_policy(o: &AppOptions) -> String {
+    let mut parts = Vec::new();
+    if let Some(limit) = o.max_memory_restart_bytes {
+        parts.push(match o.max_memory_restart_for_ms {
+            0 => format_bytes(limit),
+            ms => format!("{} for {} s", format_bytes(limit), ms / 1000),
+        });
+    }
+    if let Some(rate) = o.max_memory_growth_per_hour {
+        parts.push(format!(
+            "growth above {}/h over {} s",
+            format_bytes(rate),
+            o.max_memory_growth_window_ms / 1000
+        ));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }

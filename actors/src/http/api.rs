@@ -51,6 +51,8 @@ pub async fn samples(State(web): State<Web>) -> HttpResponse {
 struct AppPage {
     name: String,
     spec: std::sync::Arc<AppSpec>,
+    /// The spec in the user's words, as `describe` shows it: `[label, value]`.
+    settings: Vec<(&'static str, String)>,
     instances: Vec<ProcessView>,
 }
 
@@ -68,9 +70,12 @@ pub async fn app(State(web): State<Web>, Path(name): Path<String>) -> HttpRespon
             };
             list.processes.retain(|p| p.name == first.name);
             let instances = redacted(list.processes);
+            let spec = instances.first().map_or(first.spec, |v| v.spec.clone());
+            let settings = describe::settings(&spec, &first.command);
             let page = AppPage {
                 name: first.name,
-                spec: instances.first().map_or(first.spec, |v| v.spec.clone()),
+                spec,
+                settings,
                 instances,
             };
             Json(page).into_response()
@@ -117,14 +122,31 @@ pub async fn history(
     });
     match web.ask(request, None).await {
         Ok(Response::History(list)) => {
+            // An exit while the instance was stopping is the stop, not a crash.
+            let mut stopping = std::collections::HashSet::new();
             let points: Vec<Point> = list
                 .events
                 .into_iter()
-                .map(|event| Point {
-                    class: class(&event),
-                    text: describe::event(&event.kind),
-                    because: describe::cause(&event.cause),
-                    event,
+                .map(|event| {
+                    let mut class = class(&event);
+                    match &event.kind {
+                        EventKind::Transition(t) if t.to == Status::Stopping => {
+                            stopping.insert(event.instance);
+                        }
+                        EventKind::Transition(_) => {
+                            stopping.remove(&event.instance);
+                        }
+                        EventKind::Exited { .. } if stopping.contains(&event.instance) => {
+                            class = "stopped";
+                        }
+                        _ => {}
+                    }
+                    Point {
+                        class,
+                        text: describe::event(&event.kind),
+                        because: describe::cause(&event.cause),
+                        event,
+                    }
                 })
                 .collect();
             Json(serde_json::json!({ "events": points, "cut": list.cut })).into_response()

@@ -126,6 +126,14 @@ fn the_api_serves_values_and_actions_only_with_the_token() {
     let app = http(port, "GET", "/api/apps/tick", &auth).json();
     assert_eq!(app["spec"]["name"], "tick");
     assert_eq!(app["instances"].as_array().unwrap().len(), 1);
+    // The page shows the settings in the user's words, not the spec's internal fields.
+    let settings = app["settings"].as_array().unwrap();
+    assert!(
+        settings
+            .iter()
+            .any(|s| s[0] == "kill timeout" && s[1] == "1600 ms"),
+        "{app}"
+    );
     assert_eq!(http(port, "GET", "/api/apps/nope", &auth).status, 404);
     // The last minute of samples, so charts start filled: several readings of the live app.
     let readings = wait_for("samples of tick", Duration::from_secs(5), || {
@@ -196,6 +204,16 @@ fn the_api_serves_values_and_actions_only_with_the_token() {
     let new_pid = restarted.json()["processes"][0]["pid"].as_u64().unwrap() as u32;
     assert_ne!(new_pid, pid);
     assert_eq!(home.pid("tick"), new_pid);
+    // The exit a restart (a stop) causes is drawn as a stop, never as a crash.
+    let history = http(port, "GET", "/api/apps/tick/history", &auth).json();
+    let exits: Vec<&serde_json::Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"]["type"] == "exited")
+        .collect();
+    assert!(!exits.is_empty(), "{history}");
+    assert!(exits.iter().all(|e| e["class"] == "stopped"), "{history}");
     let journal = home.ok(&["history", "tick"]);
     assert!(
         journal.contains("pmx restart via dashboard from 127.0.0.1"),

@@ -140,12 +140,12 @@ async function act(name, action) {
 }
 
 function timeline(events, since, until) {
-  const rows = ["online", "crash", "restart", "policy", "other"];
-  const rowOf = (c) => ({ exit: "crash", errored: "crash", stopped: "online", transition: "online", config: "other", command: "other" }[c] || (rows.includes(c) ? c : "other"));
+  const rows = ["online", "stop", "crash", "restart", "policy", "other"];
+  const rowOf = (c) => ({ exit: "crash", errored: "crash", stopped: "stop", transition: "online", config: "other", command: "other" }[c] || (rows.includes(c) ? c : "other"));
   const x = (at) => 90 + ((at - since) / Math.max(until - since, 1)) * 900;
-  const svg = el("svg:svg", { class: "timeline", viewBox: "0 0 1000 150", preserveAspectRatio: "none", "data-window": windowMs });
-  svg.append(el("svg:text", { x: 90, y: 146 }, when(since)),
-    el("svg:text", { x: 990, y: 146, "text-anchor": "end" }, when(until)));
+  const svg = el("svg:svg", { class: "timeline", viewBox: "0 0 1000 176", preserveAspectRatio: "none", "data-window": windowMs });
+  svg.append(el("svg:text", { x: 90, y: 172 }, when(since)),
+    el("svg:text", { x: 990, y: 172, "text-anchor": "end" }, when(until)));
   rows.forEach((r, i) => {
     const y = 20 + i * 26;
     svg.append(el("svg:line", { class: "row", x1: 90, x2: 990, y1: y, y2: y }), el("svg:text", { x: 4, y: y + 3 }, r));
@@ -180,7 +180,7 @@ async function showApp(name) {
   const select = el("select", { id: "window", on: { change: (e) => { windowMs = Number(e.target.value); refresh(); } } },
     WINDOWS.map(([label, ms]) => { const o = el("option", { value: ms }, label); if (ms === windowMs) o.selected = true; return o; }));
   const legend = el("div", { class: "legend" },
-    ["online", "crash", "restart", "policy", "config"].map((c) => el("span", {}, el("span", { class: `mark tl-${c}` }), c)));
+    ["online", "stopped", "crash", "restart", "policy", "config"].map((c) => el("span", {}, el("span", { class: `mark tl-${c}` }), c)));
   const rows = [...history.events].reverse().map((e) => el("tr", { class: `event ev-${e.class}` },
     el("td", {}, el("span", { class: `mark tl-${e.class}` }), when(e.at)),
     el("td", {}, e.instance ?? "-"), el("td", { class: "wrap" }, e.text), el("td", { class: "wrap" }, e.because)));
@@ -207,8 +207,9 @@ async function showApp(name) {
     el("table", { id: "events" }, el("tbody", {}, rows)),
     el("h3", {}, "logs"),
     el("div", { class: "logs" }, logPanes),
-    el("h3", {}, "spec"),
-    el("pre", { id: "spec" }, JSON.stringify(page.spec, null, 2)));
+    el("h3", {}, "settings"),
+    el("table", { id: "spec" }, el("tbody", {}, page.settings.map(([label, value]) =>
+      el("tr", {}, el("th", {}, label), el("td", { class: "wrap" }, value))))));
   for (const pre of view.querySelectorAll(".logs pre")) pre.scrollTop = pre.scrollHeight;
 }
 
