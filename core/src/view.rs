@@ -59,6 +59,9 @@ pub struct ProcessView {
     /// The `pmx set` values its process was started with (part of its environment).
     #[serde(default)]
     pub conf_env: BTreeMap<String, String>,
+    /// Everything pmx added to its process's environment (`pmx env` shows it).
+    #[serde(default)]
+    pub injected: BTreeMap<String, String>,
     /// What the instance's agent reported (PM2's `axm_monitor`, `axm_options`).
     #[serde(default)]
     pub agent: Option<crate::agent::AgentReport>,

@@ -151,6 +151,8 @@ struct Run {
     agent: Option<pmx_core::agent::AgentReport>,
     /// The `pmx set` values the run was started with.
     conf_env: BTreeMap<String, String>,
+    /// Everything pmx added to the run's environment.
+    injected: BTreeMap<String, String>,
 }
 
 /// A command waiting for its instances to settle.
@@ -425,6 +427,10 @@ impl AppActor {
         } else if self.runs_node() {
             env.push(talk::node_options(&self.spec, &self.shared.paths));
         }
+        // What pmx adds to the app's environment, for `pmx env`.
+        let mut injected: BTreeMap<String, String> = env.iter().cloned().collect();
+        injected.insert("PMX_ID".into(), id.to_string());
+        injected.insert("PMX_NAME".into(), self.spec.name.clone());
         let files = self.log_files(id);
         let request = spawn::SpawnRequest {
             spec: &self.spec,
@@ -474,6 +480,12 @@ impl AppActor {
                     held_signal: None,
                     agent: None,
                     conf_env,
+                    injected: {
+                        if injected.contains_key("LISTEN_FDS") {
+                            injected.insert("LISTEN_PID".into(), pid.to_string());
+                        }
+                        injected
+                    },
                 });
                 let mut child = spawned.child;
                 let wait = async move { child.wait().await };
@@ -780,6 +792,11 @@ impl AppActor {
                 .run
                 .as_ref()
                 .map(|r| r.conf_env.clone())
+                .unwrap_or_default(),
+            injected: slot
+                .run
+                .as_ref()
+                .map(|r| r.injected.clone())
                 .unwrap_or_default(),
             versioning: self.versioning.clone(),
             spec: self.shown_spec.clone(),

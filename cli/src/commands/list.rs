@@ -65,12 +65,27 @@ pub fn env(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
         other => return Err(super::unexpected(other)),
     };
     let several = apps.len() > 1;
+    let running = processes(ask(paths, &Request::List)?)?;
     for app in apps {
         if several {
             println(&format!("# {} (ids {:?})", app.name, app.ids));
         }
         for (key, value) in app.env {
             println(&format!("{key}={value}"));
+        }
+        // What pmx adds for each running instance (its id, the Node preload, sockets...).
+        for p in running
+            .iter()
+            .filter(|p| p.name == app.name && p.pid.is_some())
+        {
+            println(&format!(
+                "# set by pmx in instance {} (pid {}):",
+                p.id,
+                p.pid.unwrap_or(0)
+            ));
+            for (key, value) in &p.injected {
+                println(&format!("{key}={value}"));
+            }
         }
     }
     Ok(())

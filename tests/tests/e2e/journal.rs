@@ -25,6 +25,15 @@ fn env_values_are_shown_only_by_pmx_env() {
         env.lines().any(|l| l.starts_with("PATH=")),
         "the captured environment too: {env}"
     );
+    // And what pmx adds to each instance's environment, as the process has it.
+    let pid = home.pid("secretive");
+    assert!(
+        env.contains(&format!(
+            "# set by pmx in instance 0 (pid {pid}):\nNODE_APP_INSTANCE=0\n"
+        )),
+        "{env}"
+    );
+    assert!(env.lines().any(|l| l == "PMX_NAME=secretive"), "{env}");
     let describe = home.ok(&["describe", "secretive"]);
     assert!(describe.contains("API_TOKEN"), "keys are shown: {describe}");
     for shown in [
