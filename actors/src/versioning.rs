@@ -12,13 +12,21 @@ use pmx_core::versioning::{
 /// No file of a repository is read beyond this (a packed-refs file of a huge repository).
 const MAX_READ: u64 = 4 * 1024 * 1024;
 
+/// A file of the repository, never through a symlink (the daemon may be root and the
+/// directory another user's), at most `MAX_READ` bytes.
+fn open(path: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+}
+
 fn read_text(path: &Path) -> Option<String> {
     let mut text = String::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_READ)
-        .read_to_string(&mut text)
-        .ok()?;
+    open(path)?.take(MAX_READ).read_to_string(&mut text).ok()?;
     Some(text)
 }
 
@@ -77,7 +85,7 @@ pub fn read(dir: &Path) -> Option<Versioning> {
 /// The first line of a commit's message, when the commit is a loose object.
 fn loose_commit_message(common: &Path, id: &str) -> Option<String> {
     let path = common.join("objects").join(&id[..2]).join(&id[2..]);
-    let file = std::fs::File::open(path).ok()?;
+    let file = open(&path)?;
     let mut object = Vec::new();
     flate2::read::ZlibDecoder::new(file.take(MAX_READ))
         .take(64 * 1024)
@@ -119,5 +127,12 @@ mod tests {
         assert_eq!(v.revision.as_deref(), Some(id));
         assert_eq!(v.comment.as_deref(), Some("Ship it"));
         assert_eq!(v.repo_path, dir.path().to_string_lossy());
+
+        // A file of the repository that is a symlink is not followed.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "[remote \"origin\"]\n\turl = secret\n").unwrap();
+        std::fs::remove_file(git.join("config")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, git.join("config")).unwrap();
+        assert_eq!(read(&sub).unwrap().url, None);
     }
 }

@@ -68,8 +68,15 @@ fn target(
     Ok((name, home.join(".pmx")))
 }
 
-fn service_name(user: &str, given: Option<String>) -> String {
-    given.unwrap_or_else(|| format!("pmx-{user}"))
+fn service_name(user: &str, given: Option<String>) -> Result<String, CliError> {
+    let name = given.unwrap_or_else(|| format!("pmx-{user}"));
+    let fits = |c: char| c.is_ascii_alphanumeric() || "@._-".contains(c);
+    if name.is_empty() || name.starts_with('.') || !name.chars().all(fits) {
+        return Err(CliError::Usage(format!(
+            "--service-name {name:?}: letters, digits and @ . _ - only"
+        )));
+    }
+    Ok(name)
 }
 
 /// Where the service's file goes.
@@ -173,7 +180,7 @@ pub fn startup(paths: &Paths, args: StartupArgs) -> Result<(), CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Failed(format!("cannot find the pmx binary: {e}")))?;
     let (user, home) = target(paths, args.user, args.home_path)?;
-    let name = service_name(&user, args.service_name);
+    let name = service_name(&user, args.service_name)?;
     let text = match platform {
         Platform::Systemd => unit(&exe, &home, &user),
         Platform::InitD => init_script(&exe, &home, &user, &name),
@@ -237,7 +244,7 @@ pub fn unstartup(
 ) -> Result<(), CliError> {
     let platform = platform(platform_name.as_deref())?;
     let user = user_name.unwrap_or_else(user);
-    let name = service_name(&user, given_name);
+    let name = service_name(&user, given_name)?;
     let path = service_path(platform, &name);
     if !path.exists() {
         crate::output::say(&format!("no {} installed", path.display()));

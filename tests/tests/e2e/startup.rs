@@ -124,6 +124,8 @@ fn startup_for_another_user_writes_that_users_unit_and_home() {
     assert!(err.contains("no user `no-such-user-here`"), "{err}");
     let err = home.fails(2, &["startup", "launchd"]);
     assert!(err.contains("unknown init system `launchd`"), "{err}");
+    let err = home.fails(2, &["startup", "systemv", "--service-name", "../../tmp/x"]);
+    assert!(err.contains("--service-name"), "{err}");
 }
 
 /// PM2's `startup upstart|systemv [--service-name NAME]` as root: an /etc/init.d script that
