@@ -58,13 +58,13 @@ pub struct ProcessView {
     pub watch_paused: bool,
     /// The `pmx set` values its process was started with (part of its environment).
     #[serde(default)]
-    pub conf_env: BTreeMap<String, String>,
+    pub conf_env: Arc<BTreeMap<String, String>>,
     /// Everything pmx added to its process's environment (`pmx env` shows it).
     #[serde(default)]
-    pub injected: BTreeMap<String, String>,
+    pub injected: Arc<BTreeMap<String, String>>,
     /// What the instance's agent reported (PM2's `axm_monitor`, `axm_options`).
     #[serde(default)]
-    pub agent: Option<crate::agent::AgentReport>,
+    pub agent: Option<Arc<crate::agent::AgentReport>>,
     /// The git version of the code, read when the instance started (`vizion`).
     #[serde(default)]
     pub versioning: Option<Arc<crate::versioning::Versioning>>,
@@ -256,7 +256,7 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             pm_err_log_path: &p.error_log,
             log_lost_bytes: p.log_lost_bytes,
             username: &p.user,
-            env: (s.env.iter().chain(&p.conf_env))
+            env: (s.env.iter().chain(p.conf_env.iter()))
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect(),
             exit_code: p.last_exit.and_then(|e| e.code),

@@ -147,12 +147,13 @@ struct Run {
     talk: Option<talk::Talk>,
     /// A stop signal held back while the process drains its connections.
     held_signal: Option<(i32, Cause)>,
-    /// What the run's agent reported (PM2's `axm_monitor`, `axm_options`).
-    agent: Option<pmx_core::agent::AgentReport>,
+    /// What the run's agent reported (PM2's `axm_monitor`, `axm_options`); shared with the
+    /// views, which are made often.
+    agent: Option<Arc<pmx_core::agent::AgentReport>>,
     /// The `pmx set` values the run was started with.
-    conf_env: BTreeMap<String, String>,
+    conf_env: Arc<BTreeMap<String, String>>,
     /// Everything pmx added to the run's environment.
-    injected: BTreeMap<String, String>,
+    injected: Arc<BTreeMap<String, String>>,
 }
 
 /// A command waiting for its instances to settle.
@@ -479,12 +480,12 @@ impl AppActor {
                     talk,
                     held_signal: None,
                     agent: None,
-                    conf_env,
+                    conf_env: Arc::new(conf_env),
                     injected: {
                         if injected.contains_key("LISTEN_FDS") {
                             injected.insert("LISTEN_PID".into(), pid.to_string());
                         }
-                        injected
+                        Arc::new(injected)
                     },
                 });
                 let mut child = spawned.child;

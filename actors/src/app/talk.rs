@@ -3,6 +3,7 @@
 //! shim uses both ways (`READY=1`, `LISTENING=1`, `DRAINED=1` up; `DRAIN`, `SHUTDOWN` down).
 
 use std::io::Write;
+use std::sync::Arc;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -252,7 +253,7 @@ impl Handler<Heard> for AppActor {
         let Some(run) = slot.run.as_mut() else { return };
         let pid = run.pid;
         if let Word::Agent(message) = msg.word {
-            run.agent.get_or_insert_default().take(*message);
+            Arc::make_mut(run.agent.get_or_insert_default()).take(*message);
             return;
         }
         if let Some(talk) = run.talk.as_mut()

@@ -83,7 +83,7 @@ pub fn env(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
                 p.id,
                 p.pid.unwrap_or(0)
             ));
-            for (key, value) in &p.injected {
+            for (key, value) in p.injected.iter() {
                 println(&format!("{key}={value}"));
             }
         }
