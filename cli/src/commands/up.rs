@@ -140,7 +140,11 @@ fn print_plan(report: &PlanReport) {
     for step in &report.steps {
         println(&step.to_string());
     }
-    if let Some(swap) = &report.rules {
+    if let Some(swap) = report
+        .rules
+        .as_ref()
+        .filter(|s| !(s.before.is_empty() && s.after.is_empty()))
+    {
         let names = |n: &[String]| match n {
             [] => "none".to_string(),
             n => n
