@@ -80,7 +80,7 @@ pub struct Shared {
 }
 
 pub struct AppActor {
-    spec: AppSpec,
+    spec: Arc<AppSpec>,
     /// `spec` as views show it: without the captured environment.
     shown_spec: Arc<AppSpec>,
     /// Each instance's log paths as views show them, made once (cleared when the spec
@@ -170,7 +170,7 @@ fn shown(spec: &AppSpec) -> Arc<AppSpec> {
 }
 
 impl AppActor {
-    pub fn new(spec: AppSpec, ids: &[u32], created_at: Millis, shared: Shared) -> Self {
+    pub fn new(spec: Arc<AppSpec>, ids: &[u32], created_at: Millis, shared: Shared) -> Self {
         let command = spawn::resolve(&spec).unwrap_or_default();
         let slots = ids
             .iter()

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -216,7 +217,7 @@ impl Handler<Rescale> for AppActor {
                 self.feed(i, Input::Command(Command::Stop), msg.cause.clone(), ctx);
             }
         }
-        self.spec.instances = msg.ids.len() as u32;
+        Arc::make_mut(&mut self.spec).instances = msg.ids.len() as u32;
         self.shown_spec = super::shown(&self.spec);
         self.shown_logs.borrow_mut().clear();
         // New instances have log files of their own, which the watcher must not see as changes.

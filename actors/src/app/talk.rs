@@ -3,10 +3,10 @@
 //! shim uses both ways (`READY=1`, `LISTENING=1`, `DRAINED=1` up; `DRAIN`, `SHUTDOWN` down).
 
 use std::io::Write;
-use std::sync::Arc;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use pmx_core::paths::Paths;

@@ -16,6 +16,7 @@ mod targets;
 mod up;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use pmx_core::Millis;
@@ -45,8 +46,8 @@ pub struct Daemon {
 struct AppEntry {
     addr: Addr<AppActor>,
     ids: Vec<u32>,
-    /// What the app was registered with (`save` checkpoints it).
-    spec: AppSpec,
+    /// What the app was registered with (`save` checkpoints it); the actor shares it.
+    spec: Arc<AppSpec>,
     /// `stop` paused the watching of the spec's paths (the actor knows it too).
     watch_paused: bool,
 }
@@ -116,9 +117,14 @@ impl Daemon {
         for (name, mut app) in registry.apps {
             let mine = app.ids.iter().filter_map(|id| orphans.remove(id)).collect();
             daemon.share_env(&mut app.spec);
-            let spec = app.spec.clone();
-            let actor = AppActor::new(app.spec, &app.ids, app.created_at, daemon.shared.clone())
-                .with_orphans(mine);
+            let spec = Arc::new(app.spec);
+            let actor = AppActor::new(
+                spec.clone(),
+                &app.ids,
+                app.created_at,
+                daemon.shared.clone(),
+            )
+            .with_orphans(mine);
             let addr = actor.start();
             if app.desired == Desired::Running {
                 addr.do_send(Control {

@@ -7,6 +7,7 @@ use pmx_core::signal::parse_signal;
 use pmx_core::spec::MAX_INSTANCES;
 use pmx_core::state::Command;
 use pmx_scripting::rules::Action;
+use std::sync::Arc;
 
 use super::{Daemon, Reply, internal, ready};
 use crate::app::{Rescale, Views};
@@ -55,7 +56,7 @@ impl Daemon {
             return ready(internal("the app vanished"));
         };
         entry.ids = ids.clone();
-        entry.spec.instances = to;
+        Arc::make_mut(&mut entry.spec).instances = to;
         let work = entry.addr.send(Rescale { ids, cause });
         self.answer_after(async move { work.await.unwrap_or_default() })
     }

@@ -57,7 +57,7 @@ impl Daemon {
             .iter()
             .filter_map(|(name, _)| self.apps.get(name))
             .map(|entry| {
-                let mut spec = entry.spec.clone();
+                let mut spec = (*entry.spec).clone();
                 if let Some(env) = &env {
                     spec.base_env = env.clone();
                 }

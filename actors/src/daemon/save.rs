@@ -17,7 +17,11 @@ use crate::clock::now_ms;
 
 impl Daemon {
     pub(super) fn save(&mut self, cause: Cause) -> Reply {
-        let apps = self.apps.values().map(|entry| entry.spec.clone()).collect();
+        let apps = self
+            .apps
+            .values()
+            .map(|entry| (*entry.spec).clone())
+            .collect();
         let saved = NewEvent {
             app: String::new(),
             instance: None,

@@ -1,6 +1,7 @@
 //! `start`: validate, register (journaled and flushed), then launch.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use pmx_core::event::{Cause, EventKind, NewEvent};
@@ -70,6 +71,8 @@ impl Daemon {
             .append(vec![created])
             .map_err(internal)?;
         self.next_id += fresh;
+        // One spec for the registry and the actor.
+        let spec = Arc::new(spec);
         let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone())
             .with_restarts(restarts)
             .start();

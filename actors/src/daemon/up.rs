@@ -51,7 +51,7 @@ impl Daemon {
         let current: BTreeMap<String, AppSpec> = self
             .apps
             .iter()
-            .map(|(name, entry)| (name.clone(), entry.spec.clone()))
+            .map(|(name, entry)| (name.clone(), (*entry.spec).clone()))
             .collect();
         let mut steps = plan(&current, &req.apps, req.prune);
         // A renamed app goes under its old name (its ids go to the new one).
