@@ -326,24 +326,10 @@ impl Hub {
 
     fn timers(&mut self) {
         let now = Instant::now();
-        let due: Vec<u64> = self
-            .rearm
-            .iter()
-            .filter(|(at, _)| *at <= now)
-            .map(|(_, token)| *token)
-            .collect();
-        self.rearm.retain(|(at, _)| *at > now);
-        for token in due {
+        for token in take_due(&mut self.rearm, now) {
             self.arm(token);
         }
-        let partial: Vec<u64> = self
-            .partials
-            .iter()
-            .filter(|(at, _)| *at <= now)
-            .map(|(_, token)| *token)
-            .collect();
-        self.partials.retain(|(at, _)| *at > now);
-        for token in partial {
+        for token in take_due(&mut self.partials, now) {
             if let Some(mut capture) = self.streams.remove(&token) {
                 capture.partial_due = None;
                 self.emit(&mut capture, Input::Waited);
@@ -631,6 +617,17 @@ impl Hub {
 }
 
 /// Hands a line to the followers (cut to `LIVE_LINE_MAX`, at a character boundary).
+/// The tokens whose time has come, taken out of `timed`.
+fn take_due(timed: &mut Vec<(Instant, u64)>, now: Instant) -> Vec<u64> {
+    let due = timed
+        .iter()
+        .filter(|(at, _)| *at <= now)
+        .map(|(_, token)| *token)
+        .collect();
+    timed.retain(|(at, _)| *at > now);
+    due
+}
+
 fn publish(
     live: &broadcast::Sender<Arc<LiveLine>>,
     app: &Arc<str>,
