@@ -20,10 +20,13 @@ const QUIET: Duration = Duration::from_secs(2);
 
 /// Commands seen since the daemon started; `keep_small` compares it with what it last saw.
 static COMMANDS: AtomicU64 = AtomicU64::new(0);
+/// Wakes `keep_small` when commands come after a quiet time (at rest it never wakes for them).
+static CAME: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// A client came: its code will be worth handing back once they stop.
 pub fn note_command() {
     COMMANDS.fetch_add(1, Ordering::Relaxed);
+    CAME.notify_one();
 }
 
 /// Runs for the daemon's life: the start-up code released a second after it listens (pages
@@ -33,24 +36,27 @@ pub fn note_command() {
 pub async fn keep_small() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     release_start_up_code();
-    let mut released_at = COMMANDS.load(Ordering::Relaxed);
-    let (mut seen, mut last_change) = (released_at, Instant::now());
     let mut last_trim = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = COMMANDS.load(Ordering::Relaxed);
-        if now != seen {
-            (seen, last_change) = (now, Instant::now());
-        } else if now != released_at && last_change.elapsed() >= QUIET {
-            // SAFETY: malloc_trim only returns free memory of the allocator to the system.
-            unsafe { libc::malloc_trim(0) };
-            release_start_up_code();
-            released_at = now;
+        let came = tokio::select! {
+            _ = CAME.notified() => true,
+            _ = tokio::time::sleep(TRIM_EVERY.saturating_sub(last_trim.elapsed())) => false,
+        };
+        if came {
+            // Until the commands stop for `QUIET`.
+            loop {
+                let seen = COMMANDS.load(Ordering::Relaxed);
+                tokio::time::sleep(QUIET).await;
+                if COMMANDS.load(Ordering::Relaxed) == seen {
+                    break;
+                }
+            }
         }
-        if last_trim.elapsed() >= TRIM_EVERY {
-            // SAFETY: as above.
-            unsafe { libc::malloc_trim(0) };
-            last_trim = Instant::now();
+        // SAFETY: malloc_trim only returns free memory of the allocator to the system.
+        unsafe { libc::malloc_trim(0) };
+        last_trim = Instant::now();
+        if came {
+            release_start_up_code();
         }
     }
 }
