@@ -18,14 +18,14 @@ const TRIM_EVERY: Duration = Duration::from_secs(30);
 /// Commands that stopped coming this long ago have left code behind to hand back.
 const QUIET: Duration = Duration::from_secs(2);
 
-/// Commands seen since the daemon started; `keep_small` compares it with what it last saw.
-static COMMANDS: AtomicU64 = AtomicU64::new(0);
+/// When the last command came (ms since the epoch).
+static LAST_COMMAND: AtomicU64 = AtomicU64::new(0);
 /// Wakes `keep_small` when commands come after a quiet time (at rest it never wakes for them).
 static CAME: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// A client came: its code will be worth handing back once they stop.
 pub fn note_command() {
-    COMMANDS.fetch_add(1, Ordering::Relaxed);
+    LAST_COMMAND.store(crate::clock::now_ms(), Ordering::Relaxed);
     CAME.notify_one();
 }
 
@@ -43,13 +43,14 @@ pub async fn keep_small() {
             _ = tokio::time::sleep(TRIM_EVERY.saturating_sub(last_trim.elapsed())) => false,
         };
         if came {
-            // Until the commands stop for `QUIET`.
+            // Until `QUIET` after the last command.
             loop {
-                let seen = COMMANDS.load(Ordering::Relaxed);
-                tokio::time::sleep(QUIET).await;
-                if COMMANDS.load(Ordering::Relaxed) == seen {
+                let due = LAST_COMMAND.load(Ordering::Relaxed) + QUIET.as_millis() as u64;
+                let now = crate::clock::now_ms();
+                if now >= due {
                     break;
                 }
+                tokio::time::sleep(Duration::from_millis(due - now)).await;
             }
         }
         // SAFETY: malloc_trim only returns free memory of the allocator to the system.
