@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use pmx_core::Millis;
@@ -104,8 +104,9 @@ pub struct AppActor {
     watch_pending: Option<std::path::PathBuf>,
     /// `stop` paused watching (PM2): the spec's paths are kept for `restart --watch`.
     watch_paused: bool,
-    /// The git version of the code at the last spawn (`vizion`).
-    versioning: Option<Arc<pmx_core::versioning::Versioning>>,
+    /// The git version of the code (`vizion`), and when it was read: a spawn reads it again
+    /// only after `VERSIONING_FRESH`, so a crash loop does not read `.git` at every respawn.
+    versioning: Option<(Instant, Option<Arc<pmx_core::versioning::Versioning>>)>,
     /// When a launched instance counts as online (from the spec).
     readiness: Readiness,
     /// The sockets the app's instances inherit, bound at the first spawn.
@@ -121,6 +122,9 @@ pub struct AppActor {
     /// Actions policies took on each instance (by id), by policy name: for `/metrics`.
     policy_actions: HashMap<u32, BTreeMap<String, u64>>,
 }
+
+/// How long a read of the app's git version stays good for the next spawns.
+const VERSIONING_FRESH: Duration = Duration::from_secs(10);
 
 /// An instance's out and error log paths, as views show them.
 type ShownLogs = (Arc<str>, Arc<str>);
@@ -398,8 +402,13 @@ impl AppActor {
                 Err(error) => return self.spawn_failed(i, error, ctx),
             }
         };
-        if self.spec.options.vizion {
-            self.versioning = crate::versioning::read(Path::new(&self.spec.cwd)).map(Arc::new);
+        let stale = self
+            .versioning
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= VERSIONING_FRESH);
+        if self.spec.options.vizion && stale {
+            let read = crate::versioning::read(Path::new(&self.spec.cwd)).map(Arc::new);
+            self.versioning = Some((Instant::now(), read));
         }
         // `pmx set` values, read at each spawn as PM2 reads them at each start.
         let conf = match ModuleConf::load(&self.shared.paths) {
@@ -619,7 +628,10 @@ impl AppActor {
         let id = slot.id;
         let stopping = slot.machine.status == Status::Stopping;
         let run = slot.run.take_if(|r| r.pid == pid);
-        if let Some(path) = self.spec.options.pid_file_of(id) {
+        // Only this run's file: during a reload the process replacing it wrote its own.
+        if let Some(path) = self.spec.options.pid_file_of(id)
+            && std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == pid.to_string())
+        {
             let _ = std::fs::remove_file(path);
         }
         self.journal(
@@ -799,7 +811,7 @@ impl AppActor {
                 .as_ref()
                 .map(|r| r.injected.clone())
                 .unwrap_or_default(),
-            versioning: self.versioning.clone(),
+            versioning: self.versioning.as_ref().and_then(|(_, v)| v.clone()),
             spec: self.shown_spec.clone(),
         }
     }

@@ -500,6 +500,33 @@ fn pid_files_hold_each_instances_pid_while_it_runs() {
     for id in 0..2 {
         assert!(!std::path::Path::new(&home.file(&format!("app-{id}.pid"))).exists());
     }
+
+    // A rolling reload: the old process exits after the new one wrote its pid; the file
+    // keeps the new one.
+    let port = pmx_tests::free_port().to_string();
+    let node = home.file("node.pid");
+    home.ok(&[
+        "start",
+        &fixture("cluster.js"),
+        "--name",
+        "web",
+        "-i",
+        "1",
+        "-p",
+        &node,
+        "--env",
+        &format!("APP_PORT={port}"),
+    ]);
+    let before = home.wait_online("web");
+    home.ok(&["reload", "web"]);
+    let after = home.wait_online("web");
+    assert_ne!(before, after);
+    let file = home.file("node-2.pid");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().trim(),
+        after.to_string(),
+        "{file}"
+    );
 }
 
 /// As PM2's agent: every Node app's heap and event loop figures, and what the app's own
