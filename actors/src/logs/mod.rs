@@ -247,8 +247,8 @@ struct Capture {
     /// Writing its files fails: its lines are counted as lost.
     failing: bool,
     last_read: Instant,
-    /// A piece of a line waits for its end: when it is written anyway.
-    partial_due: Option<Instant>,
+    /// A piece of a line waits for its end, and `partials` has its time to be written.
+    partial_armed: bool,
     written: Arc<Written>,
 }
 
@@ -331,7 +331,7 @@ impl Hub {
         }
         for token in take_due(&mut self.partials, now) {
             if let Some(mut capture) = self.streams.remove(&token) {
-                capture.partial_due = None;
+                capture.partial_armed = false;
                 self.emit(&mut capture, Input::Waited);
                 self.streams.insert(token, capture);
             }
@@ -447,7 +447,7 @@ impl Hub {
                 targets,
                 failing: false,
                 last_read: Instant::now(),
-                partial_due: None,
+                partial_armed: false,
                 written: self.written.of(attach.id),
             },
         );
@@ -498,8 +498,8 @@ impl Hub {
             return self.ended();
         }
         let now = Instant::now();
-        if capture.lines.has_pending() && capture.partial_due.is_none() {
-            capture.partial_due = Some(now + PARTIAL_WAIT);
+        if capture.lines.has_pending() && !capture.partial_armed {
+            capture.partial_armed = true;
             self.partials.push((now + PARTIAL_WAIT, token));
         }
         let flooding = total >= READ_SIZE || now.duration_since(capture.last_read) < FLOOD_GAP;
