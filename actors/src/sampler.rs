@@ -53,7 +53,8 @@ pub struct Figures {
 
 const WINDOWS: [Millis; 3] = [60_000, 300_000, 900_000];
 
-/// The daemon's children are listed for orphans at every this many samples.
+/// The daemon's children are listed for orphans, and processes that had no children are
+/// asked again, at every this many samples.
 const ORPHANS_EVERY: u64 = 5;
 
 /// Readings per instance a chart opened now gets at most (monit keeps 120).
@@ -103,11 +104,11 @@ impl Sampler {
         let h = &board.get(&id)?.history;
         let now = now_ms();
         let latest = *h.latest()?;
-        let avg = |figure, w| h.average(figure, w, now).unwrap_or(0.0);
+        let averages = WINDOWS.map(|w| h.averages(w, now).unwrap_or_default());
         Some(Figures {
             latest,
-            cpu_avg: WINDOWS.map(|w| avg(Figure::Cpu, w) as f32),
-            memory_avg: WINDOWS.map(|w| avg(Figure::Memory, w) as u64),
+            cpu_avg: averages.map(|(cpu, _)| cpu as f32),
+            memory_avg: averages.map(|(_, memory)| memory as u64),
         })
     }
 
@@ -183,8 +184,11 @@ impl Sampler {
             }
             // Orphans reparented to the daemon count in the tree of the run whose process
             // group they are in. They are rare: the daemon's children are listed every few
-            // samples, the orphans found are read at every one.
-            if round % ORPHANS_EVERY == 0 {
+            // samples, the orphans found are read at every one. So are the children of
+            // processes that had none (most apps fork nothing): a new child of theirs counts
+            // from the next full sample on.
+            let full = round % ORPHANS_EVERY == 0;
+            if full {
                 adopted = proc.orphans(&managed);
             }
             let orphans: Vec<tree::Stat> = adopted.iter().filter_map(|&p| proc.stat(p)).collect();
@@ -192,7 +196,8 @@ impl Sampler {
                 .into_iter()
                 .filter_map(|(id, root)| {
                     let adopted = orphans.iter().filter(|o| o.pgrp == root).map(|o| o.pid);
-                    let family = proc.family(std::iter::once(root).chain(adopted));
+                    let seeds = std::iter::once(root).chain(adopted);
+                    let family = proc.family_looking(seeds, full);
                     Some((id, root, cpu.sample(root, &family)?))
                 })
                 .collect();

@@ -14,16 +14,43 @@ pub struct Cli {
     pub command: Verb,
 }
 
+/// A verb's arguments that clap builds only when that verb is the one typed. `start`'s
+/// eighty flags, built for three verbs at every run of every command, were most of the CLI's
+/// start-up work (heap and time) beyond the exec itself.
+#[derive(Debug)]
+pub struct Deferred<T>(pub Box<T>);
+
+impl<T: Args> Args for Deferred<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args)
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args_for_update)
+    }
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(|t| Deferred(Box::new(t)))
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Verb {
     /// Start an app: a script, a binary, or a quoted shell command line
-    Start(Box<StartArgs>),
+    Start(Deferred<StartArgs>),
     /// PM2's verb: `start`, which restarts the apps of a config file that are registered
     #[command(name = "startOrRestart")]
-    StartOrRestart(Box<StartArgs>),
+    StartOrRestart(Deferred<StartArgs>),
     /// PM2's verb: as `start`, but the registered apps of a config file are reloaded
     #[command(name = "startOrReload", alias = "startOrGracefulReload")]
-    StartOrReload(Box<StartArgs>),
+    StartOrReload(Deferred<StartArgs>),
     /// Stop apps (name, id, or all)
     Stop(StopArgs),
     /// Restart apps (names, ids, all, or a config file: the apps it declares)

@@ -108,8 +108,8 @@ fn main() -> ExitCode {
     ));
     let result = match cli.command {
         Verb::Daemon(args) => commands::daemon::run(paths, args),
-        Verb::Start(args) | Verb::StartOrRestart(args) => commands::start::run(&paths, *args),
-        Verb::StartOrReload(args) => commands::start::start_or_reload(&paths, *args),
+        Verb::Start(args) | Verb::StartOrRestart(args) => commands::start::run(&paths, *args.0),
+        Verb::StartOrReload(args) => commands::start::start_or_reload(&paths, *args.0),
         Verb::Stop(t) => commands::control::stop(&paths, t),
         Verb::Restart(r) => commands::control::restart(&paths, r, "restart"),
         Verb::Reload(r) => commands::control::reload(&paths, r),

@@ -255,7 +255,7 @@ pub fn settings(s: &AppSpec, command: &[String]) -> Vec<(&'static str, String)> 
             "stop exit codes",
             list(r.stop_exit_codes.iter().map(i32::to_string).collect()),
         ),
-        ("kill signal", signal_name(s.kill_signal)),
+        ("kill signal", signal_name(s.kill_signal).into_owned()),
         ("kill timeout", format!("{} ms", s.kill_timeout_ms)),
         ("max memory restart", memory_policy(o)),
         ("cron restart", opt(o.cron_restart.clone())),

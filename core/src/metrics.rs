@@ -57,15 +57,6 @@ pub enum Figure {
     Memory,
 }
 
-impl Figure {
-    fn of(self, s: &Sample) -> f64 {
-        match self {
-            Figure::Cpu => s.tree_cpu as f64,
-            Figure::Memory => s.tree_memory as f64,
-        }
-    }
-}
-
 impl History {
     pub fn push(&mut self, sample: Sample) {
         self.since.get_or_insert(sample.at);
@@ -117,25 +108,35 @@ impl History {
     /// The mean of `figure` over the last `window_ms`: sample by sample up to a minute,
     /// minute by minute beyond. `None` before the first sample.
     pub fn average(&self, figure: Figure, window_ms: Millis, now: Millis) -> Option<f64> {
+        let (cpu, memory) = self.averages(window_ms, now)?;
+        Some(match figure {
+            Figure::Cpu => cpu,
+            Figure::Memory => memory,
+        })
+    }
+
+    /// The means of CPU and of memory over the last `window_ms`, in one pass.
+    pub fn averages(&self, window_ms: Millis, now: Millis) -> Option<(f64, f64)> {
         let from = now.saturating_sub(window_ms);
-        let (sum, count) = if window_ms <= RECENT_MS {
+        let (cpu, memory, count) = if window_ms <= RECENT_MS {
+            // Oldest first: the samples in the window are the newest ones.
             self.recent
                 .iter()
-                .filter(|s| s.at >= from)
-                .fold((0.0, 0u32), |(sum, n), s| (sum + figure.of(s), n + 1))
+                .rev()
+                .take_while(|s| s.at >= from)
+                .fold((0.0, 0.0, 0u32), |(c, m, n), s| {
+                    (c + s.tree_cpu as f64, m + s.tree_memory as f64, n + 1)
+                })
         } else {
             self.minutes
                 .iter()
-                .filter(|b| b.minute >= from / MINUTE)
-                .fold((0.0, 0u32), |(sum, n), b| {
-                    let total = match figure {
-                        Figure::Cpu => b.cpu,
-                        Figure::Memory => b.memory,
-                    };
-                    (sum + total, n + b.count)
+                .rev()
+                .take_while(|b| b.minute >= from / MINUTE)
+                .fold((0.0, 0.0, 0u32), |(c, m, n), b| {
+                    (c + b.cpu, m + b.memory, n + b.count)
                 })
         };
-        (count > 0).then(|| sum / count as f64)
+        (count > 0).then(|| (cpu / count as f64, memory / count as f64))
     }
 
     /// The trend of the tree's memory over the last `window_ms`, in bytes per hour (least

@@ -1,39 +1,39 @@
 //! Signal names and numbers (Linux), so that `kill_signal`, `sendSignal` and exit statuses
 //! are validated and shown by name without any OS call.
 
-/// Linux signal numbers by name, without the `SIG` prefix.
+/// Linux signal numbers by name.
 const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", 1),
-    ("INT", 2),
-    ("QUIT", 3),
-    ("ILL", 4),
-    ("TRAP", 5),
-    ("ABRT", 6),
-    ("BUS", 7),
-    ("FPE", 8),
-    ("KILL", 9),
-    ("USR1", 10),
-    ("SEGV", 11),
-    ("USR2", 12),
-    ("PIPE", 13),
-    ("ALRM", 14),
-    ("TERM", 15),
-    ("STKFLT", 16),
-    ("CHLD", 17),
-    ("CONT", 18),
-    ("STOP", 19),
-    ("TSTP", 20),
-    ("TTIN", 21),
-    ("TTOU", 22),
-    ("URG", 23),
-    ("XCPU", 24),
-    ("XFSZ", 25),
-    ("VTALRM", 26),
-    ("PROF", 27),
-    ("WINCH", 28),
-    ("IO", 29),
-    ("PWR", 30),
-    ("SYS", 31),
+    ("SIGHUP", 1),
+    ("SIGINT", 2),
+    ("SIGQUIT", 3),
+    ("SIGILL", 4),
+    ("SIGTRAP", 5),
+    ("SIGABRT", 6),
+    ("SIGBUS", 7),
+    ("SIGFPE", 8),
+    ("SIGKILL", 9),
+    ("SIGUSR1", 10),
+    ("SIGSEGV", 11),
+    ("SIGUSR2", 12),
+    ("SIGPIPE", 13),
+    ("SIGALRM", 14),
+    ("SIGTERM", 15),
+    ("SIGSTKFLT", 16),
+    ("SIGCHLD", 17),
+    ("SIGCONT", 18),
+    ("SIGSTOP", 19),
+    ("SIGTSTP", 20),
+    ("SIGTTIN", 21),
+    ("SIGTTOU", 22),
+    ("SIGURG", 23),
+    ("SIGXCPU", 24),
+    ("SIGXFSZ", 25),
+    ("SIGVTALRM", 26),
+    ("SIGPROF", 27),
+    ("SIGWINCH", 28),
+    ("SIGIO", 29),
+    ("SIGPWR", 30),
+    ("SIGSYS", 31),
 ];
 
 /// Parses `SIGINT`, `sigint`, `INT` or `2` into a signal number.
@@ -44,14 +44,17 @@ pub fn parse_signal(input: &str) -> Option<i32> {
     }
     let upper = s.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS.iter().find(|&&(k, _)| k == bare).map(|&(_, v)| v)
+    SIGNALS
+        .iter()
+        .find(|&&(k, _)| k.strip_prefix("SIG") == Some(bare))
+        .map(|&(_, v)| v)
 }
 
 /// `SIGINT` for 2; `signal 40` for numbers without a name (real-time signals).
-pub fn signal_name(number: i32) -> String {
+pub fn signal_name(number: i32) -> std::borrow::Cow<'static, str> {
     match SIGNALS.iter().find(|&&(_, v)| v == number) {
-        Some((name, _)) => format!("SIG{name}"),
-        None => format!("signal {number}"),
+        Some((name, _)) => (*name).into(),
+        None => format!("signal {number}").into(),
     }
 }
 

@@ -392,7 +392,7 @@ fn shown(v: Option<&serde_json::Value>, unit: Unit) -> String {
     match (v, unit, v.as_u64()) {
         (_, Unit::Bytes, Some(n)) => crate::units::format_bytes(n),
         (_, Unit::Millis, Some(n)) => format!("{n}ms"),
-        (_, Unit::Signal, Some(n)) => crate::signal::signal_name(n as i32),
+        (_, Unit::Signal, Some(n)) => crate::signal::signal_name(n as i32).into_owned(),
         (Value::String(s), _, _) => s.clone(),
         (other, _, _) => other.to_string(),
     }

@@ -151,7 +151,7 @@ struct Pm2Env<'a> {
     exp_backoff_restart_delay: Option<Millis>,
     stop_exit_codes: &'a [i32],
     kill_timeout: Millis,
-    kill_signal: String,
+    kill_signal: std::borrow::Cow<'static, str>,
     pm_out_log_path: &'a str,
     pm_err_log_path: &'a str,
     log_lost_bytes: u64,

@@ -84,9 +84,19 @@ impl Daemon {
         M: Message<Result = Vec<ProcessView>> + Send + 'static,
         AppActor: Handler<M>,
     {
-        let pending: Vec<_> = picks
+        // Asked in the order of their first ids, the apps answer nearly sorted: the sort
+        // below then finds runs instead of moving every view.
+        let mut asked: Vec<_> = picks
             .iter()
-            .filter_map(|(name, ids)| Some(self.apps.get(name)?.addr.send(make(ids.clone()))))
+            .filter_map(|(name, ids)| {
+                let app = self.apps.get(name)?;
+                Some((app.ids.iter().min().copied(), app, ids))
+            })
+            .collect();
+        asked.sort_by_key(|(first, _, _)| *first);
+        let pending: Vec<_> = asked
+            .into_iter()
+            .map(|(_, app, ids)| app.addr.send(make(ids.clone())))
             .collect();
         async move {
             let mut views = Vec::with_capacity(pending.len());

@@ -55,6 +55,15 @@ pub fn stat(pid: u32) -> Option<Stat> {
     Reader::default().stat(pid)
 }
 
+/// Whether a read of a /proc file that returned `n` bytes into `room` got all of it, so the
+/// read at the next offset (which makes the kernel render the file again, as dear as the
+/// first read) can be skipped. These files are seq_files: a read stops short of `room` only
+/// at their end, or when the kernel's own page buffer is full, which happens within one
+/// record (at most a pid) of 4,096 bytes.
+fn is_whole(n: usize, room: usize) -> bool {
+    n < room && n < 4096 - 64
+}
+
 /// Parses a `children` file: pids separated by spaces.
 fn pids(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
     text.split(|b| b.is_ascii_whitespace())
@@ -83,6 +92,8 @@ pub struct Reader {
     files: HashMap<ProcFile, File>,
     /// The files read since the last `forget_unread`.
     read: HashSet<ProcFile>,
+    /// Whether each process had children when its lists were last read.
+    had_children: HashMap<u32, bool>,
     buffer: Vec<u8>,
 }
 
@@ -94,6 +105,12 @@ enum ProcFile {
 }
 
 impl ProcFile {
+    fn pid(self) -> u32 {
+        match self {
+            ProcFile::Stat(pid) | ProcFile::Children(pid, _) => pid,
+        }
+    }
+
     fn path(self) -> String {
         match self {
             ProcFile::Stat(pid) => format!("/proc/{pid}/stat"),
@@ -127,6 +144,7 @@ impl Reader {
                 self.buffer.reserve(4096);
             }
             let spare = self.buffer.spare_capacity_mut();
+            let room = spare.len();
             let n = match rustix::io::pread(open, spare, at) {
                 Ok((filled, _)) => filled.len(),
                 Err(_) => {
@@ -134,12 +152,12 @@ impl Reader {
                     return None;
                 }
             };
-            if n == 0 {
-                break;
-            }
             // SAFETY: pread initialised the first `n` spare bytes.
             unsafe { self.buffer.set_len(self.buffer.len() + n) };
             at += n as u64;
+            if n == 0 || is_whole(n, room) {
+                break;
+            }
         }
         self.read.insert(file);
         Some(&self.buffer)
@@ -188,6 +206,17 @@ impl Reader {
 
     /// `seeds` and all their descendants, each once, with their stats (gone ones left out).
     pub fn family(&mut self, seeds: impl IntoIterator<Item = u32>) -> Vec<Stat> {
+        self.family_looking(seeds, true)
+    }
+
+    /// As `family`, but with `childless_too` false, the processes this reader saw without
+    /// children the last time are not asked again (half the reads of a sample of apps that
+    /// fork nothing); processes it has not seen yet always are.
+    pub fn family_looking(
+        &mut self,
+        seeds: impl IntoIterator<Item = u32>,
+        childless_too: bool,
+    ) -> Vec<Stat> {
         let mut stack: Vec<u32> = seeds.into_iter().collect();
         let mut seen = HashSet::new();
         let mut found = Vec::new();
@@ -196,15 +225,25 @@ impl Reader {
                 continue;
             }
             let Some(stat) = self.stat(pid) else { continue };
-            stack.extend(self.children(pid, stat.threads));
+            if childless_too || self.had_children.get(&pid).is_none_or(|&had| had) {
+                let children = self.children(pid, stat.threads);
+                self.had_children.insert(pid, !children.is_empty());
+                stack.extend(children);
+            }
             found.push(stat);
         }
         found
     }
 
-    /// Closes the files not read since the last call: their processes left the families.
+    /// Closes the files not read since the last call, and forgets the processes whose stat
+    /// was not read: they left the families. A `children` file a sample skipped stays open
+    /// while its process's stat is read.
     pub fn forget_unread(&mut self) {
-        self.files.retain(|file, _| self.read.contains(file));
+        let read = &self.read;
+        self.files
+            .retain(|file, _| read.contains(file) || read.contains(&ProcFile::Stat(file.pid())));
+        self.had_children
+            .retain(|&pid, _| read.contains(&ProcFile::Stat(pid)));
         self.read.clear();
     }
 }
@@ -267,5 +306,80 @@ mod tests {
         let me = stat(std::process::id()).unwrap();
         assert!(me.threads >= 1 && me.rss_pages > 0 && !me.zombie());
         assert!(adopted_by_us, "the test's child is among its own children");
+    }
+
+    #[test]
+    fn a_children_list_longer_than_the_kernels_page_is_read_whole() {
+        // Children until their pids take more than 5,000 bytes, so the kernel hands the list
+        // over in several reads, the first of them short of the buffer.
+        let mut children = Vec::new();
+        let mut bytes = 0;
+        while bytes < 5000 && children.len() < 3000 {
+            match std::process::Command::new("sleep").arg("30").spawn() {
+                Ok(child) => {
+                    bytes += child.id().to_string().len() + 1;
+                    children.push(child);
+                }
+                Err(_) => break,
+            }
+        }
+        let spawned: HashSet<u32> = children.iter().map(|c| c.id()).collect();
+        let mut reader = Reader::default();
+        let listed = reader.threads_children(std::process::id());
+        let listed_again = reader.threads_children(std::process::id());
+        let size: usize = listed.iter().map(|p| p.to_string().len() + 1).sum();
+        for child in &mut children {
+            child.kill().ok();
+            child.wait().ok();
+        }
+        assert!(bytes >= 5000, "the test could spawn its children");
+        assert!(
+            size > 4096,
+            "the list spans several kernel pages: {size} bytes"
+        );
+        let listed: HashSet<u32> = listed.into_iter().collect();
+        assert!(spawned.is_subset(&listed), "every child listed");
+        let again: HashSet<u32> = listed_again.into_iter().collect();
+        assert!(spawned.is_subset(&again), "and again from the kept files");
+    }
+
+    #[test]
+    fn children_of_a_process_seen_childless_are_looked_for_again_only_when_asked() {
+        use std::io::Write;
+        // The shell has no child while it reads its line, then forks a sleep.
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "read line; sleep 30; true"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = sh.id();
+        let mut reader = Reader::default();
+        let before = reader.family_looking([pid], false).len();
+        writeln!(sh.stdin.as_mut().unwrap(), "go").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Reader::default().family([pid]).len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let skipped = reader.family_looking([pid], false).len();
+        reader.forget_unread();
+        let kept_open = reader.files.contains_key(&ProcFile::Children(pid, pid));
+        let full = reader.family_looking([pid], true);
+        let after_full = reader.family_looking([pid], false).len();
+        for s in &full {
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(s.pid as i32).unwrap(),
+                rustix::process::Signal::KILL,
+            )
+            .ok();
+        }
+        sh.wait().ok();
+        assert_eq!(before, 1, "the shell alone while it reads");
+        assert_eq!(skipped, 1, "seen childless: not asked again");
+        assert!(
+            kept_open,
+            "its children file stays open for the next full look"
+        );
+        assert_eq!(full.len(), 2, "asked: the sleep is found");
+        assert_eq!(after_full, 2, "a parent is asked at every look");
     }
 }

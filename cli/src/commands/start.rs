@@ -293,7 +293,7 @@ pub fn serve(paths: &Paths, args: crate::args::ServeArgs) -> Result<(), CliError
     let crate::args::Cli { command } =
         crate::args::Cli::try_parse_from(&line).map_err(|e| CliError::Usage(e.to_string()))?;
     match command {
-        crate::args::Verb::Start(start) => run(paths, *start),
+        crate::args::Verb::Start(start) => run(paths, *start.0),
         _ => Err(CliError::Usage("serve: unexpected command".into())),
     }
 }
