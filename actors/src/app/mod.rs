@@ -6,7 +6,6 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,7 +144,7 @@ struct Slot {
 /// The live process of an instance.
 struct Run {
     pid: u32,
-    pidfd: Option<OwnedFd>,
+    pidfd: Option<Arc<OwnedFd>>,
     token: String,
     /// How the process talks to the daemon (readiness, draining), when it may.
     talk: Option<talk::Talk>,
@@ -497,19 +496,11 @@ impl AppActor {
                         Arc::new(injected)
                     },
                 });
-                let mut child = spawned.child;
-                let wait = async move { child.wait().await };
-                ctx.spawn(wait.into_actor(self).map(move |status, act, ctx| {
-                    let exit = match status {
-                        Ok(s) => Exit {
-                            code: s.code(),
-                            signal: s.signal(),
-                        },
-                        Err(_) => Exit {
-                            code: None,
-                            signal: None,
-                        },
-                    };
+                let wait = spawn::exit_of(
+                    pid,
+                    self.slots[i].run.as_ref().and_then(|r| r.pidfd.clone()),
+                );
+                ctx.spawn(wait.into_actor(self).map(move |exit, act, ctx| {
                     if let Some(i) = act.find(key) {
                         act.exited(i, pid, exit, ctx);
                     }

@@ -10,7 +10,8 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
 
-use tokio::process::Command;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 /// The first fd passed (systemd's `SD_LISTEN_FDS_START`).
 pub const FIRST_FD: RawFd = 3;
@@ -152,8 +153,8 @@ mod tests {
         assert_eq!(text.to_str().unwrap(), "LISTEN_PID=7");
     }
 
-    #[tokio::test]
-    async fn the_child_finds_the_fds_and_its_own_pid() {
+    #[test]
+    fn the_child_finds_the_fds_and_its_own_pid() {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         let (c, _d) = std::os::unix::net::UnixStream::pair().unwrap();
         use std::os::fd::AsRawFd;
@@ -169,7 +170,7 @@ mod tests {
         let mut cmd = Command::new(&argv[0]);
         cmd.stdout(std::process::Stdio::piped());
         pass_fds(&mut cmd, &argv, &env, vec![a.as_raw_fd(), c.as_raw_fd()]).unwrap();
-        let out = cmd.output().await.unwrap();
+        let out = cmd.output().unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
         let mut lines = text.lines();
         let first: Vec<&str> = lines.next().unwrap().split(' ').collect();

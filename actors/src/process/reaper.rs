@@ -1,7 +1,8 @@
 //! Reaps zombies the daemon inherits as child subreaper: orphaned descendants of apps are
 //! reparented to the daemon and must be waited for. The daemon never calls `waitpid(-1)`:
-//! tokio owns the exit status of every process the daemon spawned (the `managed` set), so
-//! only other children are waited for, each by its pid.
+//! the exit status of every process the daemon spawned (the `managed` set) belongs to its
+//! app actor, which waits for it through its pidfd, so only other children are waited for,
+//! each by its pid.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use rustix::process::{Pid, WaitOptions, waitpid};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Pids of the app processes tokio waits for.
+/// Pids of the app processes their actors wait for.
 #[derive(Clone, Default)]
 pub struct Managed(Arc<Mutex<HashSet<u32>>>);
 

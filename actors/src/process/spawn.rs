@@ -1,13 +1,16 @@
 //! Turns an `AppSpec` into a command line (checking the file system, so bad input is refused
 //! before anything is registered) and spawns one instance's process.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use pmx_core::spec::{AppSpec, Interpreter};
-use rustix::process::{Pid, PidfdFlags, pidfd_open};
-use tokio::process::{Child, Command};
+use pmx_core::state::Exit;
+use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitOptions, pidfd_open};
+use tokio::io::unix::AsyncFd;
 
 /// Resolves the argv the daemon runs for `spec`. Errors are one line for the user.
 pub fn resolve(spec: &AppSpec) -> Result<Vec<String>, String> {
@@ -109,10 +112,10 @@ pub struct SpawnRequest<'a> {
 
 /// A live process and the handles to signal it safely.
 pub struct Spawned {
-    pub child: Child,
     pub pid: u32,
-    /// Signals go through the pidfd, never a bare pid that may have been reused.
-    pub pidfd: Option<OwnedFd>,
+    /// Signals go through the pidfd, never a bare pid that may have been reused; its end is
+    /// waited for through it too (`exit_of`).
+    pub pidfd: Option<Arc<OwnedFd>>,
     /// The read ends of the captured streams, for the log thread.
     pub out: Option<OwnedFd>,
     pub err: Option<OwnedFd>,
@@ -184,8 +187,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .process_group(0)
-        .kill_on_drop(false);
+        .process_group(0);
     let own = [
         ("PMX_ID", req.id.to_string()),
         ("PMX_NAME", req.spec.name.clone()),
@@ -216,20 +218,81 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
         };
         SpawnError::os(format!("cannot execute `{program}`: {e}{hint}"), &e)
     })?;
-    let pid = child.id().ok_or_else(|| {
-        SpawnError::from("the process exited before its pid was read".to_string())
-    })?;
-    let pidfd = Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
+    let pid = child.id();
+    // Until it is waited for, the process stays a zombie: its pid cannot be reused, so the
+    // pidfd opened now is this process's. std's `Child` reaps nothing when dropped.
+    let pidfd = Pid::from_raw(pid as i32)
+        .and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+        .map(Arc::new);
+    drop(child);
     // The app's ends of the pipes close with `cmd` here: the log thread sees the end of a
     // stream when the app and everything it spawned have closed theirs.
     drop(cmd);
     Ok(Spawned {
-        child,
         pid,
         pidfd,
         out: out_read,
         err: err_read,
     })
+}
+
+/// A pidfd shared with the `Run` that signals through it, for the runtime's poller.
+struct Watched(Arc<OwnedFd>);
+
+impl AsRawFd for Watched {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Waits for the end of process `pid`, a child of the daemon, and reaps it: through its
+/// pidfd, which becomes readable when it exits (no thread, no SIGCHLD bookkeeping, no
+/// second descriptor per app); on a kernel without pidfds, on a blocking thread.
+pub async fn exit_of(pid: u32, pidfd: Option<Arc<OwnedFd>>) -> Exit {
+    let unknown = Exit {
+        code: None,
+        signal: None,
+    };
+    let Some(pidfd) = pidfd else {
+        let Some(p) = Pid::from_raw(pid as i32) else {
+            return unknown;
+        };
+        let waited = tokio::task::spawn_blocking(move || {
+            rustix::process::waitpid(Some(p), WaitOptions::empty())
+        });
+        return match waited.await {
+            Ok(Ok(Some((_, status)))) => Exit {
+                code: status.exit_status(),
+                signal: status.terminating_signal(),
+            },
+            _ => unknown,
+        };
+    };
+    // SAFETY: `Watched` holds the pidfd through an `Arc`: it stays open, the same
+    // descriptor, for as long as the `AsyncFd` lives.
+    let registered =
+        unsafe { AsyncFd::register_with_interest(Watched(pidfd), tokio::io::Interest::READABLE) };
+    let Ok(watched) = registered else {
+        return unknown;
+    };
+    loop {
+        let Ok(mut ready) = watched.readable().await else {
+            return unknown;
+        };
+        let id = WaitId::PidFd(watched.get_ref().0.as_fd());
+        match rustix::process::waitid(id, WaitIdOptions::EXITED | WaitIdOptions::NOHANG) {
+            Ok(Some(status)) => {
+                return Exit {
+                    code: status.exit_status(),
+                    signal: status.terminating_signal(),
+                };
+            }
+            // Not ended yet (a wake-up with nothing to reap): wait again.
+            Ok(None) => ready.clear_ready(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return unknown,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +356,43 @@ mod tests {
             vec![py.to_str().unwrap().to_string()]
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    // `exit_of` is what reaps these children.
+    #[allow(clippy::zombie_processes)]
+    fn child(script: &str) -> (u32, Option<Arc<OwnedFd>>) {
+        let child = Command::new("sh").args(["-c", script]).spawn().unwrap();
+        let pid = child.id();
+        let pidfd = pidfd_open(Pid::from_raw(pid as i32).unwrap(), PidfdFlags::empty()).unwrap();
+        (pid, Some(Arc::new(pidfd)))
+    }
+
+    #[tokio::test]
+    async fn the_end_of_a_child_is_read_from_its_pidfd() {
+        let (pid, pidfd) = child("sleep 0.2; exit 3");
+        let exit = exit_of(pid, pidfd).await;
+        assert_eq!((exit.code, exit.signal), (Some(3), None));
+        let (pid, pidfd) = child("sleep 30");
+        let signalled = pidfd.clone();
+        let exit = tokio::spawn(exit_of(pid, pidfd));
+        rustix::process::pidfd_send_signal(
+            signalled.as_deref().unwrap(),
+            rustix::process::Signal::KILL,
+        )
+        .unwrap();
+        let exit = exit.await.unwrap();
+        assert_eq!((exit.code, exit.signal), (None, Some(9)));
+        // Reaped: no zombie is left behind.
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists() || {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                !stat.contains(") Z ")
+            }
+        );
+        // Without a pidfd (a kernel before 5.3), on a blocking thread.
+        let (pid, _) = child("exit 5");
+        let exit = exit_of(pid, None).await;
+        assert_eq!((exit.code, exit.signal), (Some(5), None));
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -36,17 +36,29 @@ impl Stat {
 pub fn parse_stat(line: &str) -> Option<Stat> {
     let (head, rest) = line.rsplit_once(')')?;
     let pid = head.split_once(' ')?.0.trim().parse().ok()?;
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // Field n of proc(5) is fields[n - 3].
-    let num = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
+    // Field n of proc(5) is the (n - 3)th after the name; read in order, nothing collected
+    // (the sampler parses one line per process per second).
+    let mut fields = rest.split_ascii_whitespace();
+    let mut at = 3;
+    let mut num = |n: usize| -> Option<u64> {
+        let field = fields.nth(n - at)?;
+        at = n + 1;
+        field.parse().ok()
+    };
+    let state = rest.trim_start().chars().next()?;
+    let pgrp = num(5)? as u32;
+    let ticks = num(14)? + num(15)?;
+    let threads = num(20)? as u32;
+    let start = num(22)?;
+    let rss_pages = num(24)?;
     Some(Stat {
         pid,
-        state: fields.first()?.chars().next()?,
-        pgrp: num(5)? as u32,
-        ticks: num(14)? + num(15)?,
-        threads: num(20)? as u32,
-        start: num(22)?,
-        rss_pages: num(24)?,
+        state,
+        pgrp,
+        ticks,
+        threads,
+        start,
+        rss_pages,
     })
 }
 
