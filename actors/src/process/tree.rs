@@ -285,6 +285,15 @@ mod tests {
         assert_eq!(parse_stat("1 (x) S 0"), None);
     }
 
+    /// Ends the processes a test started, by pid.
+    fn kill_all(family: &[Stat]) {
+        for s in family {
+            if let Some(pid) = rustix::process::Pid::from_raw(s.pid as i32) {
+                rustix::process::kill_process(pid, rustix::process::Signal::KILL).ok();
+            }
+        }
+    }
+
     #[test]
     fn a_family_is_the_process_its_children_and_theirs() {
         let mut child = std::process::Command::new("sh")
@@ -305,13 +314,7 @@ mod tests {
         let adopted_by_us = Reader::default()
             .threads_children(std::process::id())
             .contains(&pid);
-        for s in &family {
-            rustix::process::kill_process(
-                rustix::process::Pid::from_raw(s.pid as i32).unwrap(),
-                rustix::process::Signal::KILL,
-            )
-            .ok();
-        }
+        kill_all(&family);
         child.wait().ok();
         assert_eq!(members.len(), 3, "sh and its two sleeps: {members:?}");
         assert_eq!(members[0], pid);
@@ -377,13 +380,7 @@ mod tests {
         let kept_open = reader.files.contains_key(&ProcFile::Children(pid, pid));
         let full = reader.family_looking([pid], true);
         let after_full = reader.family_looking([pid], false).len();
-        for s in &full {
-            rustix::process::kill_process(
-                rustix::process::Pid::from_raw(s.pid as i32).unwrap(),
-                rustix::process::Signal::KILL,
-            )
-            .ok();
-        }
+        kill_all(&full);
         sh.wait().ok();
         assert_eq!(before, 1, "the shell alone while it reads");
         assert_eq!(skipped, 1, "seen childless: not asked again");
