@@ -14,11 +14,9 @@ pub fn boot_id() -> Option<String> {
 
 /// When `pid` started, in clock ticks after boot; `None` if it is gone or a zombie.
 pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = procfs::process::Process::new(pid as i32)
-        .ok()?
-        .stat()
-        .ok()?;
-    (stat.state != 'Z').then_some(stat.starttime)
+    // One read of /proc/PID/stat (asked at every spawn): no directory handle, no full parse.
+    let stat = super::tree::stat(pid)?;
+    (!stat.zombie()).then_some(stat.start)
 }
 
 /// Whether the process the journal recorded still runs (same boot, same pid, same start).
