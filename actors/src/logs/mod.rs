@@ -257,7 +257,8 @@ struct Hub {
     poll: OwnedFd,
     wake: Arc<OwnedFd>,
     commands: std::sync::mpsc::Receiver<Command>,
-    streams: HashMap<u64, Capture>,
+    /// Boxed: the table keeps room for more streams than it holds, a pointer each.
+    streams: HashMap<u64, Box<Capture>>,
     next_token: u64,
     /// Streams to re-arm at a time (after a pause under a flood).
     rearm: Vec<(Instant, u64)>,
@@ -437,7 +438,7 @@ impl Hub {
         });
         self.streams.insert(
             token,
-            Capture {
+            Box::new(Capture {
                 pipe: attach.pipe,
                 app,
                 id: attach.id,
@@ -449,7 +450,7 @@ impl Hub {
                 last_read: Instant::now(),
                 partial_armed: false,
                 written: self.written.of(attach.id),
-            },
+            }),
         );
     }
 
