@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
-use crate::spec::AppSpec;
+use crate::spec::{AppSpec, REDACTED};
 use crate::state::{Exit, Status};
 
 /// One instance, as the daemon sees it now.
@@ -73,6 +73,18 @@ pub struct ProcessView {
 }
 
 impl ProcessView {
+    /// Every environment value it carries (the spec's, the `pmx set` values, what pmx added)
+    /// replaced by `REDACTED`, keys kept: views that leave for anyone but `pmx env`.
+    pub fn redact_env(&mut self) {
+        Arc::make_mut(&mut self.spec).redact_env();
+        for map in [&mut self.conf_env, &mut self.injected] {
+            if !map.is_empty() {
+                let keys = map.keys().map(|k| (k.clone(), REDACTED.to_string()));
+                *map = Arc::new(keys.collect());
+            }
+        }
+    }
+
     /// Whether the instance runs in PM2's cluster mode: a Node app whose instances are the
     /// daemon's cluster workers (other interpreters run `cluster` apps as plain processes).
     pub fn cluster_mode(&self) -> bool {

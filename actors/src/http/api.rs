@@ -22,9 +22,7 @@ use super::{Web, refuse, unexpected};
 
 /// Env values leave the daemon only through `pmx env`: the API shows keys.
 fn redacted(mut views: Vec<ProcessView>) -> Vec<ProcessView> {
-    for view in &mut views {
-        std::sync::Arc::make_mut(&mut view.spec).redact_env();
-    }
+    views.iter_mut().for_each(ProcessView::redact_env);
     views
 }
 

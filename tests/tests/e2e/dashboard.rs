@@ -242,6 +242,33 @@ fn the_api_serves_values_and_actions_only_with_the_token() {
     // A page of another site whose name resolves to 127.0.0.1 cannot read the API.
     let rebound = http(port, "GET", "/api/apps", &[("Host", "evil.example")]);
     assert_eq!(rebound.status, 403);
+    // A `pmx set` value is in the process's environment: the API names its key, never
+    // its value, even with the token (values leave only through `pmx env`).
+    let before_set = home.pid("tick");
+    home.ok(&["set", "tick.API_SECRET", "s3cr3t-value"]);
+    wait_for("tick restarted by set", Duration::from_secs(10), || {
+        let pid = home.pid("tick");
+        (pid != 0 && pid != before_set).then_some(())
+    });
+    home.wait_online("tick");
+    for path in ["/api/apps", "/api/apps/tick"] {
+        let answer = http(port, "GET", path, &auth);
+        assert_eq!(answer.status, 200, "{path}");
+        assert!(
+            answer.body.contains("API_SECRET"),
+            "{path}: {}",
+            answer.body
+        );
+        assert!(
+            !answer.body.contains("s3cr3t-value"),
+            "{path}: {}",
+            answer.body
+        );
+    }
+    assert!(
+        home.ok(&["env", "tick"])
+            .contains("API_SECRET=s3cr3t-value")
+    );
 }
 
 #[test]
