@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use rhai::{ASTNode, Engine, Expr, Stmt};
+use rhai::{AST, ASTNode, Engine, Expr, Stmt};
 
 use crate::Diagnostic;
 
@@ -28,21 +28,14 @@ fn name_of(signature: &str) -> Option<&str> {
     text.split_once('(').map(|(name, _)| name.trim())
 }
 
-/// Each call of `script` to a function the engine (with its registered functions, the
-/// standard rules and the script's own functions) does not have.
-pub(crate) fn check(engine: &Engine, script: &str) -> Result<(), Vec<Diagnostic>> {
-    let ast = engine
-        .compile(script)
-        .map_err(|e| vec![Diagnostic::general(format!("syntax error: {e}"))])?;
-    let stdlib = engine
-        .compile(super::STDLIB)
-        .map_err(|e| vec![Diagnostic::general(format!("pmx's standard rules: {e}"))])?;
+/// Each call in `ast` (the script merged with the standard rules, as `declare` compiled
+/// it) to a function the engine, with its registered functions and the AST's own, does not
+/// have.
+pub(crate) fn check(engine: &Engine, ast: &AST) -> Result<(), Vec<Diagnostic>> {
     let signatures = engine.gen_fn_signatures(true);
     let mut known: HashSet<&str> = signatures.iter().filter_map(|s| name_of(s)).collect();
     known.extend(KEYWORDS);
-    let own: Vec<String> = (ast.iter_functions().chain(stdlib.iter_functions()))
-        .map(|f| f.name.to_string())
-        .collect();
+    let own: Vec<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
     known.extend(own.iter().map(String::as_str));
     let mut problems = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {

@@ -122,7 +122,7 @@ impl Policies {
         let (ast, declared) = declare(&mut engine, script).map_err(fail)?;
         let rules = specs_of(declared).map_err(fail)?;
         api::register(&mut engine);
-        calls::check(&engine, script).map_err(fail)?;
+        calls::check(&engine, &ast).map_err(fail)?;
         Ok(Policies {
             engine,
             ast,
