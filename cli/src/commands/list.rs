@@ -54,18 +54,17 @@ pub fn describe(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
 
 /// `pmx env TARGET`: `KEY=value` lines of each picked app, sorted by key.
 pub fn env(paths: &Paths, t: TargetArgs) -> Result<(), CliError> {
-    let apps = match ask(
-        paths,
-        &Request::Env(Targets {
-            targets: t.targets,
-            force: false,
-        }),
-    )? {
+    let targets = Targets {
+        targets: t.targets,
+        force: false,
+    };
+    let apps = match ask(paths, &Request::Env(targets.clone()))? {
         Response::Env(list) => list.apps,
         other => return Err(super::unexpected(other)),
     };
     let several = apps.len() > 1;
-    let running = processes(ask(paths, &Request::List)?)?;
+    // The instances of these apps only (what pmx added is per run).
+    let running = processes(ask(paths, &Request::Describe(targets))?)?;
     for app in apps {
         if several {
             println(&format!("# {} (ids {:?})", app.name, app.ids));
