@@ -617,7 +617,6 @@ impl Hub {
     }
 }
 
-/// Hands a line to the followers (cut to `LIVE_LINE_MAX`, at a character boundary).
 /// The tokens whose time has come, taken out of `timed`.
 fn take_due(timed: &mut Vec<(Instant, u64)>, now: Instant) -> Vec<u64> {
     let due = timed
@@ -629,6 +628,7 @@ fn take_due(timed: &mut Vec<(Instant, u64)>, now: Instant) -> Vec<u64> {
     due
 }
 
+/// Hands a line to the followers (cut to `LIVE_LINE_MAX`, at a character boundary).
 fn publish(
     live: &broadcast::Sender<Arc<LiveLine>>,
     app: &Arc<str>,
