@@ -12,6 +12,29 @@ pub const MAX_KEYS: usize = 64;
 /// Bytes of JSON one entry may take.
 pub const MAX_VALUE: usize = 1024;
 
+/// Messages taken from one process per second at most: PM2's agent sends its figures once a
+/// second, and a process that sends them in a loop must not keep the daemon parsing.
+pub const MAX_PER_SECOND: u32 = 10;
+
+/// Counts one process's agent messages in the current second.
+#[derive(Debug, Default)]
+pub struct Pace {
+    second: u64,
+    taken: u32,
+}
+
+impl Pace {
+    /// Whether a message that came at `now_ms` is taken (`MAX_PER_SECOND` per second).
+    pub fn admit(&mut self, now_ms: u64) -> bool {
+        let second = now_ms / 1000;
+        if second != self.second {
+            (self.second, self.taken) = (second, 0);
+        }
+        self.taken += 1;
+        self.taken <= MAX_PER_SECOND
+    }
+}
+
 /// PM2's `axm_monitor` and `axm_options` of one run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentReport {
@@ -87,6 +110,15 @@ impl AgentReport {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_process_gets_so_many_messages_a_second_taken() {
+        let mut pace = Pace::default();
+        let taken = (0..100).filter(|_| pace.admit(5_000)).count();
+        assert_eq!(taken, MAX_PER_SECOND as usize);
+        assert!(!pace.admit(5_999));
+        assert!(pace.admit(6_000), "a new second, a new count");
+    }
 
     #[test]
     fn agent_messages_merge_by_name_within_bounds() {

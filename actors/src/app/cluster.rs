@@ -67,6 +67,7 @@ pub async fn serve(stream: UnixStream, primary: Primary) {
     let (read, write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
     let mut line = Vec::new();
+    let mut pace = pmx_core::agent::Pace::default();
     loop {
         let Ok(available) = reader.fill_buf().await else {
             return;
@@ -88,6 +89,7 @@ pub async fn serve(stream: UnixStream, primary: Primary) {
         };
         match answer(&message, &primary) {
             Answer::Nothing => {}
+            Answer::Heard(Word::Agent(_)) if !pace.admit(crate::clock::now_ms()) => {}
             Answer::Heard(word) => primary.addr.do_send(Heard {
                 key: primary.key,
                 word,

@@ -213,7 +213,9 @@ const CHANNEL_LINE_CAP: usize = 16 * 1024;
 
 async fn read_channel(stream: tokio::net::UnixStream, key: u64, addr: Addr<AppActor>) {
     let mut reader = tokio::io::BufReader::new(stream);
-    let mut line = Vec::with_capacity(CHANNEL_LINE_CAP);
+    // Grows to the longest line the process sends (at most the cap), not to the cap at once.
+    let mut line = Vec::new();
+    let mut pace = pmx_core::agent::Pace::default();
     loop {
         let Ok(available) = reader.fill_buf().await else {
             return;
@@ -232,7 +234,11 @@ async fn read_channel(stream: tokio::net::UnixStream, key: u64, addr: Addr<AppAc
             "READY=1" => Word::SentReady,
             "LISTENING=1" => Word::Listening,
             "DRAINED=1" => Word::Drained,
-            other => match other.strip_prefix("AXM ").map(serde_json::from_str) {
+            other => match other
+                .strip_prefix("AXM ")
+                .filter(|_| pace.admit(crate::clock::now_ms()))
+                .map(serde_json::from_str)
+            {
                 Some(Ok(message)) => match AgentMessage::of(&message) {
                     Some(m) => Word::Agent(Box::new(m)),
                     None => continue,

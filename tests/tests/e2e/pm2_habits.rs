@@ -577,6 +577,9 @@ fn node_apps_report_their_figures_and_their_agents_messages() {
         "a message too large is dropped"
     );
     assert_eq!(env["axm_options"]["module_name"], "fork");
+    // Of a burst, the daemon takes so many messages a second: not the last one.
+    let burst = env["axm_monitor"]["burst"]["value"].as_u64();
+    assert!(burst.is_some_and(|b| b < 999), "{env}");
     wait_for("the requests counted", Duration::from_secs(15), || {
         let http = home.proc("fork")["pm2_env"]["axm_monitor"]["HTTP"]["value"].as_f64();
         (http? > 0.0).then_some(())
@@ -597,6 +600,8 @@ fn node_apps_report_their_figures_and_their_agents_messages() {
     ]);
     let env = monitor(&home, "workers", "Heap Size");
     assert!(env["axm_monitor"]["jobs done"].is_object(), "{env}");
+    let burst = env["axm_monitor"]["burst"]["value"].as_u64();
+    assert!(burst.is_some_and(|b| b < 999), "{env}");
     assert!(env.get("deep_monitoring").is_none(), "{env}");
 }
 
