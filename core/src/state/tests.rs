@@ -524,7 +524,9 @@ proptest! {
 
     /// Invariants over any sequence of inputs:
     /// - a transition is reported exactly when the status changes (one event per transition);
-    /// - a spawn is only asked for when no process is live (never two per instance);
+    /// - a live process is let go of only on its own exit, and a spawn is only asked for
+    ///   when none is live (never two per instance), judged on the state before the step;
+    /// - online implies a process;
     /// - a live process exists only while online or stopping, or launching when the app
     ///   reports readiness;
     /// - `errored` only when the spawn failed or the policy gave up.
@@ -535,7 +537,7 @@ proptest! {
         for (input, dt) in inputs {
             // Feed only inputs the actor could produce: spawn results answer a spawn request.
             now += dt;
-            let s = step(&inst, &policy, KILL, ready, input, now);
+            let s = step(&inst, &policy, KILL, ready, input.clone(), now);
             prop_assert_eq!(s.transition.is_some(), s.next.status != inst.status);
             if let Some(t) = &s.transition {
                 prop_assert_eq!(t.from, inst.status);
@@ -545,9 +547,19 @@ proptest! {
                     prop_assert!(gave_up, "errored without giving up: {:?}", t.reason);
                 }
             }
+            // The process that was live before the step: only its own exit lets go of it,
+            // and only then may a new one be asked for.
+            let ended = |pid| matches!(&input, Input::Exited { pid: p, .. } if *p == pid);
+            if let Some(live) = inst.pid {
+                prop_assert!(s.next.pid == Some(live) || ended(live), "pid {} dropped by {:?}", live, input);
+            }
             if s.effects.contains(&Effect::Spawn) {
+                prop_assert!(inst.pid.is_none_or(ended), "spawn while pid {:?} lives", inst.pid);
                 prop_assert!(s.next.pid.is_none());
                 prop_assert_eq!(s.next.status, Status::Launching);
+            }
+            if s.next.status == Status::Online {
+                prop_assert!(s.next.pid.is_some(), "online without a process");
             }
             if s.next.pid.is_some() {
                 let waits = ready != Readiness::AtSpawn && s.next.status == Status::Launching;
@@ -580,6 +592,34 @@ proptest! {
         }
         prop_assert_eq!(restarts, max);
     }
+}
+
+/// The sequence proptest once shrank a failure to (it was recorded in a file proptest no
+/// longer reads): restart, spawned, stop, then the answer to a spawn nobody asked for.
+#[test]
+fn a_stop_then_a_stray_spawn_failure_leaves_the_instance_stopped() {
+    let p = RestartPolicy {
+        autorestart: false,
+        max_restarts: 0,
+        ..RestartPolicy::default()
+    };
+    let go = |inst: &Instance, input| step(inst, &p, KILL, Readiness::AtSpawn, input, 0);
+    let s = go(&Instance::new(), Input::Command(Command::Restart));
+    assert_eq!(s.effects, vec![Effect::Spawn]);
+    let s = go(&s.next, Input::Spawned { pid: 1 });
+    assert_eq!((s.next.status, s.next.pid), (Status::Online, Some(1)));
+    let stopping = go(&s.next, Input::Command(Command::Stop)).next;
+    assert_eq!(stopping.status, Status::Stopping);
+    let s = go(
+        &stopping,
+        Input::SpawnFailed {
+            error: "boom".into(),
+            transient: false,
+        },
+    );
+    assert_eq!(s.next.pid, Some(1), "the live process is still there");
+    assert!(s.transition.is_none_or(|t| t.to != Status::Errored));
+    assert!(!s.effects.contains(&Effect::Spawn));
 }
 
 fn with_ready(inst: &Instance, ready: Readiness, input: Input, now: Millis) -> Step {
