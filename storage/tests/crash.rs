@@ -162,9 +162,14 @@ fn a_killed_writer_loses_no_flushed_event_and_a_torn_tail_is_reported() {
                 "{context}: the loss is reported up to {}, {durable} were durable",
                 recovery.expected_head
             );
-            assert!(recovery.salvaged_through <= recovery.expected_head, "{context}");
+            assert!(
+                recovery.salvaged_through <= recovery.expected_head,
+                "{context}"
+            );
         }
-        let next = journal.append(vec![event(0)]).expect("append after recovery");
+        let next = journal
+            .append(vec![event(0)])
+            .expect("append after recovery");
         let reported = recovery.map_or(0, |r| r.expected_head);
         assert!(
             next[0].seq > durable.max(reported),
