@@ -239,7 +239,15 @@ pub fn settings(s: &AppSpec, command: &[String]) -> Vec<(&'static str, String)> 
         ("script path", s.script.clone()),
         ("script args", s.args.join(" ")),
         ("interpreter", interpreter(s, command)),
-        ("interpreter args", s.interpreter_args.join(" ")),
+        (
+            "interpreter args",
+            s.interpreter_args
+                .iter()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         ("exec cwd", s.cwd.clone()),
         ("instances", s.instances.to_string()),
         ("env keys", list(s.env.keys().cloned().collect())),

@@ -258,8 +258,13 @@ pub struct ReviseRequest {
 pub struct OptionChanges {
     /// `--cron-restart EXPR`; empty: none any more (`--cron-restart 0`).
     pub cron_restart: Option<String>,
-    /// `--node-args "..."` (`--interpreter-args`).
-    pub interpreter_args: Option<Vec<String>>,
+    /// `--node-args "..."` (`--interpreter-args`); `Some(None)`: `--node-args=null`, removed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub interpreter_args: Option<Option<Vec<String>>>,
     /// `--watch`.
     #[serde(default)]
     pub watch: Option<WatchChange>,
@@ -269,6 +274,15 @@ pub struct OptionChanges {
     /// `PM2_DEEP_MONITORING=true` in the environment of `restart`.
     #[serde(default)]
     pub deep_monitoring: Option<bool>,
+}
+
+/// A field that is there, `null` included, is `Some` (absent is `None`, by `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// What `--watch` does to an app that exists.

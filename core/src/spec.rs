@@ -23,7 +23,9 @@ pub struct AppSpec {
     pub script: String,
     pub args: Vec<String>,
     pub interpreter: Interpreter,
-    pub interpreter_args: Vec<String>,
+    /// PM2's `node_args`; `None` once `--node-args=null` removed them (PM2 then shows none at
+    /// all, where an app started without any shows `[]`).
+    pub interpreter_args: Option<Vec<String>>,
     /// Working directory of the app; absolute.
     pub cwd: String,
     /// Variables the user set explicitly (`--env K=V`); shown by key in `describe`.
@@ -206,7 +208,7 @@ impl Default for AppSpec {
             script: String::new(),
             args: Vec::new(),
             interpreter: Interpreter::Auto,
-            interpreter_args: Vec::new(),
+            interpreter_args: Some(Vec::new()),
             cwd: String::from("/"),
             env: BTreeMap::new(),
             base_env: Arc::default(),
@@ -368,6 +370,8 @@ fn change(path: &str, a: Option<&serde_json::Value>, b: Option<&serde_json::Valu
         (base, Unit::Bytes)
     } else if let Some(base) = path.strip_suffix("_ms") {
         (base, Unit::Millis)
+    } else if path == "interpreter_args" {
+        ("node_args", Unit::Plain)
     } else if path == "kill_signal" {
         (path, Unit::Signal)
     } else {

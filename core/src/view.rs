@@ -155,7 +155,8 @@ struct Pm2Env<'a> {
     pm_cwd: &'a str,
     args: &'a [String],
     exec_interpreter: &'a str,
-    node_args: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_args: Option<&'a [String]>,
     autorestart: bool,
     max_restarts: u32,
     min_uptime: Millis,
@@ -255,7 +256,7 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             pm_cwd: &s.cwd,
             args: &s.args,
             exec_interpreter: interpreter,
-            node_args: &s.interpreter_args,
+            node_args: s.interpreter_args.as_deref(),
             autorestart: s.restart.autorestart,
             max_restarts: s.restart.max_restarts,
             min_uptime: s.restart.min_uptime_ms,

@@ -502,7 +502,7 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                     spec.interpreter = Interpreter::from_flag(&string(key, v)?)
                 }
                 "interpreter_args" | "node_args" | "interpreterArgs" => {
-                    spec.interpreter_args = words(key, v)?
+                    spec.interpreter_args = Some(words(key, v)?)
                 }
                 "cwd" => spec.cwd = absolute(ctx.dir, &string(key, v)?),
                 "instances" => spec.instances = instances(v)?,

@@ -56,7 +56,7 @@ pub fn resolve(spec: &AppSpec) -> Result<Vec<String>, String> {
     let mut argv = Vec::new();
     if let Some(interpreter) = interpreter {
         argv.push(interpreter.to_string_lossy().into_owned());
-        argv.extend(spec.interpreter_args.iter().cloned());
+        argv.extend(spec.interpreter_args.iter().flatten().cloned());
     }
     argv.push(path_str);
     argv.extend(spec.args.iter().cloned());

@@ -136,8 +136,8 @@ fn option_changes(r: &RestartArgs) -> OptionChanges {
         cron_restart: r.cron_restart.clone(),
         // PM2's `--node-args=null` removes them.
         interpreter_args: (r.node_args.as_deref()).map(|a| match a {
-            "null" => Vec::new(),
-            a => a.split_whitespace().map(String::from).collect(),
+            "null" => None,
+            a => Some(a.split_whitespace().map(String::from).collect()),
         }),
         watch: r.watch.then_some(WatchChange::Toggle),
         name: r.name.clone(),

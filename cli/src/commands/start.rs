@@ -115,10 +115,11 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
             .interpreter
             .as_deref()
             .map_or(Interpreter::Auto, Interpreter::from_flag),
-        interpreter_args: args
-            .interpreter_args
-            .map(|a| a.split_whitespace().map(String::from).collect())
-            .unwrap_or_default(),
+        interpreter_args: Some(
+            (args.interpreter_args.iter())
+                .flat_map(|a| a.split_whitespace().map(String::from))
+                .collect(),
+        ),
         cwd: cwd.to_string_lossy().into_owned(),
         env,
         base_env: std::sync::Arc::new(base_env),

@@ -347,11 +347,21 @@ fn restart_takes_pm2s_options_and_changes_the_spec() {
     let p = home.proc("tick");
     assert!(p["pm2_env"]["cron_restart"].is_null(), "{p}");
     assert_eq!(p["pm2_env"]["restart_time"], 1);
-    home.ok(&["restart", "tick", "--node-args", "--harmony"]);
+    assert_eq!(
+        home.proc("tick")["pm2_env"]["node_args"],
+        serde_json::json!([])
+    );
+    let out = home.ok(&["restart", "tick", "--node-args", "--harmony"]);
+    assert!(out.contains("node_args [] → [\"--harmony\"]"), "{out}");
     assert_eq!(
         home.proc("tick")["pm2_env"]["node_args"],
         serde_json::json!(["--harmony"])
     );
+    // PM2's `--node-args=null`: none at all, not even `[]`.
+    let out = home.ok(&["restart", "tick", "--node-args=null"]);
+    assert!(out.contains("node_args [\"--harmony\"] → unset"), "{out}");
+    let p = home.proc("tick");
+    assert!(p["pm2_env"].get("node_args").is_none(), "{p}");
     let err = home.fails(2, &["restart", "tick", "--cron-restart", "nope"]);
     assert!(err.contains("--cron-restart"), "{err}");
 }
