@@ -108,10 +108,8 @@ pub struct SledJournal {
     mark: Mark,
 }
 
-/// sled's default page cache is 1 GiB. 256 KiB rather than 1 MiB keeps 0.5 MiB less resident
-/// with 500 apps, for a slower read of what left the cache (`bench/journal.py`: `history
-/// --limit 100` over 100k events 4.2 → 5.1 ms, a boot without a snapshot 0.39 → 0.50 s).
-const CACHE_BYTES: u64 = 256 * 1024;
+/// sled's default page cache is 1 GiB; a daemon needs a few MiB.
+const CACHE_BYTES: u64 = 1024 * 1024;
 
 pub(crate) fn now_ms() -> Millis {
     SystemTime::now()
