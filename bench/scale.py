@@ -5,7 +5,9 @@
 
 For each manager, in its own temporary home:
 - daemon RSS idle, then with 50 and 500 sleeper apps;
-- `jlist` with 10 and 500 apps (median of 30 runs, posix_spawn), and the exec floor;
+- `jlist` with 10 and 500 apps (median of 30 runs, posix_spawn), and for pmx its ratio to the
+  floor of a command: spawning /bin/true plus the same request made in-process on the socket
+  (connect, hello, jlist; as the CLI does, after the daemon idled 2 ms);
 - 50 sequential `start` commands until all 50 are online;
 - idle daemon CPU over 20 s (5 s with --quick) with 50 apps, then the same with 2,000
   unrelated `sleep` processes on the machine (started here, ended here by pid);
@@ -18,6 +20,9 @@ Every daemon, app and foreign process started here is stopped at the end.
 """
 import argparse
 import json
+import socket
+import statistics
+import struct
 import os
 import signal
 import subprocess
@@ -38,6 +43,36 @@ def ecosystem(m, count, prefix):
     with open(path, "w") as f:
         json.dump({"apps": apps}, f)
     return path
+
+
+def socket_round_trip_ms(path, runs=30):
+    """Median time of connecting to pmx's socket, its hello and one `jlist`, in ms."""
+    def frame(value):
+        body = json.dumps(value).encode()
+        return struct.pack(">I", len(body)) + body
+
+    def read_frame(s):
+        data = b""
+        while len(data) < 4:
+            data += s.recv(4 - len(data))
+        size = struct.unpack(">I", data)[0]
+        body = bytearray()
+        while len(body) < size:
+            body += s.recv(size - len(body))
+        return bytes(body)
+
+    samples = []
+    for _ in range(runs):
+        time.sleep(0.002)
+        t0 = time.perf_counter()
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(path)
+            s.sendall(frame({"version": 3}))
+            read_frame(s)
+            s.sendall(frame({"request": "jlist"}))
+            read_frame(s)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
 
 
 def app_pids(m):
@@ -111,6 +146,10 @@ def measure(m, idle_seconds, floor):
     run.start_many(m, 10, "j")
     m.wait_online(10)
     r["jlist_10_ms"] = run.timed([m.binary, "jlist"], m.env, 30)
+    if m.name == "pmx":
+        command_floor = run.timed(["/bin/true"], m.env, 30)
+        command_floor += socket_round_trip_ms(os.path.join(m.home, "pmx.sock"))
+        r["jlist_10_x_floor"] = r["jlist_10_ms"] / command_floor
     m.run("delete", "all")
 
     t0 = time.perf_counter()

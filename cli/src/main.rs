@@ -75,7 +75,18 @@ fn one_line_usage_error(text: &str) -> String {
     )
 }
 
+/// Whether the command line is exactly `pmx jlist`.
+fn plain_jlist() -> bool {
+    let mut args = std::env::args_os().skip(1);
+    args.next().is_some_and(|verb| verb == "jlist") && args.next().is_none()
+}
+
 fn main() -> ExitCode {
+    // `jlist` is what scripts and monitors poll: it skips building the parser, whose tree of
+    // every verb and flag is most of a short command's own work (about 200 KiB of heap).
+    if plain_jlist() {
+        return report(commands::list::jlist(&paths()));
+    }
     let mut cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,
