@@ -258,13 +258,12 @@ pub struct ReviseRequest {
 pub struct OptionChanges {
     /// `--cron-restart EXPR`; empty: none any more (`--cron-restart 0`).
     pub cron_restart: Option<String>,
-    /// `--node-args "..."` (`--interpreter-args`); `Some(None)`: `--node-args=null`, removed.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub interpreter_args: Option<Option<Vec<String>>>,
+    /// `--node-args "..."` (`--interpreter-args`).
+    pub interpreter_args: Option<Vec<String>>,
+    /// `--node-args=null`: none at all. A field of its own, so that a CLI and a daemon of
+    /// the same protocol read each other's `interpreter_args` as they always did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove_interpreter_args: bool,
     /// `--watch`.
     #[serde(default)]
     pub watch: Option<WatchChange>,
@@ -274,15 +273,6 @@ pub struct OptionChanges {
     /// `PM2_DEEP_MONITORING=true` in the environment of `restart`.
     #[serde(default)]
     pub deep_monitoring: Option<bool>,
-}
-
-/// A field that is there, `null` included, is `Some` (absent is `None`, by `default`).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// What `--watch` does to an app that exists.
@@ -306,7 +296,10 @@ impl OptionChanges {
             spec.options.cron_restart = Some(cron.clone()).filter(|c| !c.is_empty());
         }
         if let Some(args) = &self.interpreter_args {
-            spec.interpreter_args = args.clone();
+            spec.interpreter_args = Some(args.clone());
+        }
+        if self.remove_interpreter_args {
+            spec.interpreter_args = None;
         }
         if let Some(deep) = self.deep_monitoring {
             spec.options.deep_monitoring = deep;

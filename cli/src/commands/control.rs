@@ -134,11 +134,11 @@ pub fn restart(paths: &Paths, r: RestartArgs, verb: &str) -> Result<(), CliError
 fn option_changes(r: &RestartArgs) -> OptionChanges {
     OptionChanges {
         cron_restart: r.cron_restart.clone(),
+        interpreter_args: (r.node_args.as_deref())
+            .filter(|a| *a != "null")
+            .map(|a| a.split_whitespace().map(String::from).collect()),
         // PM2's `--node-args=null` removes them.
-        interpreter_args: (r.node_args.as_deref()).map(|a| match a {
-            "null" => None,
-            a => Some(a.split_whitespace().map(String::from).collect()),
-        }),
+        remove_interpreter_args: r.node_args.as_deref() == Some("null"),
         watch: r.watch.then_some(WatchChange::Toggle),
         name: r.name.clone(),
         deep_monitoring: super::start::deep_monitoring_option(),
