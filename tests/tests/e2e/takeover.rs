@@ -143,3 +143,29 @@ fn repeated_daemon_crashes_never_leave_two_copies() {
         home.processes_of("fixtures")
     );
 }
+
+/// The harness: a `Home` dropped after its daemon was SIGKILLed (no daemon to stop them)
+/// ends the apps that outlived it, and what they spawned.
+#[test]
+fn a_dropped_home_ends_the_apps_a_sigkilled_daemon_left() {
+    let home = Home::new();
+    let pid_file = home.file("esc.pid");
+    home.ok(&[
+        "start",
+        &fixture("double_fork.py"),
+        "--name",
+        "esc",
+        "--env",
+        &format!("PID_FILE={pid_file}"),
+    ]);
+    let app = home.wait_online("esc");
+    let escaped = read_pid(&pid_file);
+    home.kill_daemon();
+    assert!(
+        alive(app) && alive(escaped),
+        "apps outlive a SIGKILLed daemon"
+    );
+    drop(home);
+    wait_gone(app);
+    wait_gone(escaped);
+}
