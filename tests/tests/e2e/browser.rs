@@ -2,6 +2,7 @@
 //! from `tests/browser/`): the app list, an app's history timeline with its crash and
 //! restart, and the token that actions need.
 
+use pmx_tests::Within;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -46,8 +47,7 @@ fn the_dashboard_shows_the_apps_and_a_crash_on_the_timeline_and_refuses_actions_
         .arg(driver().join("dashboard.mjs"))
         .args([&url, "flaky", &token])
         .env("CHROMIUM", CHROMIUM)
-        .output()
-        .expect("run node");
+        .output_within();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let seen: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(

@@ -2,6 +2,7 @@
 //! and runs the daemon in its own process when it does not; the daemon keeps resident only
 //! what it uses.
 
+use pmx_tests::Within;
 use std::time::Duration;
 
 use pmx_tests::{Home, fixture, pmx_bin, wait_for};
@@ -52,8 +53,7 @@ fn pmxd_run_by_hand_says_how_it_is_run() {
         let out = std::process::Command::new(&pmxd)
             .args(args)
             .env("PMX_HOME", "/nonexistent-pmx-home")
-            .output()
-            .unwrap();
+            .output_within();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("pmxd: "), "{args:?}: {err}");

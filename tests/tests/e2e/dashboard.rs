@@ -1,6 +1,7 @@
 //! The daemon's HTTP listener: `/metrics` in Prometheus's format, the JSON API, the token
 //! rules, and its settings (`daemon.toml`, `--metrics`).
 
+use pmx_tests::Within;
 use std::time::Duration;
 
 use pmx_tests::{Home, fixture, free_port, http, wait_for};
@@ -94,8 +95,7 @@ fn the_api_serves_values_and_actions_only_with_the_token() {
     let (home, port) = Home::with_dashboard();
     home.command(&["start", &fixture("ticker.sh"), "--name", "tick"])
         .env("DB_PASSWORD", "hunter2-secret")
-        .output()
-        .expect("start tick");
+        .output_within();
     let pid = home.wait_online("tick");
     let token = home.token();
     let bearer = format!("Bearer {token}");

@@ -2,6 +2,7 @@
 //! writes that Rhai config; `stop|restart|delete FILE` act on the apps a file declares;
 //! `ecosystem` writes a starter.
 
+use pmx_tests::Within;
 use pmx_tests::{Home, alive, fixture};
 
 fn write(home: &Home, name: &str, text: &str) -> String {
@@ -112,7 +113,7 @@ fn broken_ecosystem_files_say_where_and_change_nothing() {
     let stderr = home.fails(2, &["up", &js]);
     assert!(stderr.contains("node could not load the file"), "{stderr}");
     // Conversion prints the script, and says why pmx would refuse it.
-    let out = home.command(&["convert", &broken]).output().unwrap();
+    let out = home.command(&["convert", &broken]).output_within();
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("instances: \"four\","), "{text}");

@@ -1,6 +1,7 @@
 //! Fault injection: what the machine does to the daemon (a full disk, descriptors running
 //! out, another user, hostile clients, `kill -9` at a bad moment) never takes the apps down.
 
+use pmx_tests::Within;
 use std::path::Path;
 use std::time::Duration;
 
@@ -146,8 +147,7 @@ fn run_in(home: &Path, args: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(pmx_tests::pmx_bin())
         .args(args)
         .env("PMX_HOME", home)
-        .output()
-        .expect("run pmx");
+        .output_within();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -257,9 +257,8 @@ open(sys.argv[2], "wb").write(data)
         .args(["ping"])
         .env("PMX_HOME", dir.path())
         .env("SECRET_OF_ROOT", "do-not-send")
-        .output()
-        .expect("run pmx");
-    let _ = listener.wait();
+        .output_within();
+    pmx_tests::wait_within(&mut listener, "the listener");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("served by uid 65534"), "{err}");
@@ -298,7 +297,7 @@ fn every_file_of_a_crash_loop_with_rotation_is_private() {
             Ok(())
         });
     }
-    assert!(start.output().expect("start").status.success());
+    assert!(start.output_within().status.success());
     home.ok(&["start", &fixture("forever.sh"), "--name", "other"]);
     wait_for("rotated files", Duration::from_secs(20), || {
         let n = std::fs::read_dir(out_dir.path()).ok()?.count();
@@ -380,7 +379,7 @@ fn idle_connection_floods_under_a_low_descriptor_limit_never_stop_a_restart() {
     let answer = pmx_tests::http(port, "GET", "/metrics", &[]);
     assert_eq!(answer.status, 200);
     home.ok(&["kill"]);
-    let _ = daemon.wait();
+    pmx_tests::wait_within(&mut daemon, "the daemon");
 }
 
 fn names(home: &Home) -> Vec<String> {
@@ -412,7 +411,7 @@ fn a_delete_is_journaled_when_decided_and_spares_the_next_app_of_that_name() {
     });
     home.ok(&["start", &fixture("forever.sh"), "--name", "svc"]);
     let new_id = home.proc("svc")["pm_id"].clone();
-    assert!(delete.wait().expect("delete").success());
+    assert!(pmx_tests::wait_within(&mut delete, "delete").success());
     // A kill -9 during a stop, after the delete was decided.
     slow("gone");
     let mut interrupted = home.command(&["delete", "gone"]).spawn().expect("delete");
@@ -420,7 +419,7 @@ fn a_delete_is_journaled_when_decided_and_spares_the_next_app_of_that_name() {
         (!names(&home).contains(&"gone".to_string())).then_some(())
     });
     home.kill_daemon();
-    let _ = interrupted.wait();
+    pmx_tests::wait_within(&mut interrupted, "the interrupted delete");
     // The next daemon replays the journal.
     let after = names(&home);
     assert!(
@@ -455,8 +454,8 @@ fn floods_without_newlines_keep_the_daemon_small_and_the_files_rotated() {
     let started = home
         .command(&["ping"])
         .env("PMX_LOG_MAX_SIZE", "1M")
-        .output();
-    assert!(started.expect("ping").status.success());
+        .output_within();
+    assert!(started.status.success());
     let idle = daemon_rss_kib(&home);
     // 300 MB to the readiness channel without a newline, then silence.
     let start = home
@@ -556,7 +555,7 @@ fn history_scans_never_delay_other_clients() {
             std::thread::spawn(move || {
                 let mut scans = 0;
                 while hammering.load(std::sync::atomic::Ordering::Relaxed) {
-                    assert!(cmd.output().expect("history").status.success());
+                    assert!(cmd.output_within().status.success());
                     scans += 1;
                 }
                 scans

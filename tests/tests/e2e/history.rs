@@ -93,7 +93,7 @@ fn history_follow_streams_new_events() {
     };
     assert_eq!(online_again["cause"]["by"], "process");
     follower.kill().unwrap();
-    follower.wait().unwrap();
+    pmx_tests::wait_within(&mut follower, "history --follow");
     // The daemon noticed the follower left and keeps serving.
     home.ok(&["ping"]);
 }

@@ -1,6 +1,7 @@
 //! The journal as something to trust: env values stay out of history, retention cuts the
 //! record and says so, a damaged journal is kept aside and the apps come back anyway.
 
+use pmx_tests::Within;
 use std::fs;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -65,8 +66,7 @@ rule("noop", #{{ every: "1h" }}, |ctx| {{ }});
     let out = home
         .command(&["up", &config])
         .env("ALERT_TOKEN", "t0ken-v4lue")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success(), "{out:?}");
     home.wait_online("api");
     let json = home.ok(&["history", "all", "--json"]);
@@ -100,8 +100,7 @@ fn retention_cuts_old_events_and_history_says_where() {
     let out = home
         .command(&["ping"])
         .env("PMX_RETENTION_EVENTS", "20")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success());
     let text = wait_for("retention", Duration::from_secs(10), || {
         let text = home.ok(&["history", "chatty"]);

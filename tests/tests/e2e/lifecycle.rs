@@ -422,7 +422,7 @@ fn foreground_daemon_stops_its_apps_on_sigterm_and_is_alone() {
     assert!(alive(app), "a refused second daemon disturbs nothing");
 
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
-    assert!(daemon.wait().unwrap().success());
+    assert!(pmx_tests::wait_within(&mut daemon, "the daemon").success());
     assert!(
         !alive(app),
         "SIGTERM stops the apps before the daemon exits"

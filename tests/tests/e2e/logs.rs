@@ -2,6 +2,7 @@
 //! rotation, following, flush and reloadLogs, rotation with retain and gzip, and a full
 //! disk that costs lines (counted, journaled) but never the app.
 
+use pmx_tests::Within;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
@@ -143,8 +144,7 @@ fn logs_reads_exact_lines_across_rotations_and_rotation_keeps_every_line() {
         .env("PMX_LOG_MAX_SIZE", "4K")
         .env("PMX_LOG_RETAIN", "50")
         .env("PMX_LOG_COMPRESS", "true")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(started.status.success());
     let mut start = home.command(&[
         "start",
@@ -153,14 +153,7 @@ fn logs_reads_exact_lines_across_rotations_and_rotation_keeps_every_line() {
         "r",
         "--no-autorestart",
     ]);
-    assert!(
-        start
-            .env("LINES", "2000")
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(start.env("LINES", "2000").output_within().status.success());
     let logs = home.path().join("logs");
     let rotated = wait_for(
         "the last line and the gzip work",
@@ -232,7 +225,7 @@ fn follow_streams_new_lines_and_flush_and_reload_logs_work() {
         seen.push(lines.next().unwrap().unwrap());
     }
     follower.kill().unwrap();
-    follower.wait().unwrap();
+    pmx_tests::wait_within(&mut follower, "logs --follow");
     assert!(
         seen.iter()
             .any(|l| l.starts_with("0|tick | 20") && l.contains(" tick ")),
@@ -268,8 +261,7 @@ fn a_full_disk_costs_lines_not_the_app() {
         .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", &mount])
         .status()
         .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIPPED a_full_disk_costs_lines_not_the_app: cannot mount a tmpfs (needs root)");
+    if !pmx_tests::tool_available("a tmpfs mount (needs root)", mounted) {
         return;
     }
     struct Unmount(String);
@@ -328,8 +320,7 @@ fn cron_rotation_ticks_and_merged_instances_share_one_file() {
     let started = home
         .command(&["ping"])
         .env("PMX_LOG_ROTATE_INTERVAL", "* * * * * *")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(started.status.success());
     home.ok(&[
         "start",

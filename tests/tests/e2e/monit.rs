@@ -1,6 +1,7 @@
 //! `pmx monit` in a real terminal: tmux runs a shell, the test types into it (send-keys) and
 //! reads the screen (capture-pane).
 
+use pmx_tests::Within;
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,8 +35,7 @@ impl Tmux {
             .arg(&self.socket)
             .args(args)
             .env("TERM", "xterm-256color")
-            .output()
-            .expect("run tmux");
+            .output_within();
         assert!(
             out.status.success(),
             "tmux {args:?}: {}",

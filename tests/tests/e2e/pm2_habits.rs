@@ -2,6 +2,7 @@
 //! `start SCRIPT` without it is refused), PM2's flag aliases and the PM2.io flags pmx has
 //! nothing to do for, and config files read as PM2 reads them (`--only`, stdin, JavaScript).
 
+use pmx_tests::Within;
 use std::time::Duration;
 
 use pmx_tests::{Home, environ, fixture, wait_for};
@@ -280,8 +281,7 @@ fn pid_file_path_from_the_environment_holds_the_daemons_pid() {
     let out = home
         .command(&["ping"])
         .env("PM2_PID_FILE_PATH", &path)
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success());
     assert_eq!(Some(pmx_tests::read_pid(&path)), home.daemon_pid());
     home.ok(&["kill"]);
@@ -451,14 +451,13 @@ fn the_git_version_of_the_apps_directory_is_shown_unless_no_vizion() {
 #[test]
 fn messages_are_dated_with_the_log_date_format_and_a_daemon_start_is_said() {
     let home = Home::new();
-    let out = home.command(&["jlist"]).output().unwrap();
+    let out = home.command(&["jlist"]).output_within();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
     home.ok(&["kill"]);
     let out = home
         .command(&["start", &fixture("forever.sh"), "--name", "d"])
         .env("PM2_LOG_DATE_FORMAT", "YYYY-MM-DD [at] HH")
-        .output()
-        .unwrap();
+        .output_within();
     let text = String::from_utf8_lossy(&out.stdout);
     let dated = |line: &str| {
         let b = line.as_bytes();
@@ -557,8 +556,7 @@ fn node_apps_report_their_figures_and_their_agents_messages() {
             &format!("PORT={port}"),
         ])
         .env("PM2_DEEP_MONITORING", "true")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success(), "{out:?}");
     let monitor = |home: &Home, name: &str, key: &str| {
         wait_for(&format!("{name}: {key}"), Duration::from_secs(15), || {

@@ -1,6 +1,7 @@
 //! Policies: the sampler's figures, `max_memory_restart`, `cron_restart`, `watch`, `scale`,
 //! and rules in Rhai (autoscaling, a broken rule). Daemons sample every 100 ms here.
 
+use pmx_tests::Within;
 use std::time::Duration;
 
 use pmx_tests::{Home, alive, fixture, wait_for};
@@ -175,7 +176,7 @@ fn stop_pauses_watching_and_restart_watch_toggles_it() {
     let watching = |home: &Home| home.jlist()[0]["pm2_env"]["watch"].as_bool();
     // `--watch` without paths watches the directory it is typed in.
     let start_in_dir = |args: &[&str]| {
-        let out = home.command(args).current_dir(&dir).output().unwrap();
+        let out = home.command(args).current_dir(&dir).output_within();
         assert!(out.status.success(), "{out:?}");
     };
     start_in_dir(&["start", "app.sh", "--watch", "--watch-delay", "100ms"]);

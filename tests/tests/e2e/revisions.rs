@@ -1,6 +1,7 @@
 //! Changing an app's spec after the fact: `rollback` to an earlier config revision, and
 //! `restart --update-env` (which drops variables that are gone). Both are config revisions.
 
+use pmx_tests::Within;
 use pmx_tests::{Home, environ, fixture};
 
 fn config(home: &Home, level: &str, extra: &str) -> String {
@@ -55,8 +56,7 @@ fn update_env_takes_the_new_environment_and_drops_what_is_gone() {
         .command(&["up", &file])
         .env("SHELL_VAR", "old")
         .env("STALE", "x")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(up.status.success());
     let first = home.wait_online("api");
     assert!(environ(first).contains(&"STALE=x".to_string()));
@@ -65,8 +65,7 @@ fn update_env_takes_the_new_environment_and_drops_what_is_gone() {
     let plain = home
         .command(&["restart", "api"])
         .env_remove("STALE")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(plain.status.success());
     let restarted = home.wait_online("api");
     assert_ne!(restarted, first);
@@ -76,8 +75,7 @@ fn update_env_takes_the_new_environment_and_drops_what_is_gone() {
         .command(&["restart", "api", "--update-env"])
         .env("SHELL_VAR", "new")
         .env_remove("STALE")
-        .output()
-        .unwrap();
+        .output_within();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

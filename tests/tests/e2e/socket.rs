@@ -1,5 +1,6 @@
 //! The socket: permissions, garbage, truncated and huge frames, and many clients at once.
 
+use pmx_tests::Within;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -38,7 +39,7 @@ fn journal_and_logs_are_private_and_apps_keep_their_umask() {
             Ok(())
         });
     }
-    assert!(start.output().unwrap().status.success());
+    assert!(start.output_within().status.success());
     home.wait_online("maker");
     pmx_tests::wait_for("the app's file", std::time::Duration::from_secs(5), || {
         std::path::Path::new(&made).exists().then_some(())
@@ -169,7 +170,7 @@ fn two_hundred_concurrent_clients_are_all_answered() {
         .collect();
     let failures = children
         .into_iter()
-        .map(|mut c| c.wait().unwrap())
+        .map(|mut c| pmx_tests::wait_within(&mut c, "a client"))
         .filter(|status| !status.success())
         .count();
     assert_eq!(failures, 0);
@@ -187,7 +188,7 @@ fn concurrent_first_commands_start_one_daemon() {
         })
         .collect();
     for mut c in children {
-        assert!(c.wait().unwrap().success());
+        assert!(pmx_tests::wait_within(&mut c, "a client").success());
     }
     let daemon = home.daemon_pid().unwrap();
     assert!(alive(daemon));

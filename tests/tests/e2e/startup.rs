@@ -1,6 +1,7 @@
 //! `pmx startup`: the systemd unit is checked for structure, then run the way systemd would
 //! run it (its ExecStart with its Environment, stopped with SIGTERM).
 
+use pmx_tests::Within;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -177,8 +178,7 @@ fn startup_systemv_installs_an_init_script_that_starts_and_stops_the_daemon() {
     assert!(text.contains(&format!("PMX_HOME=\"{pmx_home}\"")), "{text}");
     let started = std::process::Command::new(&script)
         .arg("start")
-        .status()
-        .unwrap();
+        .status_within();
     assert!(started.success());
     let pid_file = format!("{pmx_home}/pm2.pid");
     let pid = wait_for("the daemon of the script", Duration::from_secs(10), || {
@@ -191,8 +191,7 @@ fn startup_systemv_installs_an_init_script_that_starts_and_stops_the_daemon() {
     assert!(alive(pid as u32));
     let stopped = std::process::Command::new(&script)
         .arg("stop")
-        .status()
-        .unwrap();
+        .status_within();
     assert!(stopped.success());
     wait_for("the daemon stopped", Duration::from_secs(10), || {
         (!alive(pid as u32)).then_some(())

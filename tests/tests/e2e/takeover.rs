@@ -79,7 +79,7 @@ fn a_stopped_app_stays_stopped_and_unrelated_processes_are_untouched() {
         "pmx touched a process it did not start"
     );
     stranger.kill().unwrap();
-    stranger.wait().unwrap();
+    pmx_tests::wait_within(&mut stranger, "the stranger");
 }
 
 /// SIGKILL the daemon at random moments while an app crash-loops and commands run; every

@@ -1,6 +1,7 @@
 //! Targets as PM2 users type them: a `/regex/` over names, a namespace, a script's path (from
 //! the directory the command runs in), and `all` with no app, which is an error.
 
+use pmx_tests::Within;
 use pmx_tests::{Home, fixture};
 
 /// The names of the stopped apps, sorted.
@@ -68,8 +69,7 @@ fn a_script_path_picks_the_apps_running_it() {
     let out = home
         .command(&["stop", "forever.sh"])
         .current_dir(&dir)
-        .output()
-        .unwrap();
+        .output_within();
     assert!(
         out.status.success(),
         "{}",
