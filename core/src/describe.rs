@@ -241,12 +241,7 @@ pub fn settings(s: &AppSpec, command: &[String]) -> Vec<(&'static str, String)> 
         ("interpreter", interpreter(s, command)),
         (
             "interpreter args",
-            s.interpreter_args
-                .iter()
-                .flatten()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" "),
+            s.interpreter_args.as_deref().unwrap_or_default().join(" "),
         ),
         ("exec cwd", s.cwd.clone()),
         ("instances", s.instances.to_string()),

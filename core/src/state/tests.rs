@@ -597,7 +597,7 @@ proptest! {
 /// The sequence proptest once shrank a failure to (it was recorded in a file proptest no
 /// longer reads): restart, spawned, stop, then the answer to a spawn nobody asked for.
 #[test]
-fn a_stop_then_a_stray_spawn_failure_leaves_the_instance_stopped() {
+fn a_stray_spawn_failure_during_a_stop_keeps_the_live_process_and_spawns_nothing() {
     let p = RestartPolicy {
         autorestart: false,
         max_restarts: 0,
