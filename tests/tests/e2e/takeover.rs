@@ -6,25 +6,26 @@ use std::time::Duration;
 
 use pmx_tests::{Home, alive, fixture, read_pid, wait_for, wait_gone};
 
+/// Starts `esc`, an app whose child escapes into its own session; returns the app's pid and
+/// the escaped child's.
+fn start_escaper(home: &Home, extra: &[&str]) -> (u32, u32) {
+    let pid_file = home.file("esc.pid");
+    let (script, env) = (fixture("double_fork.py"), format!("PID_FILE={pid_file}"));
+    let mut args = vec!["start", &script, "--name", "esc", "--env", &env];
+    args.extend_from_slice(extra);
+    home.ok(&args);
+    let app = home.wait_online("esc");
+    let escaped = read_pid(&pid_file);
+    std::fs::remove_file(&pid_file).unwrap();
+    (app, escaped)
+}
+
 #[test]
 fn the_next_daemon_stops_the_orphans_before_starting_fresh_copies() {
     let home = Home::new();
     home.ok(&["start", &fixture("forever.sh"), "--name", "plain"]);
-    let pid_file = home.file("esc.pid");
-    home.ok(&[
-        "start",
-        &fixture("double_fork.py"),
-        "--name",
-        "esc",
-        "--env",
-        &format!("PID_FILE={pid_file}"),
-        "--kill-timeout",
-        "500ms",
-    ]);
+    let (esc, escaped) = start_escaper(&home, &["--kill-timeout", "500ms"]);
     let plain = home.wait_online("plain");
-    let esc = home.wait_online("esc");
-    let escaped = read_pid(&pid_file);
-    std::fs::remove_file(&pid_file).unwrap();
 
     home.kill_daemon();
     assert!(
@@ -54,7 +55,7 @@ fn the_next_daemon_stops_the_orphans_before_starting_fresh_copies() {
     assert_eq!(stopped["kind"]["pid"], esc);
     assert_eq!(stopped["cause"]["by"], "boot");
     // The fresh copy's escaped descendant is tracked like any other.
-    let escaped2 = read_pid(&pid_file);
+    let escaped2 = read_pid(&home.file("esc.pid"));
     home.ok(&["stop", "esc"]);
     wait_gone(escaped2);
 }
@@ -149,17 +150,7 @@ fn repeated_daemon_crashes_never_leave_two_copies() {
 #[test]
 fn a_dropped_home_ends_the_apps_a_sigkilled_daemon_left() {
     let home = Home::new();
-    let pid_file = home.file("esc.pid");
-    home.ok(&[
-        "start",
-        &fixture("double_fork.py"),
-        "--name",
-        "esc",
-        "--env",
-        &format!("PID_FILE={pid_file}"),
-    ]);
-    let app = home.wait_online("esc");
-    let escaped = read_pid(&pid_file);
+    let (app, escaped) = start_escaper(&home, &[]);
     home.kill_daemon();
     assert!(
         alive(app) && alive(escaped),
