@@ -253,8 +253,10 @@ def print_table(results, width=22):
         header += f"{'pm2/pmx':>10}"
     print(header)
     for k in results["pmx"]:
-        row = f"{k:<{width}}" + "".join(f"{results[n][k]:>12.2f}" for n in results)
-        if "pm2" in results and results["pmx"][k]:
+        # A figure one manager has no meaning for (pmx's own floor ratios) shows "-".
+        cells = (results[n].get(k) for n in results)
+        row = f"{k:<{width}}" + "".join(f"{'-':>12}" if v is None else f"{v:>12.2f}" for v in cells)
+        if "pm2" in results and results["pmx"][k] and results["pm2"].get(k) is not None:
             row += f"{results['pm2'][k] / results['pmx'][k]:>9.1f}x"
         print(row)
 
