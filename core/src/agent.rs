@@ -59,13 +59,18 @@ impl AgentMessage {
     /// `{ type: "axm:monitor" | "axm:option:configuration", data: {...} }`, as the agent
     /// sends it; anything else is not one.
     pub fn of(message: &Value) -> Option<Self> {
-        let kind = match message.get("type")?.as_str()? {
-            "axm:monitor" => AgentKind::Monitor,
-            "axm:option:configuration" => AgentKind::Options,
-            _ => return None,
-        };
+        let kind = Self::kind_of(message)?;
         let data = message.get("data")?.as_object()?.clone();
         Some(AgentMessage { kind, data })
+    }
+
+    /// Which agent message `message` is, without reading its data.
+    pub fn kind_of(message: &Value) -> Option<AgentKind> {
+        match message.get("type")?.as_str()? {
+            "axm:monitor" => Some(AgentKind::Monitor),
+            "axm:option:configuration" => Some(AgentKind::Options),
+            _ => None,
+        }
     }
 }
 

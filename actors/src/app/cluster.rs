@@ -87,9 +87,13 @@ pub async fn serve(stream: UnixStream, primary: Primary) {
         let Ok(message) = serde_json::from_slice::<Value>(&message) else {
             continue;
         };
+        // Paced before its data is copied out (Node's IPC has to be parsed to be told apart).
+        let agent = pmx_core::agent::AgentMessage::kind_of(&message).is_some();
+        if agent && !pace.admit(crate::clock::now_ms()) {
+            continue;
+        }
         match answer(&message, &primary) {
             Answer::Nothing => {}
-            Answer::Heard(Word::Agent(_)) if !pace.admit(crate::clock::now_ms()) => {}
             Answer::Heard(word) => primary.addr.do_send(Heard {
                 key: primary.key,
                 word,
