@@ -8,7 +8,10 @@ use crate::spec::AppSpec;
 use crate::state::{Exit, Transition};
 
 /// Version of the event envelope written today. Readers accept every older version.
-pub const EVENT_VERSION: u32 = 1;
+/// 2: the specs of `AppCreated` and `Saved` may leave their captured environment (`base_env`)
+/// to the journal's store of environments, named by the record's `env_refs` (see
+/// `pmx_storage`); 1: every record is whole.
+pub const EVENT_VERSION: u32 = 2;
 
 /// One journal record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod conf;
 pub mod describe;
 pub mod event;
+pub mod fingerprint;
 pub mod frame;
 pub mod listen;
 pub mod logs;

@@ -12,6 +12,7 @@ use pmx_core::event::{Event, NewEvent};
 use pmx_core::protocol::RetentionCut;
 use thiserror::Error;
 
+use crate::envs::EnvStore;
 use crate::recovery::Mark;
 use crate::retention::Retention;
 use crate::snapshot::Snapshot;
@@ -100,6 +101,8 @@ pub struct SledJournal {
     pub(crate) by_app: sled::Tree,
     /// Snapshots and retention cuts.
     pub(crate) meta: sled::Tree,
+    /// The apps' captured environments, each stored once.
+    pub(crate) envs: EnvStore,
     /// Next sequence number; appends are serialized by this lock so sequence order is
     /// journal order.
     pub(crate) next_seq: Mutex<u64>,
@@ -149,6 +152,7 @@ impl SledJournal {
         let events = db.open_tree("events").map_err(open_err)?;
         let by_app = db.open_tree("by_app").map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
+        let envs = EnvStore::open(&db).map_err(open_err)?;
         let next_seq = match events.last().map_err(open_err)? {
             Some((key, _)) => seq_of(&key)? + 1,
             None => 1,
@@ -159,6 +163,7 @@ impl SledJournal {
             events,
             by_app,
             meta,
+            envs,
             next_seq: Mutex::new(next_seq),
             snapshot_seq: AtomicU64::new(0),
             mark: Mark::open(path),
@@ -191,10 +196,12 @@ impl SledJournal {
 
     pub(crate) fn decode(&self, key: &[u8], value: &[u8]) -> Result<Event, JournalError> {
         let seq = seq_of(key)?;
-        serde_json::from_slice(value).map_err(|e| JournalError::Corrupt {
+        let mut event = serde_json::from_slice(value).map_err(|e| JournalError::Corrupt {
             seq,
             reason: e.to_string(),
-        })
+        })?;
+        self.envs.resolve(&mut event, value)?;
+        Ok(event)
     }
 }
 
@@ -216,28 +223,32 @@ impl SledJournal {
         let mut next_seq = self.next_seq.lock().unwrap_or_else(|p| p.into_inner());
         let at = now_ms();
         let first = *next_seq;
-        let written: Vec<Event> = (first..)
+        let mut written: Vec<Event> = (first..)
             .zip(events)
             .map(|(seq, e)| e.stamped(seq, at))
             .collect();
         // Plain inserts: sled's batches and transactions write out its IO buffer each time
         // (about 4,000 events/s); inserts are buffered until the flush. sled recovers a
-        // prefix of them, and the index goes first: a crash in between leaves an index key
-        // without its event, which readers skip, never an event its app cannot find.
-        for event in &written {
-            let inserted = serde_json::to_vec(event)
-                .map_err(|e| JournalError::Write(e.to_string()))
-                .and_then(|bytes| {
-                    self.by_app.insert(app_key(&event.app, event.seq), &[])?;
-                    self.events.insert(event.seq.to_be_bytes(), bytes)?;
-                    Ok(())
-                });
-            if let Err(e) = inserted {
-                return Err((e, written));
-            }
+        // prefix of them, and the index and a stored environment go first: a crash in between
+        // leaves an index key without its event, which readers skip, or an environment no
+        // event uses, never an event its app or its environment cannot be found for.
+        let failed = written
+            .iter_mut()
+            .find_map(|event| self.insert(event).err());
+        if let Some(e) = failed {
+            return Err((e, written));
         }
         *next_seq = first + written.len() as u64;
         Ok(written)
+    }
+}
+
+impl SledJournal {
+    fn insert(&self, event: &mut Event) -> Result<(), JournalError> {
+        let bytes = self.envs.encode(event)?;
+        self.by_app.insert(app_key(&event.app, event.seq), &[])?;
+        self.events.insert(event.seq.to_be_bytes(), bytes)?;
+        Ok(())
     }
 }
 

@@ -155,6 +155,8 @@ fn remove(
     }
     journal.events.apply_batch(events)?;
     journal.by_app.apply_batch(index)?;
+    // After the records: a crash in between keeps an environment too long, never too short.
+    journal.envs.release(&doomed.keys().copied().collect())?;
     total.removed = doomed.len() as u64;
     total.through_seq = newest;
     for (app, cut) in cuts {

@@ -1,8 +1,10 @@
-//! A journal written by pmx 0.1.0 (`fixtures/journal-0.1.0/`: the sled files, the snapshot
-//! and mark beside them, and `events.jsonl`, what it held) must open with today's code: same
-//! events at the same sequence numbers, same registry, same retention cut. A change to the
-//! event types or the storage layout that would make users' journals unreadable fails here.
-//! The fixture is never rewritten; a new format adds a fixture of its own, written by
+//! A journal of every format pmx has written (`fixtures/journal-0.1.0/`: format 1, written by
+//! pmx 0.1.0; `fixtures/journal-v2/`: format 2, where the apps' environments are stored once;
+//! each with the sled files, the snapshot and mark beside them, and `events.jsonl`, what it
+//! held) must open with today's code: same events at the same sequence numbers, same registry,
+//! same retention cut. A change to the event types or the storage layout that would make
+//! users' journals unreadable fails here. Fixtures are never rewritten; a new format adds a
+//! fixture of its own (last in `FIXTURES`), written by
 //! `cargo test -p pmx-storage --test golden -- --ignored write_the_golden_journal`.
 
 use std::path::{Path, PathBuf};
@@ -15,12 +17,13 @@ use pmx_storage::{
     Desired, Journal, Retention, SledJournal, load_registry, open_checked, take_snapshot,
 };
 
-const FIXTURE: &str = "journal-0.1.0";
+/// Oldest first; the writer writes the last.
+const FIXTURES: [&str; 2] = ["journal-0.1.0", "journal-v2"];
 
-fn fixture() -> PathBuf {
+fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
-        .join(FIXTURE)
+        .join(name)
 }
 
 fn spec(name: &str, instances: u32) -> AppSpec {
@@ -399,7 +402,7 @@ fn life() -> Vec<Vec<NewEvent>> {
 #[test]
 #[ignore]
 fn write_the_golden_journal() {
-    let dir = fixture();
+    let dir = fixture(FIXTURES[FIXTURES.len() - 1]);
     assert!(
         !dir.exists(),
         "{} exists: fixtures are never rewritten",
@@ -447,9 +450,15 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 #[test]
-fn the_journal_of_0_1_0_opens_with_todays_code() {
+fn the_journals_of_every_format_open_with_todays_code() {
+    for name in FIXTURES {
+        opens_with_todays_code(name);
+    }
+}
+
+fn opens_with_todays_code(name: &str) {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixture(), dir.path());
+    copy_dir(&fixture(name), dir.path());
     let expected: Vec<Event> = std::fs::read_to_string(dir.path().join("events.jsonl"))
         .unwrap()
         .lines()
@@ -461,11 +470,11 @@ fn the_journal_of_0_1_0_opens_with_todays_code() {
     assert!(kinds.len() >= 20, "the fixture holds every kind: {kinds:?}");
 
     let (journal, recovery) = open_checked(&dir.path().join("journal"), 1).unwrap();
-    assert_eq!(recovery, None, "the fixture is intact");
+    assert_eq!(recovery, None, "{name} is intact");
     assert_eq!(
         journal.all().unwrap(),
         expected,
-        "same events, same numbers"
+        "{name}: same events, same numbers"
     );
     let head = expected.last().unwrap().seq;
     assert_eq!(journal.head(), head);

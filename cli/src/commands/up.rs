@@ -14,16 +14,13 @@ use pmx_scripting::{Config, EvalOptions, Format, evaluate_config};
 
 use super::start::captured_env;
 use super::{ask, unexpected};
-use crate::CliError;
 use crate::args::UpArgs;
+use crate::error::CliError;
 use crate::output::println;
 
-/// FNV-1a: a stable fingerprint of the config's text for the journal.
+/// A stable fingerprint of the config's text for the journal.
 fn fingerprint(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
-    format!("{hash:016x}")
+    pmx_core::fingerprint::fingerprint(text.as_bytes())
 }
 
 /// The config file name that stands for standard input (`pmx start -`).
