@@ -68,8 +68,21 @@ pub struct ProcessView {
     /// The git version of the code, read when the instance started (`vizion`).
     #[serde(default)]
     pub versioning: Option<Arc<crate::versioning::Versioning>>,
-    /// The spec, without the captured environment values (shared: views are made often).
+    /// The app's spec, shared with the daemon (views are made often). It leaves the daemon
+    /// without the captured environment's values: serialized without `base_env`.
+    #[serde(serialize_with = "without_base_env")]
     pub spec: Arc<AppSpec>,
+}
+
+/// A view's spec as it leaves the daemon: the captured environment is the CLI's whole
+/// environment, which only `pmx env` shows, to the daemon's user.
+fn without_base_env<S: serde::Serializer>(spec: &Arc<AppSpec>, to: S) -> Result<S::Ok, S::Error> {
+    if spec.base_env.is_empty() {
+        return spec.serialize(to);
+    }
+    let mut shown = (**spec).clone();
+    shown.base_env = Arc::default();
+    shown.serialize(to)
 }
 
 impl ProcessView {
@@ -296,5 +309,32 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             axm_monitor: p.agent.as_ref().map(|a| &a.monitor),
             axm_options: p.agent.as_ref().map(|a| &a.options),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_leaves_without_the_captured_environment_and_keeps_the_rest() {
+        let mut view: ProcessView = serde_json::from_value(serde_json::json!({
+            "id": 0, "name": "api", "index": 0, "status": "online", "pid": 100,
+            "restarts": 0, "unstable_restarts": 0, "started_at": 0, "created_at": 0,
+            "cpu": 1.0, "memory": 10, "user": "me", "last_exit": null, "error": null,
+            "command": [], "out_log": "", "error_log": "",
+            "spec": {"name": "api", "script": "x", "cwd": "/", "env": {"LEVEL": "debug"}}
+        }))
+        .unwrap();
+        let spec = Arc::make_mut(&mut view.spec);
+        spec.base_env = Arc::new([("SECRET".to_string(), "hunter2".to_string())].into());
+        let shared = view.spec.clone();
+        let json = serde_json::to_string(&view).unwrap();
+        assert!(
+            !json.contains("SECRET") && !json.contains("hunter2"),
+            "{json}"
+        );
+        assert!(json.contains(r#""env":{"LEVEL":"debug"}"#), "{json}");
+        assert_eq!(shared.base_env.len(), 1, "the daemon's spec keeps it");
     }
 }

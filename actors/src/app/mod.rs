@@ -79,9 +79,9 @@ pub struct Shared {
 }
 
 pub struct AppActor {
+    /// Views share it: they leave the daemon without its captured environment (see
+    /// `ProcessView::spec`).
     spec: Arc<AppSpec>,
-    /// `spec` as views show it: without the captured environment.
-    shown_spec: Arc<AppSpec>,
     /// Each instance's log paths as views show them, made once (cleared when the spec
     /// changes): views are built for every `jlist`.
     shown_logs: RefCell<HashMap<u32, ShownLogs>>,
@@ -165,13 +165,6 @@ struct Waiter {
     tx: oneshot::Sender<Vec<ProcessView>>,
 }
 
-/// A spec as views show it: without the captured environment's values.
-fn shown(spec: &AppSpec) -> Arc<AppSpec> {
-    let mut shown = spec.clone();
-    shown.base_env = Default::default();
-    Arc::new(shown)
-}
-
 impl AppActor {
     pub fn new(spec: Arc<AppSpec>, ids: &[u32], created_at: Millis, shared: Shared) -> Self {
         let command = spawn::resolve(&spec).unwrap_or_default();
@@ -195,7 +188,6 @@ impl AppActor {
             rolling: None,
             health_failures: 0,
             policy_actions: HashMap::new(),
-            shown_spec: shown(&spec),
             shown_logs: RefCell::default(),
             spec,
             created_at,
@@ -803,7 +795,7 @@ impl AppActor {
                 .map(|r| r.injected.clone())
                 .unwrap_or_default(),
             versioning: self.versioning.as_ref().and_then(|(_, v)| v.clone()),
-            spec: self.shown_spec.clone(),
+            spec: self.spec.clone(),
         }
     }
 

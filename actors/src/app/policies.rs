@@ -218,7 +218,6 @@ impl Handler<Rescale> for AppActor {
             }
         }
         Arc::make_mut(&mut self.spec).instances = msg.ids.len() as u32;
-        self.shown_spec = super::shown(&self.spec);
         self.shown_logs.borrow_mut().clear();
         // New instances have log files of their own, which the watcher must not see as changes.
         self.start_watching(ctx);
