@@ -13,7 +13,7 @@ use pmx_core::protocol::{Hello, PROTOCOL_VERSION, Request, Response, Welcome};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::CliError;
+use crate::error::CliError;
 
 pub struct Client {
     stream: UnixStream,

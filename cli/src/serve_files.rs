@@ -16,7 +16,7 @@ use base64::Engine;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use crate::CliError;
+use crate::error::CliError;
 
 /// The server's settings, from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]

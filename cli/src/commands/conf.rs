@@ -6,7 +6,7 @@ use pmx_core::paths::Paths;
 use pmx_core::protocol::{Request, Targets};
 
 use super::ask;
-use crate::CliError;
+use crate::error::CliError;
 
 fn load(paths: &Paths) -> Result<ModuleConf, CliError> {
     pmx_core::private::prepare_home(paths.home()).map_err(|e| CliError::Usage(e.to_string()))?;

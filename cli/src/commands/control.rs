@@ -9,10 +9,10 @@ use pmx_core::signal::parse_signal;
 
 use super::up::{is_config, load, pick_only, restart_with_env, show_plan};
 use super::{ask, processes};
-use crate::CliError;
 use crate::args::{
     ReloadArgs, RestartArgs, RollbackArgs, SignalArgs, StopArgs, TargetArgs, UpArgs,
 };
+use crate::error::CliError;
 use crate::render;
 
 fn act(paths: &Paths, verb: &str, request: Request, targets: &[String]) -> Result<(), CliError> {

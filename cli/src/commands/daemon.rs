@@ -5,9 +5,9 @@ use pmx_core::paths::Paths;
 use pmx_core::protocol::{Request, Response};
 
 use super::ask;
-use crate::CliError;
 use crate::args::DaemonArgs;
 use crate::client::Client;
+use crate::error::CliError;
 use crate::output::println;
 
 /// Runs the daemon in the foreground until SIGTERM/SIGINT or `pmx kill`: replaces this

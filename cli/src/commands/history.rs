@@ -6,9 +6,9 @@ use pmx_core::paths::Paths;
 use pmx_core::protocol::{HistoryRequest, Request, Response, RetentionCut};
 use pmx_core::units::parse_duration_ms;
 
-use crate::CliError;
 use crate::args::HistoryArgs;
 use crate::client::Client;
+use crate::error::CliError;
 use crate::output::println;
 use crate::render;
 

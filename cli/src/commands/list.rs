@@ -4,9 +4,9 @@ use pmx_core::paths::Paths;
 use pmx_core::protocol::{Request, Response, Targets};
 
 use super::{ask, processes};
-use crate::CliError;
 use crate::args::TargetArgs;
 use crate::client::Client;
+use crate::error::CliError;
 use crate::output::{print_bytes, println};
 use crate::render;
 

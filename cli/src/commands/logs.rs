@@ -10,9 +10,9 @@ use pmx_core::paths::Paths;
 use pmx_core::protocol::{LogSource, LogsRequest, Request, Response, Targets};
 
 use super::{ask, failure, unexpected};
-use crate::CliError;
 use crate::args::{FlushArgs, LogsArgs};
 use crate::client::Client;
+use crate::error::CliError;
 use crate::output::println;
 use pmx_actors::last_lines;
 

@@ -15,8 +15,8 @@ use pmx_core::paths::Paths;
 use pmx_core::protocol::{Failure, FailureKind, Request, Response};
 use pmx_core::view::ProcessView;
 
-use crate::CliError;
 use crate::client::Client;
+use crate::error::CliError;
 
 /// Sends one request (starting the daemon if needed) and turns a failure into an exit code.
 pub fn ask(paths: &Paths, request: &Request) -> Result<Response, CliError> {

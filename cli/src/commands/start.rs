@@ -13,8 +13,8 @@ use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppOptions, AppSpec, Interpreter, RestartPolicy, default_name};
 
 use super::{ask, processes};
-use crate::CliError;
 use crate::args::{StartArgs, UpArgs};
+use crate::error::CliError;
 use crate::render;
 
 /// Variables pmx sets itself; an app started from inside another app must not inherit them.

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use pmx_core::paths::{Paths, passwd_name};
 
-use crate::CliError;
 use crate::args::StartupArgs;
+use crate::error::CliError;
 use crate::output::print;
 
 fn user() -> String {

@@ -13,8 +13,8 @@ use pmx_core::protocol::{MonitRequest, ReloadRequest, Request, Response, Targets
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 
 use super::{ask, failure, unexpected};
-use crate::CliError;
 use crate::client::Client;
+use crate::error::CliError;
 use crate::render::now_ms;
 use state::{Effect, Monit, Verb};
 
