@@ -11,7 +11,8 @@ For each manager, in its own temporary home:
 - 50 sequential `start` commands until all 50 are online;
 - idle daemon CPU over 20 s (5 s with --quick) with 50 apps, then the same with 2,000
   unrelated `sleep` processes on the machine (started here, ended here by pid);
-- 500 apps from one ecosystem file: from the command to all online;
+- 500 apps from one ecosystem file: from the command to all online, and its ratio to the
+  start floor (one process spawning the same 500 scripts until each runs its `sleep`);
 - `delete all` with 500 apps: wall time of the command, and until the last app process is gone;
 - crash -> respawn of a shell app, median of 20 gaps, and its ratio to the respawn floor (the
   same script restarted by a bare bash loop).
@@ -136,7 +137,28 @@ def respawn_floor(samples=20):
     return run.gaps_of(lines, samples)
 
 
-def measure(m, idle_seconds, floor):
+def start_floor(count=MANY):
+    """One process spawning `count` idle scripts until each has become its `sleep`, in s:
+    what starting them costs this machine whoever starts them."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([run.IDLE], stdin=subprocess.DEVNULL) for _ in range(count)]
+    try:
+        for p in procs:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                try:
+                    with open(f"/proc/{p.pid}/comm") as f:
+                        if f.read().strip() == "sleep":
+                            break
+                except OSError:
+                    pass
+                time.sleep(0.0005)
+        return time.perf_counter() - t0
+    finally:
+        end(procs)
+
+
+def measure(m, idle_seconds, floor, floor_start):
     r = {}
     m.run("ping")
     time.sleep(3)  # settled: pmx hands its start-up code back a second after it listens
@@ -172,6 +194,7 @@ def measure(m, idle_seconds, floor):
     m.run("start", eco)
     m.wait_online(MANY, timeout=300)
     r["start500_eco_s"] = time.perf_counter() - t0
+    r["start500_x_floor"] = r["start500_eco_s"] / floor_start
     time.sleep(3)
     pid = m.daemon_pid()
     r["rss_500_mib"] = run.proc_rss_kib(pid) / 1024
@@ -197,17 +220,19 @@ def main():
     idle = 5 if args.quick else 20
     managers, cleanup = run.managers_for(args.binary, args.pm2)
     floor = respawn_floor()
+    floor_start = start_floor()
     results = {}
     try:
         for m in managers:
             print(f"measuring {m.name} ...", file=sys.stderr)
-            results[m.name] = measure(m, idle, floor)
+            results[m.name] = measure(m, idle, floor, floor_start)
     finally:
         for m in managers:
             m.close()
         for c in cleanup:
             subprocess.run(["rm", "-rf", c])
     print(f"respawn floor (a bash loop restarting the crashing script): {floor:.2f} ms")
+    print(f"start floor (one process spawning {MANY} idle scripts): {floor_start:.2f} s")
     print(f"exec floor (/bin/true): {run.timed(['/bin/true'], dict(os.environ), 30):.2f} ms")
     run.print_table(results, width=28)
 
