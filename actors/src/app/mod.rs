@@ -2,43 +2,43 @@
 //! It feeds `core::state::step` with commands, exits and timer expiries, journals every
 //! transition, and carries out the effects (spawn, signal, arm a timer). Nothing else touches
 //! an app's processes.
+//!
+//! Here: the actor, its slots and the road from an input to its effects (`feed`, `execute`)
+//! and to the answers of waiters. By concern: `launch` (a process started), `stop` (signals,
+//! exits, drains), `views`, `reload`, `cluster` and `talk` (Node's cluster and IPC channel),
+//! `health`, `policies`, `takeover` (a previous daemon's processes), `messages`.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use pmx_core::Millis;
-use pmx_core::conf::ModuleConf;
 use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::listen::ListenAddr;
-use pmx_core::logs::{
-    DEFAULT_DATE_FORMAT, LogFiles, LogType, RotateOptions, Stream, log_files, strftime_of,
-};
 use pmx_core::paths::Paths;
 use pmx_core::spec::{AppSpec, RestartPolicy};
-use pmx_core::state::{self, Effect, Exit, Input, Instance, KillPolicy, Readiness, Status};
-use pmx_core::view::{ProcessView, Usage};
+use pmx_core::state::{self, Effect, Input, Instance, KillPolicy, Readiness};
+use pmx_core::view::ProcessView;
 use pmx_storage::Journal;
-use rustix::process::{Signal, pidfd_send_signal};
 use tokio::sync::{Notify, oneshot};
 
 use crate::clock::now_ms;
-use crate::logs::Attach;
 use crate::process::reaper::Managed;
-use crate::process::{activation, family, identity, spawn};
-use crate::sampler::Sampler;
+use crate::process::spawn;
 
 mod cluster;
 mod health;
+mod launch;
 mod messages;
 mod policies;
 mod reload;
+mod stop;
 mod takeover;
 mod talk;
+mod views;
 pub use health::probe;
 pub use messages::{Control, Retire, SendSignal, Views};
 pub use policies::{Rescale, Watching};
@@ -324,368 +324,6 @@ impl AppActor {
         }
     }
 
-    fn log_files(&self, id: u32) -> LogFiles {
-        log_files(&self.spec, &self.shared.paths, id)
-    }
-
-    /// Hands a spawned process's output pipes to the log thread; `conf`: `pmx set`'s
-    /// pm2-logrotate values, under the app's own rotation settings.
-    fn capture(
-        &self,
-        id: u32,
-        files: LogFiles,
-        out: Option<OwnedFd>,
-        err: Option<OwnedFd>,
-        conf: &RotateOptions,
-    ) {
-        let o = &self.spec.options;
-        let rotate = o.log_rotate.over(conf);
-        let prefix = (o.time || o.log_date_format.is_some())
-            .then(|| strftime_of(o.log_date_format.as_deref().unwrap_or(DEFAULT_DATE_FORMAT)));
-        for (stream, pipe) in [(Stream::Out, out), (Stream::Err, err)] {
-            let Some(pipe) = pipe else { continue };
-            self.shared.logs.attach(Attach {
-                pipe,
-                app: self.spec.name.clone(),
-                id,
-                stream,
-                file: files.of(stream).map(Path::to_path_buf),
-                combined: files.combined.clone(),
-                rotate: rotate.clone(),
-                prefix: prefix.clone(),
-                json: o.log_type == LogType::Json,
-            });
-        }
-    }
-
-    fn spawn(&mut self, i: usize, ctx: &mut Context<Self>) {
-        if self.command.is_empty() {
-            match spawn::resolve(&self.spec) {
-                Ok(argv) => self.command = argv.into(),
-                Err(error) => return self.spawn_failed(i, error.into(), ctx),
-            }
-        }
-        if let Err(error) = self.bind_listeners() {
-            return self.spawn_failed(i, error.into(), ctx);
-        }
-        self.runs += 1;
-        let (key, id, index) = (self.slots[i].key, self.slots[i].id, self.slots[i].index);
-        let token = format!("{}#{id}#{}", self.shared.token_prefix, self.runs);
-        let cluster_worker = self.cluster_worker();
-        let hears = cluster_worker || self.spec.options.shutdown_with_message;
-        // Every Node app talks: its shim reports the figures PM2's agent would (heap, event
-        // loop) and forwards the app's own @pm2/io messages.
-        let talk = if self.readiness == Readiness::AtSpawn && !hears && !self.runs_node() {
-            None
-        } else {
-            let primary = cluster_worker.then(|| cluster::Primary {
-                key,
-                addr: ctx.address(),
-                ports: self.cluster_ports.clone(),
-                hub: self.shared.listen.clone(),
-                inherited: (self.listeners.iter().enumerate())
-                    .map(|(n, (_, fd))| (activation::FIRST_FD + n as i32, fd.clone()))
-                    .collect(),
-            });
-            let run = (key, id, self.runs);
-            match talk::open(&self.shared.paths, run, ctx.address(), primary) {
-                Ok(opened) => Some(opened),
-                Err(error) => return self.spawn_failed(i, error, ctx),
-            }
-        };
-        let stale = self
-            .versioning
-            .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= VERSIONING_FRESH);
-        if self.spec.options.vizion && stale {
-            let read = crate::versioning::read(Path::new(&self.spec.cwd)).map(Arc::new);
-            self.versioning = Some((Instant::now(), read));
-        }
-        // `pmx set` values, read at each spawn as PM2 reads them at each start.
-        let conf = match ModuleConf::load(&self.shared.paths) {
-            Ok(conf) => conf,
-            Err(e) => {
-                let file = self.shared.paths.module_conf();
-                crate::say!("pmx: {} ignored: {e}", file.display());
-                ModuleConf::default()
-            }
-        };
-        let conf_env = conf.env_of(&self.spec.name);
-        let mut env: Vec<_> = conf_env.clone().into_iter().collect();
-        if self.spec.options.deep_monitoring {
-            env.push(("PMX_DEEP_MONITORING".into(), "1".into()));
-        }
-        env.extend(self.instance_env(index));
-        let mut fds: Vec<_> = self
-            .listeners
-            .iter()
-            .map(|(_, fd)| fd.as_raw_fd())
-            .collect();
-        if let Some(opened) = &talk {
-            let paths = &self.shared.paths;
-            env.extend(opened.env(fds.len(), self.runs, &self.spec, paths));
-            fds.extend(opened.child_fds());
-        } else if self.runs_node() {
-            env.push(talk::node_options(&self.spec, &self.shared.paths));
-        }
-        // What pmx adds to the app's environment, for `pmx env`.
-        let mut injected: BTreeMap<String, String> = env.iter().cloned().collect();
-        injected.insert("PMX_ID".into(), id.to_string());
-        injected.insert("PMX_NAME".into(), self.spec.name.clone());
-        let files = self.log_files(id);
-        let request = spawn::SpawnRequest {
-            spec: &self.spec,
-            argv: &self.command,
-            id,
-            token: &token,
-            env,
-            fds,
-            capture_out: files.out.is_some() || files.combined.is_some(),
-            capture_err: files.err.is_some() || files.combined.is_some(),
-        };
-        let spawned = spawn::spawn(&request);
-        // The child has its copy of the channel's end now; the daemon keeps its own side.
-        let talk = talk.map(talk::Opened::into_talk);
-        match spawned {
-            Ok(spawned) => {
-                let pid = spawned.pid;
-                self.capture(id, files, spawned.out, spawned.err, &conf.rotation());
-                self.shared.managed.insert(pid);
-                self.shared.sampler.watch(
-                    id,
-                    pid,
-                    self.spec.options.memory_policy(),
-                    ctx.address().recipient(),
-                );
-                let kind = EventKind::Spawned {
-                    pid,
-                    start_time: identity::start_time(pid),
-                    boot: self.shared.boot.as_deref().map(String::from),
-                    token: Some(token.clone()),
-                };
-                self.journal(Some(id), kind, Cause::Process);
-                if let Some(path) = self.spec.options.pid_file_of(id)
-                    && let Err(e) = pmx_core::private::replace(&path, format!("{pid}\n").as_bytes())
-                {
-                    crate::say!(
-                        "pmx: {}: cannot write {}: {e}",
-                        self.spec.name,
-                        path.display()
-                    );
-                }
-                self.slots[i].run = Some(Run {
-                    pid,
-                    pidfd: spawned.pidfd,
-                    token,
-                    talk,
-                    held_signal: None,
-                    agent: None,
-                    conf_env: Arc::new(conf_env),
-                    injected: {
-                        if injected.contains_key("LISTEN_FDS") {
-                            injected.insert("LISTEN_PID".into(), pid.to_string());
-                        }
-                        Arc::new(injected)
-                    },
-                });
-                let wait = spawn::exit_of(
-                    pid,
-                    self.slots[i].run.as_ref().and_then(|r| r.pidfd.clone()),
-                );
-                ctx.spawn(wait.into_actor(self).map(move |exit, act, ctx| {
-                    if let Some(i) = act.find(key) {
-                        act.exited(i, pid, exit, ctx);
-                    }
-                    act.answer_waiters(ctx);
-                }));
-                self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
-            }
-            Err(error) => self.spawn_failed(i, error, ctx),
-        }
-    }
-
-    fn spawn_failed(&mut self, i: usize, error: spawn::SpawnError, ctx: &mut Context<Self>) {
-        let input = Input::SpawnFailed {
-            error: error.message,
-            transient: error.transient,
-        };
-        self.feed(i, input, Cause::Process, ctx);
-    }
-
-    /// Binds (or takes from another actor of the same app) the sockets the spec lists: all
-    /// of them or none, so a failed bind is tried again at the next spawn.
-    fn bind_listeners(&mut self) -> Result<(), String> {
-        if !self.listeners.is_empty() {
-            return Ok(());
-        }
-        self.listeners = self
-            .spec
-            .listen_addrs()
-            .into_iter()
-            .map(|addr| Ok((addr.clone(), self.shared.listen.acquire(&addr)?)))
-            .collect::<Result<_, String>>()?;
-        Ok(())
-    }
-
-    /// The variables that tell an instance who it is and what it listens on.
-    fn instance_env(&self, index: u32) -> Vec<(String, String)> {
-        let o = &self.spec.options;
-        let mut env = vec![(o.instance_var.clone(), index.to_string())];
-        if let Some(on) = o.source_map_support {
-            env.push(("PMX_SOURCE_MAPS".into(), u8::from(on).to_string()));
-        }
-        if let Some(var) = &o.increment_var {
-            let base = self
-                .spec
-                .env
-                .get(var)
-                .or_else(|| self.spec.base_env.get(var));
-            if let Some(base) = base.and_then(|b| b.trim().parse::<u64>().ok()) {
-                env.push((var.clone(), (base + u64::from(index)).to_string()));
-            }
-        }
-        if self.listeners.is_empty() {
-            return env;
-        }
-        let names: Vec<String> = self
-            .listeners
-            .iter()
-            .map(|(addr, _)| addr.port().map_or("unix".into(), |p| p.to_string()))
-            .collect();
-        let shim: Vec<serde_json::Value> = self
-            .listeners
-            .iter()
-            .enumerate()
-            .map(|(n, (addr, _))| {
-                let fd = activation::FIRST_FD + n as i32;
-                match addr {
-                    ListenAddr::Tcp(a) => serde_json::json!({ "fd": fd, "port": a.port() }),
-                    ListenAddr::Unix(p) => serde_json::json!({ "fd": fd, "path": p }),
-                }
-            })
-            .collect();
-        env.push(("LISTEN_FDS".into(), self.listeners.len().to_string()));
-        env.push(("LISTEN_FDNAMES".into(), names.join(":")));
-        env.push((
-            "PMX_LISTEN".into(),
-            serde_json::Value::from(shim).to_string(),
-        ));
-        if let Some(port) = self.listeners.iter().find_map(|(a, _)| a.port()) {
-            env.push(("PORT".into(), port.to_string()));
-        }
-        env
-    }
-
-    /// Signals the instance's whole family: the process through its pidfd, the rest by pid.
-    fn signal(&mut self, i: usize, signal: i32, cause: Cause) {
-        let slot = &self.slots[i];
-        let Some(run) = &slot.run else { return };
-        let mut count = 0;
-        let main_signalled = match (&run.pidfd, Signal::from_named_raw(signal)) {
-            (Some(fd), Some(sig)) => pidfd_send_signal(fd, sig).is_ok(),
-            _ => false,
-        };
-        count += main_signalled as u32;
-        let others: Vec<u32> =
-            family::members(Some(run.pid), run.pid, &run.token, &self.shared.managed)
-                .into_iter()
-                .filter(|&p| p != run.pid || !main_signalled)
-                .collect();
-        count += family::signal_all(&others, signal);
-        let kind = EventKind::Signalled {
-            pid: run.pid,
-            signal,
-            processes: count,
-        };
-        self.journal(Some(slot.id), kind, cause);
-    }
-
-    fn exited(&mut self, i: usize, pid: u32, exit: Exit, ctx: &mut Context<Self>) {
-        self.shared.managed.remove(pid);
-        self.shared.sampler.unwatch(self.slots[i].id, pid);
-        self.shared
-            .policy
-            .exited(&self.spec.name, self.slots[i].id, exit);
-        let slot = &mut self.slots[i];
-        let uptime_ms = now_ms().saturating_sub(slot.machine.started_at.unwrap_or(0));
-        let id = slot.id;
-        let stopping = slot.machine.status == Status::Stopping;
-        let run = slot.run.take_if(|r| r.pid == pid);
-        // Only this run's file: during a reload the process replacing it wrote its own.
-        if let Some(path) = self.spec.options.pid_file_of(id)
-            && std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == pid.to_string())
-        {
-            let _ = std::fs::remove_file(path);
-        }
-        self.journal(
-            Some(id),
-            EventKind::Exited {
-                pid,
-                exit,
-                uptime_ms,
-            },
-            Cause::Process,
-        );
-        match run {
-            // A stop is complete only when everything the run started is gone too.
-            Some(run) if stopping => {
-                let deadline = now_ms() + self.spec.kill_timeout_ms;
-                self.drain(i, run, exit, deadline, ctx);
-            }
-            // Respawn first: the leftovers scan is not on the crash-to-respawn path, and the
-            // new run has its own token and process group.
-            Some(run) => {
-                self.feed(i, Input::Exited { pid, exit }, Cause::Process, ctx);
-                self.clean_up_after_crash(run);
-            }
-            None => self.feed(i, Input::Exited { pid, exit }, Cause::Process, ctx),
-        }
-    }
-
-    /// Waits for the rest of a stopped run's family (it already has the stop signal), SIGKILLs
-    /// what is left at `deadline`, then lets the machine see the exit.
-    fn drain(&mut self, i: usize, run: Run, exit: Exit, deadline: Millis, ctx: &mut Context<Self>) {
-        let left = family::members(None, run.pid, &run.token, &self.shared.managed);
-        if !left.is_empty() && now_ms() < deadline {
-            let key = self.slots[i].key;
-            ctx.run_later(DRAIN_POLL, move |act, ctx| {
-                if let Some(i) = act.find(key) {
-                    act.drain(i, run, exit, deadline, ctx)
-                }
-            });
-            return;
-        }
-        if !left.is_empty() {
-            let processes = family::signal_all(&left, 9);
-            let kind = EventKind::Signalled {
-                pid: run.pid,
-                signal: 9,
-                processes,
-            };
-            self.journal(Some(self.slots[i].id), kind, Cause::Policy);
-        }
-        self.feed(i, Input::Exited { pid: run.pid, exit }, Cause::Process, ctx);
-        self.answer_waiters(ctx);
-    }
-
-    /// What a crashed run left behind gets the stop signal now and SIGKILL after
-    /// `kill_timeout`, while the next run starts.
-    fn clean_up_after_crash(&self, run: Run) {
-        let managed = &self.shared.managed;
-        let left = family::members(None, run.pid, &run.token, managed);
-        if left.is_empty() {
-            return;
-        }
-        family::signal_all(&left, self.spec.kill_signal);
-        let timeout = Duration::from_millis(self.spec.kill_timeout_ms);
-        let managed = managed.clone();
-        actix::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            let left = family::members(None, run.pid, &run.token, &managed);
-            family::signal_all(&left, 9);
-        });
-    }
-
     /// Where instance `id` is among the slots (not the process replacing it in a reload).
     fn position(&self, id: u32) -> Option<usize> {
         self.slots.iter().position(|s| s.id == id && !s.incoming)
@@ -719,84 +357,6 @@ impl AppActor {
                         .is_none_or(|ids| ids.contains(&self.slots[i].id))
             })
             .collect()
-    }
-
-    fn views(&mut self, ids: &Option<Vec<u32>>) -> Vec<ProcessView> {
-        self.selected(ids)
-            .into_iter()
-            .map(|i| self.view(i))
-            .collect()
-    }
-
-    fn view(&self, i: usize) -> ProcessView {
-        let slot = &self.slots[i];
-        let (id, index) = (slot.id, slot.index);
-        let figures = match slot.machine.pid {
-            Some(pid) => self
-                .shared
-                .sampler
-                .figures(id)
-                .unwrap_or_else(|| Sampler::first_look(pid)),
-            None => Default::default(),
-        };
-        let (out_log, error_log) = self
-            .shown_logs
-            .borrow_mut()
-            .entry(id)
-            .or_insert_with(|| {
-                let files = self.log_files(id);
-                let shown = |p: Option<&Path>| -> Arc<str> {
-                    p.map_or("/dev/null".into(), |p| p.to_string_lossy().into())
-                };
-                (shown(files.out.as_deref()), shown(files.err.as_deref()))
-            })
-            .clone();
-        let loss = self.shared.logs.loss(id);
-        let m = &self.slots[i].machine;
-        ProcessView {
-            id,
-            name: self.spec.name.clone(),
-            index,
-            status: m.status,
-            pid: m.pid,
-            restarts: m.restarts,
-            unstable_restarts: m.unstable_restarts,
-            started_at: m.started_at.filter(|_| m.pid.is_some()),
-            created_at: self.created_at,
-            cpu: figures.latest.cpu,
-            memory: figures.latest.memory,
-            usage: Usage {
-                tree_cpu: figures.latest.tree_cpu,
-                tree_memory: figures.latest.tree_memory,
-                processes: figures.latest.processes,
-                cpu_avg: figures.cpu_avg,
-                memory_avg: figures.memory_avg,
-            },
-            user: self.shared.user.clone(),
-            last_exit: m.last_exit,
-            error: m.error.clone(),
-            command: self.command.clone(),
-            out_log,
-            error_log,
-            log_lost_bytes: loss.as_ref().map_or(0, |l| l.bytes),
-            log_error: loss.map(|l| l.last_error),
-            output: self.shared.logs.written(id),
-            policy_actions: self.policy_actions.get(&id).cloned().unwrap_or_default(),
-            watch_paused: self.watch_paused,
-            agent: slot.run.as_ref().and_then(|r| r.agent.clone()),
-            conf_env: slot
-                .run
-                .as_ref()
-                .map(|r| r.conf_env.clone())
-                .unwrap_or_default(),
-            injected: slot
-                .run
-                .as_ref()
-                .map(|r| r.injected.clone())
-                .unwrap_or_default(),
-            versioning: self.versioning.as_ref().and_then(|(_, v)| v.clone()),
-            spec: self.spec.clone(),
-        }
     }
 
     /// Moves a reload on, then answers every waiter whose instances have all settled.
