@@ -81,8 +81,13 @@ impl EnvStore {
         for spec in specs_mut(event) {
             refs.push(match spec.base_env.is_empty() {
                 true => None,
-                false => self.stash(&spec.base_env, seq)?,
+                false => self.stash(&spec.base_env)?,
             });
+        }
+        // One use per record and environment: a `save` of 500 apps from one shell is one.
+        let used: BTreeSet<&String> = refs.iter().flatten().collect();
+        for name in used {
+            self.users.insert(user_key(name, seq), &[])?;
         }
         if refs.iter().all(Option::is_none) {
             return serde_json::to_vec(&*event).map_err(write_err);
@@ -126,10 +131,9 @@ impl EnvStore {
         Ok(())
     }
 
-    /// Stores `env` (if it is not yet) and records that record `seq` uses it; its name, or
-    /// `None` when another environment already has its fingerprint (the record then keeps
-    /// its environment inline).
-    fn stash(&self, env: &Env, seq: u64) -> Result<Option<String>, JournalError> {
+    /// Stores `env` (if it is not yet); its name, or `None` when another environment already
+    /// has its fingerprint (the record then keeps its environment inline).
+    fn stash(&self, env: &Env) -> Result<Option<String>, JournalError> {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         let hit = (known.iter().position(|(_, e)| Arc::ptr_eq(e, env)))
             .or_else(|| known.iter().position(|(_, e)| e == env));
@@ -154,7 +158,6 @@ impl EnvStore {
                 name
             }
         };
-        self.users.insert(user_key(&name, seq), &[])?;
         Ok(Some(name))
     }
 
