@@ -160,3 +160,30 @@ fn a_dropped_home_ends_the_apps_a_sigkilled_daemon_left() {
     wait_gone(app);
     wait_gone(escaped);
 }
+
+/// The journal stores the environment the CLI captured once for all the apps started from
+/// it (format 2); the daemon that replays the journal after a crash starts both apps with it.
+#[test]
+fn fresh_copies_after_a_crash_keep_the_environment_they_were_started_with() {
+    use pmx_tests::Within;
+    let home = Home::new();
+    for name in ["left", "right"] {
+        let out = home
+            .command(&["start", &fixture("forever.sh"), "--name", name])
+            .env("PMX_TEST_SHELL_MARK", "from-the-shell")
+            .output_within();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let before = [home.wait_online("left"), home.wait_online("right")];
+    home.kill_daemon();
+    home.ok(&["ping"]);
+    for (name, old) in ["left", "right"].into_iter().zip(before) {
+        let pid = home.wait_online(name);
+        assert_ne!(pid, old, "{name} is a fresh copy");
+        let environ = pmx_tests::environ(pid);
+        assert!(
+            environ.contains(&"PMX_TEST_SHELL_MARK=from-the-shell".to_string()),
+            "{name}: {environ:?}"
+        );
+    }
+}
