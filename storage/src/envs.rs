@@ -78,16 +78,22 @@ impl EnvStore {
     pub(crate) fn encode(&self, event: &mut Event) -> Result<Vec<u8>, JournalError> {
         let seq = event.seq;
         let mut refs = Vec::new();
-        for spec in specs_mut(event) {
-            refs.push(match spec.base_env.is_empty() {
-                true => None,
-                false => self.stash(&spec.base_env)?,
-            });
-        }
-        // One use per record and environment: a `save` of 500 apps from one shell is one.
-        let used: BTreeSet<&String> = refs.iter().flatten().collect();
-        for name in used {
-            self.users.insert(user_key(name, seq), &[])?;
+        {
+            // Held until the uses are recorded: retention (another thread) decides under the
+            // same lock whether an environment is still used, so it never removes one a record
+            // being written names.
+            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            for spec in specs_mut(event) {
+                refs.push(match spec.base_env.is_empty() {
+                    true => None,
+                    false => self.stash(&mut known, &spec.base_env)?,
+                });
+            }
+            // One use per record and environment: a `save` of 500 apps from one shell is one.
+            let used: BTreeSet<&String> = refs.iter().flatten().collect();
+            for name in used {
+                self.users.insert(user_key(name, seq), &[])?;
+            }
         }
         if refs.iter().all(Option::is_none) {
             return serde_json::to_vec(&*event).map_err(write_err);
@@ -133,8 +139,11 @@ impl EnvStore {
 
     /// Stores `env` (if it is not yet); its name, or `None` when another environment already
     /// has its fingerprint (the record then keeps its environment inline).
-    fn stash(&self, env: &Env) -> Result<Option<String>, JournalError> {
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+    fn stash(
+        &self,
+        known: &mut Vec<(String, Env)>,
+        env: &Env,
+    ) -> Result<Option<String>, JournalError> {
         let hit = (known.iter().position(|(_, e)| Arc::ptr_eq(e, env)))
             .or_else(|| known.iter().position(|(_, e)| e == env));
         let name = match hit {
@@ -154,7 +163,7 @@ impl EnvStore {
                         self.envs.insert(name.as_bytes(), json)?;
                     }
                 }
-                remember(&mut known, name.clone(), env.clone());
+                remember(known, name.clone(), env.clone());
                 name
             }
         };
@@ -181,7 +190,7 @@ impl EnvStore {
     }
 
     /// Retention removed the records `seqs`: forgets their uses, and the environments no
-    /// record uses any more.
+    /// record uses any more (decided under `known`'s lock, as `encode` records uses).
     pub(crate) fn release(&self, seqs: &BTreeSet<u64>) -> Result<(), JournalError> {
         let mut emptied = BTreeSet::new();
         for key in self.users.iter().keys() {
@@ -393,5 +402,29 @@ mod tests {
             registry.apps["a"].spec.base_env, gone,
             "the snapshot holds the environment of a record retention removed"
         );
+    }
+
+    /// Retention (the compactor's thread) releasing the last use of an environment while a
+    /// record naming it is being written (the actor's thread): the record must still read.
+    #[test]
+    fn a_release_racing_an_append_never_removes_the_environment_it_names() {
+        let (_dir, journal) = open();
+        let shared = env("/raced");
+        let mut last = journal.append(vec![created("a", &shared)]).unwrap()[0].seq;
+        for round in 0..500 {
+            let barrier = std::sync::Barrier::new(2);
+            let seq = std::thread::scope(|s| {
+                s.spawn(|| {
+                    barrier.wait();
+                    journal.envs.release(&BTreeSet::from([last])).unwrap();
+                });
+                barrier.wait();
+                journal.append(vec![created("a", &shared)]).unwrap()[0].seq
+            });
+            forget(&journal);
+            let read = journal.page_after(None, seq - 1, 1);
+            assert!(read.is_ok(), "round {round}: {read:?}");
+            last = seq;
+        }
     }
 }
