@@ -239,6 +239,7 @@ where
                 status: RuleStatus {
                     name: spec.name.clone(),
                     trigger: spec.trigger.to_string(),
+                    standard: spec.standard.clone(),
                     ..RuleStatus::default()
                 },
                 in_a_row: 0,

@@ -101,6 +101,9 @@ pub enum Verb {
     Daemon(DaemonArgs),
     /// Converge to a config script: start what is new, restart what changed, leave the rest
     Up(UpArgs),
+    /// Write apps as another engine's files (systemd, kubernetes, nomad, compose), with a
+    /// report of what does not carry over (exit 3 when there is some)
+    Export(ExportArgs),
     /// Show apps' last log lines, then follow new ones (all, a name, an id, or /regex/)
     Logs(LogsArgs),
     /// Empty apps' log files
@@ -347,6 +350,35 @@ pub struct UpArgs {
     /// `start FILE` restarts them, as PM2 does)
     #[arg(skip)]
     pub unchanged: pmx_core::protocol::Unchanged,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The engine: systemd, kubernetes, nomad or compose
+    #[arg(long)]
+    pub to: String,
+    /// A config (Rhai or a PM2 ecosystem file); without it, the apps the daemon runs
+    pub file: Option<String>,
+    /// Write one file per object into this directory (default: standard output, without
+    /// the files that hold environment values)
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Only these apps (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
+    /// The image every container runs (kubernetes, compose); without it, a Containerfile
+    /// per app and the manifests name the image it builds
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Nomad: `hcl` (default) or `json` (the HTTP API's form)
+    #[arg(long, default_value = "hcl")]
+    pub format: String,
+    /// Also write the report of what did not carry over to this file
+    #[arg(long)]
+    pub report: Option<String>,
+    /// Merge `env_NAME` over `env` in the config (e.g. --env production)
+    #[arg(long)]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Args)]

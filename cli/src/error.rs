@@ -1,5 +1,5 @@
 //! How the CLI fails: `CliError` says what went wrong, and so the exit code (0 ok, 1 the
-//! operation failed, 2 usage or config error); `report` prints it on stderr in one line.
+//! operation failed, 2 usage or config error, 3 done in part); `report` prints it on stderr in one line.
 
 use std::process::ExitCode;
 
@@ -12,6 +12,8 @@ pub enum CliError {
     Failed(String),
     /// The connection to the daemon broke: exit 1.
     Lost(String),
+    /// Done, but not all of it as asked (what was not is already printed): exit 3.
+    Incomplete,
 }
 
 /// The exit code of a result, with the error on stderr.
@@ -30,6 +32,7 @@ pub fn report(result: Result<(), CliError>) -> ExitCode {
             eprintln!("pmx: lost the connection to the daemon: {error}");
             ExitCode::from(1)
         }
+        Err(CliError::Incomplete) => ExitCode::from(3),
     }
 }
 

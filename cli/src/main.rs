@@ -109,6 +109,7 @@ fn main() -> ExitCode {
         Verb::Flush(args) => commands::logs::flush(&paths, args),
         Verb::ReloadLogs => commands::logs::reload_logs(&paths),
         Verb::Up(args) => commands::up::run(&paths, args),
+        Verb::Export(args) => commands::export::run(&paths, args),
         Verb::Rollback(r) => commands::control::rollback(&paths, r),
         Verb::Ecosystem { file, force } => commands::up::ecosystem(&file, force),
         Verb::Convert { file } => commands::up::convert(&file),

@@ -196,6 +196,20 @@ pub struct RuleStatus {
     pub failures: u64,
     pub last_error: Option<String>,
     pub disabled: bool,
+    /// Which rule of the standard library declared it, with its arguments (`pmx export`
+    /// maps some of them onto the target's own features).
+    #[serde(default)]
+    pub standard: Option<StandardRule>,
+}
+
+/// A rule declared by a function of the standard library (`autoscale("api", #{...})`): the
+/// function's name, the app it names and its arguments as the script gave them (`above`:
+/// `70.0`, `window`: `1m`), defaults filled in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandardRule {
+    pub function: String,
+    pub app: String,
+    pub args: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 pub mod conf;
 pub mod control;
 pub mod daemon;
+pub mod export;
 pub mod history;
 pub mod list;
 pub mod logs;

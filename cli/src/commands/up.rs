@@ -49,7 +49,7 @@ pub fn load(file: &str, env_name: Option<&str>) -> Result<(Vec<AppSpec>, String)
 }
 
 /// A config file's apps, rules and the variables it read, and its text.
-fn load_config(file: &str, env_name: Option<&str>) -> Result<(Config, String), ConfigFailure> {
+pub fn load_config(file: &str, env_name: Option<&str>) -> Result<(Config, String), ConfigFailure> {
     let unreadable =
         |e: std::io::Error| ConfigFailure::Unreadable(format!("cannot read {file}: {e}"));
     let (path, source) = if file == STDIN {

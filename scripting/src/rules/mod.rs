@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pmx_core::Millis;
+use pmx_core::protocol::StandardRule;
 use pmx_core::units::{parse_duration_ms, six_field_cron};
 use rhai::{AST, Dynamic, Engine, EvalAltResult, FnPtr, Map, Position};
 
@@ -75,6 +76,8 @@ pub struct RuleSpec {
     /// Bounds for the `scale` decisions of this rule.
     pub min: Option<u32>,
     pub max: Option<u32>,
+    /// Set when a function of the standard library declared the rule.
+    pub standard: Option<StandardRule>,
 }
 
 /// The events an `on` rule may name.
@@ -234,12 +237,36 @@ pub(crate) fn specs_of(declared: Vec<Declared>) -> Result<Vec<(RuleSpec, FnPtr)>
 
 const RULE_OPTIONS: [&str; 7] = ["every", "cron", "on", "app", "cooldown", "min", "max"];
 
+/// The option by which the standard library says which of its functions declared a rule
+/// (`#{ function, app, ... }`); not one a script writes.
+const STANDARD: &str = "standard";
+
+fn standard_of(options: &Map) -> Result<Option<StandardRule>, String> {
+    let Some(value) = options.get(STANDARD) else {
+        return Ok(None);
+    };
+    let Some(map) = value.read_lock::<Map>() else {
+        return Err(format!("{STANDARD}: expected a map"));
+    };
+    let mut args: std::collections::BTreeMap<String, String> = map
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let function = args.remove("function").unwrap_or_default();
+    let app = args.remove("app").unwrap_or_default();
+    Ok(Some(StandardRule {
+        function,
+        app,
+        args,
+    }))
+}
+
 fn rule_spec(name: &str, options: &Map) -> Result<RuleSpec, String> {
     if name.trim().is_empty() {
         return Err("a rule needs a name".into());
     }
     for key in options.keys() {
-        if !RULE_OPTIONS.contains(&key.as_str()) {
+        if !RULE_OPTIONS.contains(&key.as_str()) && key.as_str() != STANDARD {
             return Err(format!(
                 "unknown option `{key}` (a rule has {})",
                 RULE_OPTIONS.join(", ")
@@ -311,6 +338,7 @@ fn rule_spec(name: &str, options: &Map) -> Result<RuleSpec, String> {
         cooldown_ms: duration("cooldown")?.unwrap_or(0),
         min,
         max,
+        standard: standard_of(options)?,
     })
 }
 

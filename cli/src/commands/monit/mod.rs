@@ -43,6 +43,7 @@ pub fn run(paths: &Paths) -> Result<(), CliError> {
                 Ok(Response::Monit(u)) => Wake::Update(u),
                 Ok(other) => Wake::Lost(format!("unexpected answer: {other:?}")),
                 Err(CliError::Usage(e) | CliError::Failed(e) | CliError::Lost(e)) => Wake::Lost(e),
+                Err(CliError::Incomplete) => Wake::Lost("incomplete answer".into()),
             };
             let lost = matches!(wake, Wake::Lost(_));
             if frames.send(wake).is_err() || lost {
@@ -121,6 +122,7 @@ fn act(paths: &Paths, verb: Verb, app: String, done: mpsc::Sender<Wake>) {
             Err(CliError::Usage(e) | CliError::Failed(e) | CliError::Lost(e)) => {
                 format!("{} {app} failed: {e}", verb.name())
             }
+            Err(CliError::Incomplete) => format!("{} {app}: done in part", verb.name()),
         };
         let _ = done.send(Wake::Done(text));
     });

@@ -1,0 +1,42 @@
+// A PM2 ecosystem file as PM2 users write them: the golden input of `pmx export`'s tests.
+module.exports = {
+  apps: [
+    {
+      name: "api",
+      script: "../../tests/fixtures/server.js",
+      cwd: __dirname,
+      instances: 4,
+      exec_mode: "cluster",
+      listen: 3000,
+      wait_ready: true,
+      listen_timeout: 8000,
+      kill_timeout: 5000,
+      max_memory_restart: "512M",
+      max_restarts: 10,
+      min_uptime: "5s",
+      env: { NODE_ENV: "development", PORT: 3000 },
+      env_production: { NODE_ENV: "production" },
+      health: { url: "http://127.0.0.1:3000/health", interval: "10s", timeout: "2s", failures: 3 },
+      out_file: "/var/log/api/out.log",
+      error_file: "/var/log/api/err.log",
+    },
+    {
+      name: "worker",
+      script: "../../tests/fixtures/ticker.sh",
+      cwd: __dirname,
+      kill_signal: "SIGTERM",
+      restart_delay: 2000,
+      stop_exit_codes: [0],
+      cron_restart: "30 3 * * *",
+      watch: ["."],
+      depends_on: [{ app: "api", condition: "ready" }],
+    },
+    {
+      name: "report",
+      script: "python3 -m http.server 8081",
+      autorestart: false,
+      treekill: false,
+      env: { SECRET_TOKEN: "s3cr3t value with \"quotes\" and $dollars" },
+    },
+  ],
+};
