@@ -42,7 +42,12 @@ pub fn script_path(spec: &AppSpec) -> String {
 fn container_script(spec: &AppSpec) -> Option<String> {
     let path = script_path(spec);
     let rest = Path::new(&path).strip_prefix(&spec.cwd).ok()?;
-    Some(Path::new(CONTAINER_DIR).join(rest).to_string_lossy().into_owned())
+    Some(
+        Path::new(CONTAINER_DIR)
+            .join(rest)
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// Whether the script lies outside the app's directory (a container built from that
@@ -145,26 +150,23 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
-/// Memory as Kubernetes and Compose write it: `512Mi` when it divides, else bytes.
+/// Memory as Kubernetes writes it: `512Mi` when it divides, else bytes.
 pub fn memory_quantity(bytes: u64) -> String {
-    const MI: u64 = 1 << 20;
-    if bytes % (1 << 30) == 0 {
-        format!("{}Gi", bytes >> 30)
-    } else if bytes % MI == 0 {
-        format!("{}Mi", bytes / MI)
-    } else {
-        bytes.to_string()
-    }
+    memory_in(bytes, ["Gi", "Mi", ""])
 }
 
 /// Memory as Compose writes it: `512m` when it divides, else bytes.
 pub fn compose_memory(bytes: u64) -> String {
-    if bytes % (1 << 30) == 0 {
-        format!("{}g", bytes >> 30)
-    } else if bytes % (1 << 20) == 0 {
-        format!("{}m", bytes >> 20)
+    memory_in(bytes, ["g", "m", "b"])
+}
+
+fn memory_in(bytes: u64, [gib, mib, unit]: [&str; 3]) -> String {
+    if bytes.is_multiple_of(1 << 30) {
+        format!("{}{gib}", bytes >> 30)
+    } else if bytes.is_multiple_of(1 << 20) {
+        format!("{}{mib}", bytes >> 20)
     } else {
-        format!("{bytes}b")
+        format!("{bytes}{unit}")
     }
 }
 
@@ -177,7 +179,10 @@ pub fn health_target(url: &str) -> Option<(u16, String)> {
 
 /// The TCP ports the app listens on (`listen`), in order.
 pub fn tcp_ports(spec: &AppSpec) -> Vec<u16> {
-    spec.listen_addrs().iter().filter_map(|a| a.port()).collect()
+    spec.listen_addrs()
+        .iter()
+        .filter_map(|a| a.port())
+        .collect()
 }
 
 /// Shell quoting for a command shown in a comment or run through `sh -c`.

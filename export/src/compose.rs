@@ -14,6 +14,7 @@ pub fn export(input: &Input, options: &Options, out: &mut Export) {
     let mut services = serde_json::Map::new();
     for spec in &input.apps {
         report::unmapped(spec, Target::Compose, &mut out.report);
+        containerfile::check_script(spec, &mut out.report);
         if options.image.is_none() {
             containerfile::add(spec, options, out);
         }
@@ -27,9 +28,16 @@ pub fn export(input: &Input, options: &Options, out: &mut Export) {
     let compose = json!({ "services": services });
     let header = format!(
         "# Exported by pmx from {}: docker compose up -d\n",
-        if input.name.is_empty() { "pmx" } else { &input.name }
+        if input.name.is_empty() {
+            "pmx"
+        } else {
+            &input.name
+        }
     );
-    out.add("compose.yaml", format!("{header}{}", yaml::document(&compose)));
+    out.add(
+        "compose.yaml",
+        format!("{header}{}", yaml::document(&compose)),
+    );
 }
 
 fn service(input: &Input, spec: &AppSpec, options: &Options, report: &mut Report) -> Value {
@@ -61,7 +69,10 @@ fn service(input: &Input, spec: &AppSpec, options: &Options, report: &mut Report
     if spec.instances > 1 {
         report.app(
             &spec.name,
-            format!("{}: every replica reads 0 (containers have no instance number)", o.instance_var),
+            format!(
+                "{}: every replica reads 0 (containers have no instance number)",
+                o.instance_var
+            ),
         );
     }
     if let Some(bytes) = o.max_memory_restart_bytes {
@@ -86,7 +97,10 @@ fn service(input: &Input, spec: &AppSpec, options: &Options, report: &mut Report
             );
         } else {
             service["ports"] = json!(ports.iter().map(|p| format!("{p}:{p}")).collect::<Vec<_>>());
-            report.app(&spec.name, "listen: the app binds its port itself in its container (no LISTEN_FDS)");
+            report.app(
+                &spec.name,
+                "listen: the app binds its port itself in its container (no LISTEN_FDS)",
+            );
         }
     }
     if let Some(h) = &o.health {
@@ -116,7 +130,11 @@ fn service(input: &Input, spec: &AppSpec, options: &Options, report: &mut Report
                 other => {
                     report.app(
                         &spec.name,
-                        format!("depends_on {} {}: Compose waits until it is started", dep.app, other.as_str()),
+                        format!(
+                            "depends_on {} {}: Compose waits until it is started",
+                            dep.app,
+                            other.as_str()
+                        ),
                     );
                     "service_started"
                 }
@@ -135,14 +153,25 @@ fn health_command(spec: &AppSpec, url: &str, report: &mut Report) -> Value {
     let program = program.rsplit('/').next().unwrap_or_default();
     let quoted = serde_json::to_string(url).unwrap_or_default();
     match program {
-        "node" => json!(["CMD", "node", "-e", format!(
-            "require('http').get({quoted}, r => process.exit(r.statusCode < 400 ? 0 : 1)).on('error', () => process.exit(1))"
-        )]),
-        "python3" | "python" => json!(["CMD", program, "-c", format!(
-            "import urllib.request; urllib.request.urlopen({quoted})"
-        )]),
+        "node" => json!([
+            "CMD",
+            "node",
+            "-e",
+            format!(
+                "require('http').get({quoted}, r => process.exit(r.statusCode < 400 ? 0 : 1)).on('error', () => process.exit(1))"
+            )
+        ]),
+        "python3" | "python" => json!([
+            "CMD",
+            program,
+            "-c",
+            format!("import urllib.request; urllib.request.urlopen({quoted})")
+        ]),
         _ => {
-            report.app(&spec.name, "health: the check runs curl in the container: the image must have it");
+            report.app(
+                &spec.name,
+                "health: the check runs curl in the container: the image must have it",
+            );
             json!(["CMD", "curl", "-fsS", url])
         }
     }
@@ -153,7 +182,12 @@ fn env_file(spec: &AppSpec, report: &mut Report) -> String {
     let mut text = format!("# The environment of {} (exported by pmx).\n", spec.name);
     for (key, value) in &spec.env {
         if value.contains('\n') {
-            report.app(&spec.name, format!("env.{key}: a value on several lines does not fit an env_file: not exported"));
+            report.app(
+                &spec.name,
+                format!(
+                    "env.{key}: a value on several lines does not fit an env_file: not exported"
+                ),
+            );
             continue;
         }
         text.push_str(&format!("{key}={value}\n"));

@@ -26,7 +26,10 @@ fn base_image(spec: &AppSpec, options: &Options, report: &mut Report) -> String 
         .as_deref()
         .and_then(|p| p.rsplit('/').next())
         .unwrap_or("");
-    let version = options.versions.get(name).map(|v| v.trim_start_matches('v'));
+    let version = options
+        .versions
+        .get(name)
+        .map(|v| v.trim_start_matches('v'));
     let major = |n: usize| -> Option<String> {
         let parts: Vec<&str> = version?.split('.').take(n).collect();
         (parts.len() == n).then(|| parts.join("."))
@@ -57,19 +60,24 @@ fn base_image(spec: &AppSpec, options: &Options, report: &mut Report) -> String 
     }
 }
 
-/// Adds the app's Containerfile to the export.
-pub fn add(spec: &AppSpec, options: &Options, out: &mut Export) {
-    let base = base_image(spec, options, &mut out.report);
+/// Reports a script the container cannot find under `/app` (a Containerfile copies the
+/// app's directory there; an `--image` is expected to hold it there too).
+pub fn check_script(spec: &AppSpec, report: &mut Report) {
     if app::script_outside_cwd(spec) {
-        out.report.app(
+        let script = app::script_path(spec);
+        report.app(
             &spec.name,
             format!(
-                "Containerfile: the script {} lies outside the app's directory {}: copy it into the image",
-                app::script_path(spec),
+                "the script {script} lies outside the app's directory {} (the container's {CONTAINER_DIR}): the image must hold it at {script}",
                 spec.cwd
             ),
         );
     }
+}
+
+/// Adds the app's Containerfile to the export.
+pub fn add(spec: &AppSpec, options: &Options, out: &mut Export) {
+    let base = base_image(spec, options, &mut out.report);
     let argv = serde_json::to_string(&app::container_argv(spec)).unwrap_or_default();
     let text = format!(
         "# The image of {name} (exported by pmx), built from its directory:\n\

@@ -18,18 +18,28 @@ pub fn export(input: &Input, options: &Options, out: &mut Export) {
     for spec in &input.apps {
         report::unmapped(spec, Target::Kubernetes, &mut out.report);
         let name = dns_name(&spec.name);
+        containerfile::check_script(spec, &mut out.report);
         if options.image.is_none() {
             containerfile::add(spec, options, out);
         }
         let autoscaled = autoscale_rule(input, spec).is_some();
         let deployment = deployment(spec, autoscaled, options, &mut out.report);
-        out.add(format!("{name}-deployment.yaml"), yaml::document(&deployment));
+        out.add(
+            format!("{name}-deployment.yaml"),
+            yaml::document(&deployment),
+        );
         let ports = app::tcp_ports(spec);
         if !ports.is_empty() {
-            out.add(format!("{name}-service.yaml"), yaml::document(&service(spec, &ports)));
+            out.add(
+                format!("{name}-service.yaml"),
+                yaml::document(&service(spec, &ports)),
+            );
         }
         if !spec.env.is_empty() {
-            out.add_secret(format!("{name}-env-secret.yaml"), yaml::document(&secret(spec)));
+            out.add_secret(
+                format!("{name}-env-secret.yaml"),
+                yaml::document(&secret(spec)),
+            );
         }
         if let Some(hpa) = autoscaler(input, spec, &mut out.report) {
             out.add(format!("{name}-hpa.yaml"), yaml::document(&hpa));
@@ -69,7 +79,10 @@ fn deployment(spec: &AppSpec, autoscaled: bool, options: &Options, report: &mut 
     if spec.instances > 1 {
         report.app(
             &spec.name,
-            format!("{}: every replica reads 0 (pods have no instance number)", o.instance_var),
+            format!(
+                "{}: every replica reads 0 (pods have no instance number)",
+                o.instance_var
+            ),
         );
     }
     if !spec.env.is_empty() {

@@ -56,7 +56,11 @@ struct Check {
 }
 
 pub fn export(input: &Input, options: &Options, out: &mut Export) {
-    let job = dns_name(if input.name.is_empty() { "pmx" } else { &input.name });
+    let job = dns_name(if input.name.is_empty() {
+        "pmx"
+    } else {
+        &input.name
+    });
     let mut groups = Vec::new();
     for spec in &input.apps {
         report::unmapped(spec, Target::Nomad, &mut out.report);
@@ -113,7 +117,10 @@ fn group(job: &str, spec: &AppSpec, report: &mut Report) -> Group {
     let mut env = BTreeMap::new();
     env.insert(o.instance_var.clone(), "${NOMAD_ALLOC_INDEX}".to_string());
     let template = (!spec.env.is_empty()).then(|| {
-        let mut t = format!("{{{{ with nomadVar \"{}\" }}}}\n", variable_path(job, &name));
+        let mut t = format!(
+            "{{{{ with nomadVar \"{}\" }}}}\n",
+            variable_path(job, &name)
+        );
         for key in spec.env.keys() {
             let _ = writeln!(t, "{key}={{{{ index . \"{key}\" }}}}");
         }
@@ -175,7 +182,8 @@ fn group(job: &str, spec: &AppSpec, report: &mut Report) -> Group {
         ports,
         restart: Restart {
             attempts: if r.autorestart { r.max_restarts } else { 0 },
-            interval_ms: (u64::from(r.max_restarts) + 1) * (r.min_uptime_ms + r.restart_delay_ms).max(1000),
+            interval_ms: (u64::from(r.max_restarts) + 1)
+                * (r.min_uptime_ms + r.restart_delay_ms).max(1000),
             delay_ms: r.restart_delay_ms,
         },
         task: Task {
@@ -186,7 +194,10 @@ fn group(job: &str, spec: &AppSpec, report: &mut Report) -> Group {
             kill_signal: pmx_core::signal::signal_name(spec.kill_signal).into_owned(),
             kill_timeout_ms: spec.kill_timeout_ms,
             memory_mb,
-            service: service.map(|s| Service { port: s.port, check: s.check }),
+            service: service.map(|s| Service {
+                port: s.port,
+                check: s.check,
+            }),
         },
     }
 }
@@ -219,7 +230,11 @@ fn job_hcl(job: &str, groups: &[Group]) -> String {
         if !g.ports.is_empty() {
             h.push_str("    network {\n");
             for (label, port) in &g.ports {
-                let _ = writeln!(h, "      port {} {{\n        static = {port}\n      }}", hcl_string(label));
+                let _ = writeln!(
+                    h,
+                    "      port {} {{\n        static = {port}\n      }}",
+                    hcl_string(label)
+                );
             }
             h.push_str("    }\n");
         }
@@ -248,16 +263,30 @@ fn job_hcl(job: &str, groups: &[Group]) -> String {
             let _ = writeln!(
                 h,
                 "      template {{\n        destination = \"secrets/app.env\"\n        env         = true\n        data        = <<-EOT\n{}        EOT\n      }}",
-                tmpl.lines().map(|l| format!("          {l}\n")).collect::<String>()
+                tmpl.lines()
+                    .map(|l| format!("          {l}\n"))
+                    .collect::<String>()
             );
         }
         let _ = writeln!(h, "      kill_signal  = {}", hcl_string(&t.kill_signal));
-        let _ = writeln!(h, "      kill_timeout = \"{}\"", app::duration(t.kill_timeout_ms));
+        let _ = writeln!(
+            h,
+            "      kill_timeout = \"{}\"",
+            app::duration(t.kill_timeout_ms)
+        );
         if let Some(mb) = t.memory_mb {
-            let _ = writeln!(h, "      resources {{\n        memory     = {mb}\n        memory_max = {mb}\n      }}");
+            let _ = writeln!(
+                h,
+                "      resources {{\n        memory     = {mb}\n        memory_max = {mb}\n      }}"
+            );
         }
         if let Some(s) = &t.service {
-            let _ = writeln!(h, "      service {{\n        name     = {}\n        provider = \"nomad\"\n        port     = {}", hcl_string(&g.name), hcl_string(&s.port));
+            let _ = writeln!(
+                h,
+                "      service {{\n        name     = {}\n        provider = \"nomad\"\n        port     = {}",
+                hcl_string(&g.name),
+                hcl_string(&s.port)
+            );
             if let Some(c) = &s.check {
                 let _ = writeln!(
                     h,

@@ -150,7 +150,9 @@ const ROWS: &[Row] = &[
     Row {
         option: "time/log_date_format",
         set: |s| s.options.time || s.options.log_date_format.is_some(),
-        instead: [Some("the engine timestamps each line itself (journalctl, kubectl logs --timestamps)"); 4],
+        instead: [Some(
+            "the engine timestamps each line itself (journalctl, kubectl logs --timestamps)",
+        ); 4],
     },
     Row {
         option: "log_type json",

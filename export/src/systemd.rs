@@ -23,9 +23,9 @@ pub fn export(input: &Input, out: &mut Export) {
 fn instance_units(input: &Input, name: &str) -> Vec<String> {
     let unit = unit_name(name);
     match input.apps.iter().find(|a| a.name == name) {
-        Some(spec) if spec.instances > 1 => {
-            (0..spec.instances).map(|i| format!("{unit}@{i}.service")).collect()
-        }
+        Some(spec) if spec.instances > 1 => (0..spec.instances)
+            .map(|i| format!("{unit}@{i}.service"))
+            .collect(),
         _ => vec![format!("{unit}.service")],
     }
 }
@@ -108,7 +108,11 @@ fn service_unit(input: &Input, spec: &AppSpec, report: &mut Report) -> String {
         // after so many starts within a window.
         let burst = r.max_restarts + 1;
         let window = u64::from(burst) * (r.min_uptime_ms + r.restart_delay_ms);
-        let _ = writeln!(unit, "StartLimitIntervalSec={}", app::duration(window.max(1000)));
+        let _ = writeln!(
+            unit,
+            "StartLimitIntervalSec={}",
+            app::duration(window.max(1000))
+        );
         let _ = writeln!(unit, "StartLimitBurst={burst}");
     }
     if spec.instances > 1 {
@@ -117,7 +121,11 @@ fn service_unit(input: &Input, spec: &AppSpec, report: &mut Report) -> String {
     unit.push_str("\n[Service]\n");
     if o.wait_ready {
         unit.push_str("Type=notify\nNotifyAccess=all\n");
-        let _ = writeln!(unit, "TimeoutStartSec={}", app::duration(o.listen_timeout_ms));
+        let _ = writeln!(
+            unit,
+            "TimeoutStartSec={}",
+            app::duration(o.listen_timeout_ms)
+        );
         report.app(
             &spec.name,
             "wait_ready: the app must tell systemd it is ready (sd_notify READY=1) instead of process.send('ready')",
@@ -129,11 +137,19 @@ fn service_unit(input: &Input, spec: &AppSpec, report: &mut Report) -> String {
     let argv: Vec<String> = app::host_argv(spec).iter().map(|w| exec_word(w)).collect();
     let _ = writeln!(unit, "ExecStart={}", argv.join(" "));
     if !spec.env.is_empty() {
-        let _ = writeln!(unit, "EnvironmentFile={ENV_DIR}/{}.env", unit_name(&spec.name));
+        let _ = writeln!(
+            unit,
+            "EnvironmentFile={ENV_DIR}/{}.env",
+            unit_name(&spec.name)
+        );
     }
     let instance = if spec.instances > 1 { "%i" } else { "0" };
     let _ = writeln!(unit, "Environment={}={instance}", o.instance_var);
-    let _ = writeln!(unit, "Restart={}", if r.autorestart { "always" } else { "no" });
+    let _ = writeln!(
+        unit,
+        "Restart={}",
+        if r.autorestart { "always" } else { "no" }
+    );
     if r.restart_delay_ms > 0 {
         let _ = writeln!(unit, "RestartSec={}", app::duration(r.restart_delay_ms));
     }
@@ -146,7 +162,11 @@ fn service_unit(input: &Input, spec: &AppSpec, report: &mut Report) -> String {
         "KillSignal={}",
         pmx_core::signal::signal_name(spec.kill_signal)
     );
-    let _ = writeln!(unit, "TimeoutStopSec={}", app::duration(spec.kill_timeout_ms));
+    let _ = writeln!(
+        unit,
+        "TimeoutStopSec={}",
+        app::duration(spec.kill_timeout_ms)
+    );
     if !o.treekill {
         unit.push_str("KillMode=process\n");
     }
@@ -339,8 +359,10 @@ fn restart_units(input: &Input, spec: &AppSpec, out: &mut Export) {
             "watch: systemd sees changes to the watched paths themselves, not in their subdirectories",
         );
         if !spec.options.ignore_watch.is_empty() {
-            out.report
-                .app(&spec.name, "ignore_watch: path units cannot ignore files: not exported");
+            out.report.app(
+                &spec.name,
+                "ignore_watch: path units cannot ignore files: not exported",
+            );
         }
     }
 }

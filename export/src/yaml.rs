@@ -34,5 +34,9 @@ pub fn document(value: &Value) -> String {
 
 /// Several documents in one file, separated as `kubectl apply -f` expects.
 pub fn documents(values: &[Value]) -> String {
-    values.iter().map(document).collect::<Vec<_>>().join("---\n")
+    values
+        .iter()
+        .map(document)
+        .collect::<Vec<_>>()
+        .join("---\n")
 }

@@ -202,7 +202,9 @@ fn interpreter_versions(input: &Input) -> BTreeMap<String, String> {
             continue;
         };
         let name = program.rsplit('/').next().unwrap_or_default().to_string();
-        if versions.contains_key(&name) || !["node", "python3", "python", "ruby", "php"].contains(&name.as_str()) {
+        if versions.contains_key(&name)
+            || !["node", "python3", "python", "ruby", "php"].contains(&name.as_str())
+        {
             continue;
         }
         let version = std::process::Command::new(&program)
@@ -214,7 +216,10 @@ fn interpreter_versions(input: &Input) -> BTreeMap<String, String> {
                 let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
                 text.push_str(&String::from_utf8_lossy(&o.stderr));
                 text.split_whitespace()
-                    .find(|w| w.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()))
+                    .find(|w| {
+                        w.trim_start_matches('v')
+                            .starts_with(|c: char| c.is_ascii_digit())
+                    })
                     .map(String::from)
             });
         if let Some(v) = version {

@@ -34,7 +34,10 @@ fn tool(name: &str) -> Option<PathBuf> {
 }
 
 /// Writes each example's export into its own directory; returns them.
-fn written(target: Target, opts: impl Fn(&Path) -> Options) -> (tempfile::TempDir, Vec<(PathBuf, Export)>) {
+fn written(
+    target: Target,
+    opts: impl Fn(&Path) -> Options,
+) -> (tempfile::TempDir, Vec<(PathBuf, Export)>) {
     let root = tempfile::tempdir().expect("tempdir");
     let mut dirs = Vec::new();
     for rel in GOLDEN_INPUTS {
@@ -87,7 +90,11 @@ fn systemd_analyze_verifies_every_unit() {
         let mut args = vec!["verify", "--man=no"];
         args.extend(units.iter().map(String::as_str));
         let (ok, text) = run(&verify, &args, &dir);
-        assert!(ok && text.trim().is_empty(), "{}: {units:?}\n{text}", dir.display());
+        assert!(
+            ok && text.trim().is_empty(),
+            "{}: {units:?}\n{text}",
+            dir.display()
+        );
     }
     // The check itself can fail: a calendar event systemd cannot parse is refused.
     let bad = tempfile::tempdir().expect("tempdir");
@@ -124,7 +131,11 @@ fn kubernetes_validate_accepts_every_manifest() {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: two}\n",
     )
     .expect("write");
-    let (ok, _) = run(&validate, &["--strict", "--quiet", "-k", KUBERNETES, "d.yaml"], bad.path());
+    let (ok, _) = run(
+        &validate,
+        &["--strict", "--quiet", "-k", KUBERNETES, "d.yaml"],
+        bad.path(),
+    );
     assert!(!ok, "kubernetes-validate accepted a broken manifest");
 }
 
@@ -147,7 +158,11 @@ fn docker_compose_config_accepts_every_file() {
         "services:\n  a:\n    image: x\n    restart: no\n",
     )
     .expect("write");
-    let (ok, _) = run(&compose, &["-f", "compose.yaml", "config", "-q"], bad.path());
+    let (ok, _) = run(
+        &compose,
+        &["-f", "compose.yaml", "config", "-q"],
+        bad.path(),
+    );
     assert!(!ok, "docker-compose accepted `restart: no` (a boolean)");
 }
 
@@ -155,17 +170,65 @@ fn docker_compose_config_accepts_every_file() {
 /// (developer.hashicorp.com/nomad/api-docs/json-jobs), for what the export writes.
 fn nomad_fields() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
-        ("Job", &["ID", "Name", "Type", "Datacenters", "TaskGroups", "Meta"][..]),
-        ("TaskGroup", &["Name", "Count", "RestartPolicy", "ReschedulePolicy", "Networks", "Tasks"][..]),
-        ("RestartPolicy", &["Attempts", "Interval", "Delay", "Mode"][..]),
-        ("ReschedulePolicy", &["Attempts", "Interval", "Delay", "DelayFunction", "MaxDelay", "Unlimited"][..]),
+        (
+            "Job",
+            &["ID", "Name", "Type", "Datacenters", "TaskGroups", "Meta"][..],
+        ),
+        (
+            "TaskGroup",
+            &[
+                "Name",
+                "Count",
+                "RestartPolicy",
+                "ReschedulePolicy",
+                "Networks",
+                "Tasks",
+            ][..],
+        ),
+        (
+            "RestartPolicy",
+            &["Attempts", "Interval", "Delay", "Mode"][..],
+        ),
+        (
+            "ReschedulePolicy",
+            &[
+                "Attempts",
+                "Interval",
+                "Delay",
+                "DelayFunction",
+                "MaxDelay",
+                "Unlimited",
+            ][..],
+        ),
         ("Network", &["Mode", "ReservedPorts", "DynamicPorts"][..]),
         ("Port", &["Label", "Value", "To"][..]),
-        ("Task", &["Name", "Driver", "Config", "Env", "KillSignal", "KillTimeout", "Templates", "Resources", "Services"][..]),
-        ("Template", &["EmbeddedTmpl", "DestPath", "Envvars", "ChangeMode"][..]),
+        (
+            "Task",
+            &[
+                "Name",
+                "Driver",
+                "Config",
+                "Env",
+                "KillSignal",
+                "KillTimeout",
+                "Templates",
+                "Resources",
+                "Services",
+            ][..],
+        ),
+        (
+            "Template",
+            &["EmbeddedTmpl", "DestPath", "Envvars", "ChangeMode"][..],
+        ),
         ("Resources", &["CPU", "MemoryMB", "MemoryMaxMB"][..]),
-        ("Service", &["Name", "Provider", "PortLabel", "Checks", "Tags"][..]),
-        ("Check", &["Type", "Path", "PortLabel", "Interval", "Timeout", "Name"][..]),
+        (
+            "Service",
+            &["Name", "Provider", "PortLabel", "Checks", "Tags"][..],
+        ),
+        (
+            "Check",
+            &["Type", "Path", "PortLabel", "Interval", "Timeout", "Name"][..],
+        ),
     ])
 }
 
@@ -190,15 +253,22 @@ fn check_object(kind: &str, value: &Value, problems: &mut Vec<String>) {
             "RestartPolicy" | "ReschedulePolicy" | "Resources" => key,
             "Interval" | "Delay" | "KillTimeout" | "Timeout" | "Count" | "Attempts" => {
                 if !v.is_u64() {
-                    problems.push(format!("{kind}.{key}: {v} is not a whole number (durations are nanoseconds)"));
+                    problems.push(format!(
+                        "{kind}.{key}: {v} is not a whole number (durations are nanoseconds)"
+                    ));
                 }
                 continue;
             }
             "Config" => {
                 let command = v.get("command").and_then(Value::as_str);
                 let args = v.get("args").and_then(Value::as_array);
-                if command.is_none() || args.is_none() || v.as_object().is_some_and(|o| o.len() != 2) {
-                    problems.push(format!("{kind}.Config: raw_exec takes command and args: {v}"));
+                if command.is_none()
+                    || args.is_none()
+                    || v.as_object().is_some_and(|o| o.len() != 2)
+                {
+                    problems.push(format!(
+                        "{kind}.Config: raw_exec takes command and args: {v}"
+                    ));
                 }
                 continue;
             }
@@ -209,7 +279,12 @@ fn check_object(kind: &str, value: &Value, problems: &mut Vec<String>) {
             other => check_object(child, other, problems),
         }
     }
-    if kind == "RestartPolicy" && !matches!(object.get("Mode").and_then(Value::as_str), Some("fail" | "delay")) {
+    if kind == "RestartPolicy"
+        && !matches!(
+            object.get("Mode").and_then(Value::as_str),
+            Some("fail" | "delay")
+        )
+    {
         problems.push("RestartPolicy.Mode: fail or delay".into());
     }
 }
@@ -221,21 +296,33 @@ fn the_nomad_json_has_only_the_job_specifications_fields() {
         ..options()
     });
     for (_, out) in dirs {
-        let file = out.files.iter().find(|f| f.name.ends_with(".nomad.json")).expect("job");
+        let file = out
+            .files
+            .iter()
+            .find(|f| f.name.ends_with(".nomad.json"))
+            .expect("job");
         let doc: Value = serde_json::from_str(&file.content).expect("JSON");
         let mut problems = Vec::new();
         check_object("Job", &doc["Job"], &mut problems);
         assert!(problems.is_empty(), "{}: {problems:?}", file.name);
     }
     let mut problems = Vec::new();
-    check_object("Job", &serde_json::json!({ "ID": "j", "Groups": [] }), &mut problems);
+    check_object(
+        "Job",
+        &serde_json::json!({ "ID": "j", "Groups": [] }),
+        &mut problems,
+    );
     assert!(!problems.is_empty(), "an unknown field passed");
 }
 
 /// `ExecStart=` split as systemd splits it: words, double quotes with C escapes, `%%` and
-/// `%i` specifiers, `$$` for a dollar.
-fn exec_words(line: &str, instance: &str) -> Vec<String> {
-    let line = line.replace("%%", "\u{1}").replace("%i", instance).replace('\u{1}', "%");
+/// `%i` specifiers, then variables: `${NAME}` anywhere, `$NAME` as a whole word, `$$` for a
+/// dollar.
+fn exec_words(line: &str, instance: &str, env: &BTreeMap<String, String>) -> Vec<String> {
+    let line = line
+        .replace("%%", "\u{1}")
+        .replace("%i", instance)
+        .replace('\u{1}', "%");
     let mut words = Vec::new();
     let mut chars = line.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -266,9 +353,36 @@ fn exec_words(line: &str, instance: &str) -> Vec<String> {
                 chars.next();
             }
         }
-        words.push(word.replace("$$", "$"));
+        words.push(expand(&word, env));
     }
     words
+}
+
+fn expand(word: &str, env: &BTreeMap<String, String>) -> String {
+    let value = |name: &str| env.get(name).cloned().unwrap_or_default();
+    if let Some(name) = word.strip_prefix('$')
+        && !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return value(name);
+    }
+    let mut out = String::new();
+    let mut rest = word;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+        } else if let Some((name, after)) = rest.strip_prefix('{').and_then(|r| r.split_once('}')) {
+            out.push_str(&value(name));
+            rest = after;
+        } else {
+            out.push('$');
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `KEY="value"` lines as systemd reads an `EnvironmentFile`.
@@ -303,7 +417,7 @@ fn a_units_command_and_environment_run_as_systemd_would_run_them() {
     let mut spec = pmx_core::spec::AppSpec {
         name: "probe".into(),
         // pmx passes args after the command line ("$@"): printf's fourth value.
-        script: "printf '%s|%s|%s|%s' \"$TOKEN\" \"$NODE_APP_INSTANCE\" \"$PWD\"".into(),
+        script: "printf '%s|%s|%s|%s' \"${TOKEN}\" \"$NODE_APP_INSTANCE\" \"$PWD\"".into(),
         args: vec!["an arg with spaces".into()],
         cwd: cwd.clone(),
         instances: 2,
@@ -316,8 +430,18 @@ fn a_units_command_and_environment_run_as_systemd_would_run_them() {
         rules: Vec::new(),
     };
     let out = export(&input, Target::Systemd, &options());
-    let unit = &out.files.iter().find(|f| f.name == "probe@.service").expect("unit").content;
-    let env_file = &out.files.iter().find(|f| f.name == "probe.env").expect("env").content;
+    let unit = &out
+        .files
+        .iter()
+        .find(|f| f.name == "probe@.service")
+        .expect("unit")
+        .content;
+    let env_file = &out
+        .files
+        .iter()
+        .find(|f| f.name == "probe.env")
+        .expect("env")
+        .content;
     assert!(!unit.contains("s3cr3t"), "the value is in the unit");
     let value = |key: &str| {
         unit.lines()
@@ -325,15 +449,22 @@ fn a_units_command_and_environment_run_as_systemd_would_run_them() {
             .unwrap_or_else(|| panic!("no {key} in\n{unit}"))
             .to_string()
     };
-    let argv = exec_words(&value("ExecStart="), "1");
+    let mut env: BTreeMap<String, String> = environment_file(env_file).into_iter().collect();
+    let (k, v) = value("Environment=")
+        .replace("%i", "1")
+        .split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .expect("K=V");
+    env.insert(k, v);
+    env.insert("PATH".into(), "/usr/bin:/bin".into());
+    env.insert("PWD".into(), value("WorkingDirectory="));
+    let argv = exec_words(&value("ExecStart="), "1", &env);
     let mut command = Command::new(&argv[0]);
-    command.args(&argv[1..]).current_dir(value("WorkingDirectory=")).env_clear();
-    command.env("PATH", "/usr/bin:/bin").env("PWD", value("WorkingDirectory="));
-    for (k, v) in environment_file(env_file) {
-        command.env(k, v);
-    }
-    let (k, v) = value("Environment=").replace("%i", "1").split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).expect("K=V");
-    command.env(k, v);
+    command
+        .args(&argv[1..])
+        .current_dir(value("WorkingDirectory="))
+        .env_clear()
+        .envs(&env);
     let ran = command.output().expect("run");
     assert!(ran.status.success(), "{ran:?}");
     let seen = String::from_utf8_lossy(&ran.stdout);

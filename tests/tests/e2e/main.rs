@@ -8,6 +8,7 @@ mod daemon_binary;
 mod dashboard;
 mod depends;
 mod ecosystem;
+mod export;
 mod faults;
 mod figures;
 mod history;
