@@ -69,6 +69,31 @@ pub struct Input {
     pub rules: Vec<Rule>,
 }
 
+impl Input {
+    /// What a config file declares (`file` names the whole: `policies.rhai` → `policies`).
+    pub fn from_config(file: &str, config: pmx_scripting::Config) -> Input {
+        let stem = std::path::Path::new(file)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('.').next())
+            .filter(|n| !n.is_empty() && *n != "-")
+            .unwrap_or("pmx");
+        Input {
+            name: stem.to_string(),
+            apps: config.apps,
+            rules: config
+                .rules
+                .into_iter()
+                .map(|r| Rule {
+                    name: r.name,
+                    trigger: r.trigger.to_string(),
+                    standard: r.standard,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// How it is exported.
 #[derive(Debug, Clone, Default)]
 pub struct Options {

@@ -80,25 +80,7 @@ pub fn run(paths: &Paths, args: ExportArgs) -> Result<(), CliError> {
 /// The apps and rules of a config, as `pmx up` reads it.
 fn from_config(file: &str, env: Option<&str>) -> Result<Input, CliError> {
     let (config, _) = super::up::load_config(file, env)?;
-    let stem = Path::new(file)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.split('.').next())
-        .filter(|n| !n.is_empty() && *n != "-")
-        .unwrap_or("pmx");
-    Ok(Input {
-        name: stem.to_string(),
-        apps: config.apps,
-        rules: config
-            .rules
-            .into_iter()
-            .map(|r| Rule {
-                name: r.name,
-                trigger: r.trigger.to_string(),
-                standard: r.standard,
-            })
-            .collect(),
-    })
+    Ok(Input::from_config(file, config))
 }
 
 /// The apps the daemon runs (their current specs) and its rules.

@@ -28,25 +28,7 @@ pub fn input_of(file: &Path) -> Input {
         vars: Arc::new(BTreeMap::new()),
     };
     let config = pmx_scripting::evaluate_config(file, &source, &opts).expect("valid config");
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.split('.').next())
-        .unwrap_or("pmx")
-        .to_string();
-    Input {
-        name,
-        apps: config.apps,
-        rules: config
-            .rules
-            .into_iter()
-            .map(|r| Rule {
-                name: r.name,
-                trigger: r.trigger.to_string(),
-                standard: r.standard,
-            })
-            .collect(),
-    }
+    Input::from_config(&file.to_string_lossy(), config)
 }
 
 /// Fixed interpreter versions and output directory: the golden files do not depend on the
