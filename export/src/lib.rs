@@ -108,6 +108,9 @@ pub struct Options {
     /// The version of each interpreter on this machine (`node` → `v20.11.1`), for the base
     /// images of Containerfiles.
     pub versions: std::collections::BTreeMap<String, String>,
+    /// The user the apps run as when the exporter is not root (systemd's `User=`): pmx runs
+    /// apps as its daemon's user, a system unit as root unless told.
+    pub user: Option<String>,
 }
 
 /// One file to write.
@@ -148,7 +151,7 @@ impl Export {
 pub fn export(input: &Input, target: Target, options: &Options) -> Export {
     let mut out = Export::default();
     match target {
-        Target::Systemd => systemd::export(input, &mut out),
+        Target::Systemd => systemd::export(input, options, &mut out),
         Target::Kubernetes => kubernetes::export(input, options, &mut out),
         Target::Nomad => nomad::export(input, options, &mut out),
         Target::Compose => compose::export(input, options, &mut out),

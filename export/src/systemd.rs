@@ -8,14 +8,14 @@ use pmx_core::spec::{AppSpec, Condition};
 
 use crate::app::{self, unit_name};
 use crate::report::{self, Report};
-use crate::{Export, Input, Target};
+use crate::{Export, Input, Options, Target};
 
 /// Where the units expect each app's environment file.
 const ENV_DIR: &str = "/etc/pmx";
 
-pub fn export(input: &Input, out: &mut Export) {
+pub fn export(input: &Input, options: &Options, out: &mut Export) {
     for spec in &input.apps {
-        app_units(input, spec, out);
+        app_units(input, spec, options, out);
     }
 }
 
@@ -30,12 +30,12 @@ fn instance_units(input: &Input, name: &str) -> Vec<String> {
     }
 }
 
-fn app_units(input: &Input, spec: &AppSpec, out: &mut Export) {
+fn app_units(input: &Input, spec: &AppSpec, options: &Options, out: &mut Export) {
     let report = &mut out.report;
     report::unmapped(spec, Target::Systemd, report);
     let unit = unit_name(&spec.name);
     let template = spec.instances > 1;
-    let service = service_unit(input, spec, report);
+    let service = service_unit(input, spec, options, report);
     if template {
         out.add(format!("{unit}@.service"), service);
         let all = instance_units(input, &spec.name).join(" ");
@@ -66,7 +66,7 @@ fn app_units(input: &Input, spec: &AppSpec, out: &mut Export) {
     restart_units(input, spec, out);
 }
 
-fn service_unit(input: &Input, spec: &AppSpec, report: &mut Report) -> String {
+fn service_unit(input: &Input, spec: &AppSpec, options: &Options, report: &mut Report) -> String {
     let o = &spec.options;
     let r = &spec.restart;
     let mut unit = String::new();
@@ -132,6 +132,9 @@ fn service_unit(input: &Input, spec: &AppSpec, report: &mut Report) -> String {
         );
     } else {
         unit.push_str("Type=simple\n");
+    }
+    if let Some(user) = &options.user {
+        let _ = writeln!(unit, "User={user}");
     }
     let _ = writeln!(unit, "WorkingDirectory={}", spec.cwd);
     let argv: Vec<String> = app::host_argv(spec).iter().map(|w| exec_word(w)).collect();

@@ -55,6 +55,7 @@ pub fn run(paths: &Paths, args: ExportArgs) -> Result<(), CliError> {
         json,
         out_dir: out_dir.clone(),
         versions: interpreter_versions(&input),
+        user: exporting_user(),
     };
     let mut export = pmx_export::export(&input, target, &options);
     match &out_dir {
@@ -173,6 +174,17 @@ fn print_files(export: &pmx_export::Export, target: Target) {
             held.join(", ")
         );
     }
+}
+
+/// The user running the export, unless root: the units run the apps as that user, as the
+/// daemon would.
+fn exporting_user() -> Option<String> {
+    if rustix::process::geteuid().is_root() {
+        return None;
+    }
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty() && u != "root")
 }
 
 /// The version of each interpreter the apps use, as this machine runs it (`node` →

@@ -631,3 +631,19 @@ fn shell_command_lines_run_through_sh_everywhere() {
     );
     assert_eq!(app::container_argv(&spec), app::host_argv(&spec));
 }
+
+#[test]
+fn units_run_as_the_exporting_user() {
+    let input = Input {
+        name: "t".into(),
+        apps: vec![base()],
+        rules: Vec::new(),
+    };
+    let as_user = Options {
+        user: Some("deploy".into()),
+        ..options()
+    };
+    let unit = |o: &Options| export(&input, Target::Systemd, o).files[0].content.clone();
+    assert!(unit(&as_user).contains("\nUser=deploy\n"));
+    assert!(!unit(&options()).contains("User="));
+}
