@@ -1,5 +1,6 @@
 //! How the CLI fails: `CliError` says what went wrong, and so the exit code (0 ok, 1 the
-//! operation failed, 2 usage or config error, 3 done in part); `report` prints it on stderr in one line.
+//! operation failed, 2 usage or config error, 3 done in part); `report` prints it on stderr
+//! in one line.
 
 use std::process::ExitCode;
 
