@@ -39,6 +39,40 @@ fn raise_fd_limit() {
     }
 }
 
+/// The daemon program's own arguments, as `pmx daemon` and `pmx update` execute it:
+/// `--settings JSON` (`PMX_HOME` set) runs the daemon; `--handoff-check` says which
+/// handoffs it adopts. `None` for any other command line.
+pub fn daemon_main(args: &[String]) -> Option<std::process::ExitCode> {
+    use std::process::ExitCode;
+    match args {
+        [flag] if flag == pmx_core::handoff::CHECK_FLAG => {
+            println!("{}", pmx_core::handoff::check_line());
+            Some(ExitCode::SUCCESS)
+        }
+        [flag, json] if flag == "--settings" => {
+            let Some(home) = std::env::var_os("PMX_HOME").filter(|h| !h.is_empty()) else {
+                eprintln!("pmxd: run by `pmx daemon` (PMX_HOME set, --settings JSON)");
+                return Some(ExitCode::from(2));
+            };
+            let settings = match serde_json::from_str(json) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    eprintln!("pmxd: malformed settings: {e}");
+                    return Some(ExitCode::from(2));
+                }
+            };
+            Some(match serve(Paths::new(home), settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pmx: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT or `pmx kill`. Only here are signal handlers and the
 /// panic hook installed: call it from `main` before any thread starts.
 pub fn serve(paths: Paths, settings: Settings) -> Result<(), DaemonError> {
@@ -65,12 +99,14 @@ pub fn serve(paths: Paths, settings: Settings) -> Result<(), DaemonError> {
             _ = int.recv() => {}
         }
     };
+    let relaunch = serde_json::to_string(&settings).ok();
     let config = DaemonConfig {
         paths,
         retention: Retention::new(settings.retention_days, settings.retention_events),
         rotation: settings.rotation,
         sample_interval: std::time::Duration::from_millis(settings.sample_interval_ms),
         http: settings.http,
+        relaunch,
     };
     crate::run(config, shutdown)
 }

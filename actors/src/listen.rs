@@ -37,6 +37,26 @@ impl ListenHub {
     }
 }
 
+impl ListenHub {
+    /// Every socket held now, by address (`pmx update` hands them over).
+    pub fn held(&self) -> Vec<(String, Arc<OwnedFd>)> {
+        let bound = self.bound.lock().unwrap_or_else(|e| e.into_inner());
+        bound
+            .iter()
+            .filter_map(|(addr, w)| Some((addr.clone(), w.upgrade()?)))
+            .collect()
+    }
+
+    /// A socket a previous daemon handed over, served to the next `acquire` of its
+    /// address; the caller holds it until the apps that listen on it have taken it.
+    pub fn adopt(&self, addr: String, fd: OwnedFd) -> Arc<OwnedFd> {
+        let fd = Arc::new(fd);
+        let mut bound = self.bound.lock().unwrap_or_else(|e| e.into_inner());
+        bound.insert(addr, Arc::downgrade(&fd));
+        fd
+    }
+}
+
 /// What becomes of a socket file already at a Unix address.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Stale {

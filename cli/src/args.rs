@@ -101,6 +101,14 @@ pub enum Verb {
     Daemon(DaemonArgs),
     /// Converge to a config script: start what is new, restart what changed, leave the rest
     Up(UpArgs),
+    /// Upgrade the daemon in place to this pmx, without restarting any app (PM2's
+    /// `updatePM2` too)
+    #[command(alias = "updatePM2")]
+    Update {
+        /// The daemon program to run (default: the `pmxd` beside this pmx, else this pmx)
+        #[arg(long)]
+        binary: Option<String>,
+    },
     /// Write apps as another engine's files (systemd, kubernetes, nomad, compose), with a
     /// report of what does not carry over (exit 3 when there is some)
     Export(ExportArgs),

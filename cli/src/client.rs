@@ -53,6 +53,24 @@ impl Client {
         }
     }
 
+    /// After a follower's connection closed: the daemon that answers again in this process,
+    /// re-executed by `pmx update` (its pid unchanged), if it does within a few seconds.
+    pub fn came_back(paths: &Paths) -> Option<pmx_core::protocol::Pong> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let pid = std::fs::read_to_string(paths.pid_file()).ok()?;
+        let alive = || std::path::Path::new(&format!("/proc/{}", pid.trim())).exists();
+        while alive() && Instant::now() < deadline {
+            if let Ok(Some(mut client)) = Self::try_connect(paths)
+                && let Ok(Response::Pong(pong)) = client.request(&Request::Ping)
+                && pong.daemon_pid.to_string() == pid.trim()
+            {
+                return Some(pong);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Connects to a running daemon; `None` when none runs.
     pub fn try_connect(paths: &Paths) -> Result<Option<Self>, CliError> {
         let socket = paths.socket();

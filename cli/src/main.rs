@@ -50,6 +50,16 @@ fn main() -> ExitCode {
     if plain_jlist() {
         return report(commands::list::jlist(&paths()));
     }
+    // The daemon program's own arguments: `pmx update` executes this binary as it would a
+    // `pmxd` when none stands beside it.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .first()
+        .is_some_and(|a| a.starts_with("--settings") || a.starts_with("--handoff"))
+        && let Some(code) = pmx_actors::daemon_main(&args)
+    {
+        return code;
+    }
     let mut cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,
@@ -110,6 +120,7 @@ fn main() -> ExitCode {
         Verb::ReloadLogs => commands::logs::reload_logs(&paths),
         Verb::Up(args) => commands::up::run(&paths, args),
         Verb::Export(args) => commands::export::run(&paths, args),
+        Verb::Update { binary } => commands::daemon::update(&paths, binary),
         Verb::Rollback(r) => commands::control::rollback(&paths, r),
         Verb::Ecosystem { file, force } => commands::up::ecosystem(&file, force),
         Verb::Convert { file } => commands::up::convert(&file),

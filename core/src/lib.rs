@@ -9,6 +9,7 @@ pub mod describe;
 pub mod event;
 pub mod fingerprint;
 pub mod frame;
+pub mod handoff;
 pub mod listen;
 pub mod logs;
 pub mod metrics;

@@ -74,6 +74,26 @@ pub enum Request {
     Monit(MonitRequest),
     /// Every instance's last minute of samples, so a chart opened now starts filled.
     Recent,
+    /// `pmx update`: re-execute the daemon in place from `binary` (a `pmxd`; none: the one
+    /// running), handing every running process over to it.
+    Update(UpdateRequest),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateRequest {
+    pub binary: Option<String>,
+}
+
+/// The answer to `Update`: the daemon passed the check and is re-executing itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Updating {
+    pub from: String,
+    pub to: String,
+    pub binary: String,
+    /// Processes handed over, and instances that will be taken over instead (stopped and
+    /// started again), with why.
+    pub handed: usize,
+    pub not_handed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -444,6 +464,7 @@ pub enum Response {
     Recent(RecentList),
     /// The daemon stopped every app and is exiting.
     Killed,
+    Updating(Updating),
     Error(Failure),
     /// A JSON document the server writes as the frame itself (the answer to `Jlist`).
     #[serde(skip)]

@@ -25,14 +25,15 @@ impl AppActor {
         log_files(&self.spec, &self.shared.paths, id)
     }
 
-    /// Hands a spawned process's output pipes to the log thread; `conf`: `pmx set`'s
+    /// Hands a spawned process's output pipes to the log thread, each with the start of a
+    /// line already read (by the daemon before a `pmx update`); `conf`: `pmx set`'s
     /// pm2-logrotate values, under the app's own rotation settings.
     pub(super) fn capture(
         &self,
         id: u32,
         files: LogFiles,
-        out: Option<OwnedFd>,
-        err: Option<OwnedFd>,
+        out: Option<(OwnedFd, Vec<u8>)>,
+        err: Option<(OwnedFd, Vec<u8>)>,
         conf: &RotateOptions,
     ) {
         let o = &self.spec.options;
@@ -40,7 +41,9 @@ impl AppActor {
         let prefix = (o.time || o.log_date_format.is_some())
             .then(|| strftime_of(o.log_date_format.as_deref().unwrap_or(DEFAULT_DATE_FORMAT)));
         for (stream, pipe) in [(Stream::Out, out), (Stream::Err, err)] {
-            let Some(pipe) = pipe else { continue };
+            let Some((pipe, partial)) = pipe else {
+                continue;
+            };
             self.shared.logs.attach(Attach {
                 pipe,
                 app: self.spec.name.clone(),
@@ -51,11 +54,18 @@ impl AppActor {
                 rotate: rotate.clone(),
                 prefix: prefix.clone(),
                 json: o.log_type == LogType::Json,
+                partial,
             });
         }
     }
 
     pub(super) fn spawn(&mut self, i: usize, ctx: &mut Context<Self>) {
+        if let Some(adoptee) = self.take_adoptee(self.slots[i].id) {
+            return self.adopt(i, adoptee, ctx);
+        }
+        if self.resume_wait(i, ctx) {
+            return;
+        }
         if self.command.is_empty() {
             match spawn::resolve(&self.spec) {
                 Ok(argv) => self.command = argv.into(),
@@ -146,7 +156,9 @@ impl AppActor {
         match spawned {
             Ok(spawned) => {
                 let pid = spawned.pid;
-                self.capture(id, files, spawned.out, spawned.err, &conf.rotation());
+                let fresh = |pipe: Option<OwnedFd>| pipe.map(|p| (p, Vec::new()));
+                let (out, err) = (fresh(spawned.out), fresh(spawned.err));
+                self.capture(id, files, out, err, &conf.rotation());
                 self.shared.managed.insert(pid);
                 self.shared.sampler.watch(
                     id,

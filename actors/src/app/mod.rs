@@ -20,7 +20,7 @@ use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::listen::ListenAddr;
 use pmx_core::paths::Paths;
 use pmx_core::spec::{AppSpec, RestartPolicy};
-use pmx_core::state::{self, Effect, Input, Instance, KillPolicy, Readiness};
+use pmx_core::state::{self, Effect, Input, Instance, KillPolicy, Readiness, TimerKind};
 use pmx_core::view::ProcessView;
 use pmx_storage::Journal;
 use tokio::sync::{Notify, oneshot};
@@ -30,6 +30,7 @@ use crate::process::reaper::Managed;
 use crate::process::spawn;
 
 mod cluster;
+mod handover;
 mod health;
 mod launch;
 mod messages;
@@ -39,6 +40,7 @@ mod stop;
 mod takeover;
 mod talk;
 mod views;
+pub use handover::{Adoptee, HandOver, Handed};
 pub use health::probe;
 pub use messages::{Control, Retire, SendSignal, Views};
 pub use policies::{Rescale, Watching};
@@ -76,6 +78,11 @@ pub struct Shared {
     pub listen: crate::listen::ListenHub,
     /// The dashboard's URL, when the daemon serves `/metrics` and the dashboard.
     pub http: Option<Arc<str>>,
+    /// The daemon's settings as `pmxd --settings` takes them: what `pmx update` executes
+    /// the new program with (`None`: the daemon cannot re-execute itself).
+    pub relaunch: Option<Arc<str>>,
+    /// An update gathered, for `run` to execute once the client has its answer.
+    pub pending_update: crate::update::Pending,
 }
 
 pub struct AppActor {
@@ -116,6 +123,12 @@ pub struct AppActor {
     keys: u64,
     /// A rolling reload in progress.
     rolling: Option<reload::Rolling>,
+    /// Processes a previous daemon handed over, adopted at the first spawn of their slot.
+    adoptees: Vec<handover::Adoptee>,
+    /// Instances a previous daemon was waiting to restart: restarted when due.
+    waiting: Vec<pmx_core::handoff::HandedWait>,
+    /// Its processes were handed over (`pmx update`): it acts no more.
+    frozen: bool,
     /// Failed health checks in a row.
     health_failures: u32,
     /// Actions policies took on each instance (by id), by policy name: for `/metrics`.
@@ -139,6 +152,8 @@ struct Slot {
     machine: Instance,
     run: Option<Run>,
     incoming: bool,
+    /// When the armed restart delay ends (handed over by `pmx update`).
+    restart_due: Option<Millis>,
 }
 
 /// The live process of an instance.
@@ -178,6 +193,7 @@ impl AppActor {
                 machine: Instance::new(),
                 run: None,
                 incoming: false,
+                restart_due: None,
             })
             .collect();
         Self {
@@ -186,6 +202,9 @@ impl AppActor {
             cluster_ports: cluster::ClusterPorts::default(),
             keys: ids.len() as u64,
             rolling: None,
+            adoptees: Vec::new(),
+            waiting: Vec::new(),
+            frozen: false,
             health_failures: 0,
             policy_actions: HashMap::new(),
             shown_logs: RefCell::default(),
@@ -268,6 +287,10 @@ impl AppActor {
 
     /// Feeds one input to instance `i` and carries out what the machine decides.
     fn feed(&mut self, i: usize, input: Input, cause: Cause, ctx: &mut Context<Self>) {
+        // Handed over to the next daemon: what happens to its processes is that one's.
+        if self.frozen {
+            return;
+        }
         let kill = self.kill_policy();
         let ready = self.effective_readiness();
         if let (Input::Command(_), Cause::Rule { rule, .. }) = (&input, &cause) {
@@ -309,6 +332,9 @@ impl AppActor {
                 token,
                 after_ms,
             } => {
+                if kind == TimerKind::RestartDelay {
+                    self.slots[i].restart_due = Some(now_ms() + after_ms);
+                }
                 let input = Input::Timer { kind, token };
                 if after_ms == 0 {
                     self.feed(i, input, Cause::Policy, ctx);
@@ -344,6 +370,7 @@ impl AppActor {
             machine: Instance::new(),
             run: None,
             incoming,
+            restart_due: None,
         }
     }
 

@@ -177,6 +177,39 @@ pub fn node_options(spec: &AppSpec, paths: &Paths) -> (String, String) {
 }
 
 impl Talk {
+    /// Hands the channel over for `pmx update`: the notify socket's path (its file stays,
+    /// the next daemon binds it again) and the daemon's end of the channel.
+    pub fn hand_over(mut self) -> (PathBuf, std::io::Result<OwnedFd>, bool) {
+        let channel = self.writer.try_clone().map(OwnedFd::from);
+        (std::mem::take(&mut self.notify), channel, self.shim)
+    }
+
+    /// Talks again with a process another daemon started (`pmx update`): the notify socket
+    /// bound anew at its path, the channel's end read again.
+    pub fn adopt(
+        notify: PathBuf,
+        channel: OwnedFd,
+        shim: bool,
+        key: u64,
+        addr: Addr<AppActor>,
+    ) -> std::io::Result<Talk> {
+        let _ = std::fs::remove_file(&notify);
+        let datagram = tokio::net::UnixDatagram::bind(&notify)?;
+        let mine = UnixStream::from(channel);
+        let writer = mine.try_clone()?;
+        mine.set_nonblocking(true)?;
+        let stream = tokio::net::UnixStream::from_std(mine)?;
+        Ok(Talk {
+            notify,
+            writer,
+            readers: vec![
+                actix::spawn(read_notify(datagram, key, addr.clone())),
+                actix::spawn(read_channel(stream, key, addr)),
+            ],
+            shim,
+        })
+    }
+
     /// Sends one line to the shim; false when it cannot be written at once.
     pub fn tell(&mut self, line: &str) -> bool {
         self.writer
@@ -190,7 +223,10 @@ impl Drop for Talk {
         for reader in &self.readers {
             reader.abort();
         }
-        let _ = std::fs::remove_file(&self.notify);
+        // Handed over: the file is the next daemon's.
+        if !self.notify.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.notify);
+        }
     }
 }
 

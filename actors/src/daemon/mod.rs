@@ -14,6 +14,7 @@ mod save;
 mod start;
 mod targets;
 mod up;
+mod update;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use pmx_core::spec::AppSpec;
 use pmx_core::state::Command;
 use pmx_storage::{Desired, Registry, Snapshot, load_registry};
 
-use crate::app::{AppActor, Control, Orphan, Shared};
+use crate::app::{Adoptee, AppActor, Control, Orphan, Shared};
 use crate::clock::now_ms;
 use crate::process::{family, identity};
 
@@ -63,6 +64,14 @@ pub struct Handle {
     pub via: Option<String>,
 }
 
+/// What a previous daemon handed over (`pmx update`).
+pub struct Adoption {
+    pub from: String,
+    pub uid: u32,
+    pub runs: Vec<Adoptee>,
+    pub waiting: Vec<pmx_core::handoff::HandedWait>,
+}
+
 /// Stop every app without changing what should run, then answer.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -79,9 +88,13 @@ fn internal(e: impl std::fmt::Display) -> Response {
 }
 
 impl Daemon {
-    /// Builds the daemon from the journal: every registered app gets its actor back. Returns
-    /// the registry it folded too, as a snapshot for the housekeeping to store.
-    pub fn boot(shared: Shared) -> Result<(Self, Snapshot), pmx_storage::JournalError> {
+    /// Builds the daemon from the journal: every registered app gets its actor back, with
+    /// the processes a previous daemon handed over (`pmx update`) to adopt. Returns the
+    /// registry it folded too, as a snapshot for the housekeeping to store.
+    pub fn boot(
+        shared: Shared,
+        adoption: Option<Adoption>,
+    ) -> Result<(Self, Snapshot), pmx_storage::JournalError> {
         let (snapshot, skipped) = load_registry(shared.journal.as_ref())?;
         if skipped > 0 {
             crate::say!("pmx: skipped {skipped} journal records that could not be read");
@@ -114,8 +127,44 @@ impl Daemon {
         }
         let home = daemon.shared.paths.home().display().to_string();
         let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref());
+        let (mut adoptees, mut waiting, upgraded) = match adoption {
+            Some(a) => (a.runs, a.waiting, Some((a.from, a.uid))),
+            None => (Vec::new(), Vec::new(), None),
+        };
         for (name, mut app) in registry.apps {
+            // A handed-over process is adopted, not taken over, while it is still itself.
+            let adopted: Vec<Adoptee> = app
+                .ids
+                .iter()
+                .filter_map(|&id| {
+                    let at = adoptees
+                        .iter()
+                        .position(|a| a.run.id == id && a.run.app == name)?;
+                    let adoptee = adoptees.swap_remove(at);
+                    let pid = adoptee.run.pid;
+                    let itself = adoptee.run.start_time.is_some()
+                        && identity::start_time(pid) == adoptee.run.start_time;
+                    itself.then(|| {
+                        orphans.remove(&id);
+                        adoptee
+                    })
+                })
+                .collect();
             let mine = app.ids.iter().filter_map(|id| orphans.remove(id)).collect();
+            if let Some((from, uid)) = &upgraded {
+                daemon.note(
+                    &name,
+                    format!(
+                        "daemon upgraded {from} → {} by uid {uid} ({} processes adopted)",
+                        env!("CARGO_PKG_VERSION"),
+                        adopted.len()
+                    ),
+                    Cause::User {
+                        command: "update".into(),
+                        uid: *uid,
+                    },
+                );
+            }
             daemon.share_env(&mut app.spec);
             let spec = Arc::new(app.spec);
             let actor = AppActor::new(
@@ -124,7 +173,9 @@ impl Daemon {
                 app.created_at,
                 daemon.shared.clone(),
             )
-            .with_orphans(mine);
+            .with_orphans(mine)
+            .with_adoptees(adopted)
+            .with_waiting(waiting.extract_if(.., |w| w.app == name).collect());
             let addr = actor.start();
             if app.desired == Desired::Running {
                 addr.do_send(Control {
@@ -285,6 +336,7 @@ impl Handler<Handle> for Daemon {
             Request::StartApps(t) => {
                 self.control(&t.targets, Command::StartOrRestart, user("start"))
             }
+            Request::Update(req) => self.update(req, uid),
             Request::Recent => {
                 let instances = self.shared.sampler.recent();
                 ready(Response::Recent(RecentList { instances }))

@@ -137,6 +137,16 @@ impl Lines {
     }
 
     /// Whether a piece of a line waits for its end.
+    /// The start of a line read but not written: handed to the next daemon.
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Goes on with a line another daemon started reading.
+    pub fn resume(&mut self, pending: Vec<u8>) {
+        self.pending = pending;
+    }
+
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }

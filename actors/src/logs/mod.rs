@@ -83,6 +83,17 @@ pub struct Attach {
     /// strftime of the line prefix, if lines get one.
     pub prefix: Option<String>,
     pub json: bool,
+    /// The start of a line already read from the pipe (by the daemon that handed it over).
+    pub partial: Vec<u8>,
+}
+
+/// A stream handed over for `pmx update`: its pipe, unread output still in it, and the
+/// start of a line read but not yet written.
+pub struct Detached {
+    pub id: u32,
+    pub stream: Stream,
+    pub pipe: OwnedFd,
+    pub partial: Vec<u8>,
 }
 
 /// What the log thread hands a stream's line assembly.
@@ -97,6 +108,8 @@ enum Command {
     Attach(Box<Attach>),
     Flush(Vec<PathBuf>, oneshot::Sender<Vec<String>>),
     Reopen(oneshot::Sender<()>),
+    /// Stop reading every stream and hand the pipes back (`pmx update`).
+    Detach(oneshot::Sender<Vec<Detached>>),
 }
 
 /// The handle the daemon and the app actors hold.
@@ -190,6 +203,16 @@ impl LogHub {
             *lock(&self.active.0) -= 1;
             crate::say!("pmx: the log thread is gone: output is not captured");
         }
+    }
+
+    /// Stops reading every stream and hands the pipes over, each with the start of a line
+    /// it held; what the files were given so far is written.
+    pub async fn detach_all(&self) -> Vec<Detached> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::Detach(tx)) {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// Empties these files; the errors, if any.
@@ -397,6 +420,24 @@ impl Hub {
                 }
                 let _ = done.send(());
             }
+            Command::Detach(done) => {
+                let detached = std::mem::take(&mut self.streams)
+                    .into_values()
+                    .map(|mut capture| {
+                        let _ = epoll::delete(&self.poll, &capture.pipe);
+                        self.ended();
+                        Detached {
+                            id: capture.id,
+                            stream: capture.kind,
+                            partial: capture.lines.take_pending(),
+                            pipe: capture.pipe,
+                        }
+                    })
+                    .collect();
+                self.rearm.clear();
+                self.partials.clear();
+                let _ = done.send(detached);
+            }
         }
     }
 
@@ -429,13 +470,14 @@ impl Hub {
             crate::say!("pmx: cannot read the output of {}: {e}", attach.app);
             return self.ended();
         }
-        let lines = Lines::new(LineFormat {
+        let mut lines = Lines::new(LineFormat {
             app: app.clone(),
             id: attach.id,
             stream: attach.stream,
             prefix: attach.prefix,
             json: attach.json,
         });
+        lines.resume(attach.partial);
         self.streams.insert(
             token,
             Box::new(Capture {

@@ -27,8 +27,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// the daemon's descriptors.
 const MAX_CLIENTS: usize = 256;
 
-/// Accepts clients forever. `killed` is told when a client's `kill` was answered; `tick` is
-/// how often `monit` streams get every instance's figures (the sample interval).
+/// Accepts clients forever. `killed` is told when a client's `kill` or `update` was answered;
+/// `tick` is how often `monit` streams get every instance's figures (the sample interval).
 pub async fn serve(
     listener: UnixListener,
     daemon: Addr<Daemon>,
@@ -174,14 +174,17 @@ async fn connection(
             return Box::pin(follow::logs(stream, daemon, logs, uid, l.clone())).await;
         }
         let response = ask(&daemon, request, uid).await?;
-        let was_kill = matches!(response, Response::Killed);
-        match response {
-            Response::Document(document) => write_document(&mut stream, document).await?,
-            response => write_frame(&mut stream, &response).await?,
-        }
-        if was_kill {
+        // After a kill, or an update (its handoff is ready): the daemon ends or execs, even
+        // when the client left before the answer.
+        let ends = matches!(response, Response::Killed | Response::Updating(_));
+        let written = match response {
+            Response::Document(document) => write_document(&mut stream, document).await,
+            response => write_frame(&mut stream, &response).await,
+        };
+        if ends {
             let _ = killed.send(());
             return Ok(());
         }
+        written?;
     }
 }

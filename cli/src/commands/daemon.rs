@@ -48,6 +48,62 @@ pub fn run(paths: Paths, args: DaemonArgs) -> Result<(), CliError> {
     })
 }
 
+/// `pmx update`: the running daemon re-executes itself from this pmx's daemon program
+/// (`pmxd` beside it, else this binary), handing its processes over: same daemon pid, no app
+/// restarted. Waits until the new program answers.
+pub fn update(paths: &Paths, binary: Option<String>) -> Result<(), CliError> {
+    let Some(mut client) = Client::try_connect(paths)? else {
+        println("no pmx daemon runs: the next command starts this version");
+        return Ok(());
+    };
+    let Response::Pong(before) = client.request(&Request::Ping)? else {
+        return Err(CliError::Failed("unexpected answer from the daemon".into()));
+    };
+    let binary = binary.or_else(|| {
+        let own = daemon_binary().or_else(|| std::env::current_exe().ok())?;
+        Some(own.display().to_string())
+    });
+    let started = std::time::Instant::now();
+    let request = Request::Update(pmx_core::protocol::UpdateRequest { binary });
+    let updating = match client.request(&request)? {
+        Response::Updating(u) => u,
+        Response::Error(f) => return Err(super::failure(f)),
+        other => return Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
+    };
+    drop(client);
+    for why in &updating.not_handed {
+        println(&format!(
+            "taken over instead (stopped and started again): {why}"
+        ));
+    }
+    // The same socket answers again once the new program serves it.
+    let deadline = started + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(Some(mut client)) = Client::try_connect(paths)
+            && let Ok(Response::Pong(pong)) = client.request(&Request::Ping)
+            && pong.started_at != before.started_at
+        {
+            println(&format!(
+                "daemon {} updated {} → {} in {} ms: {} processes adopted, none restarted",
+                pong.daemon_pid,
+                updating.from,
+                updating.to,
+                started.elapsed().as_millis(),
+                updating.handed
+            ));
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(CliError::Failed(format!(
+                "the daemon did not answer within 30 s after executing {}: see {}",
+                updating.binary,
+                paths.daemon_log().display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// `pmxd` in the directory of this binary, if it is there.
 fn daemon_binary() -> Option<std::path::PathBuf> {
     let pmxd = std::env::current_exe().ok()?.with_file_name("pmxd");

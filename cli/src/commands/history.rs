@@ -58,6 +58,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
     let mut client = Client::connect(paths)?;
     let mut response = client.request(&Request::History(request.clone()))?;
     let mut first = true;
+    let mut last_seq = None;
     loop {
         match response {
             Response::History(list) => {
@@ -75,6 +76,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
                     }
                 }
                 first = false;
+                last_seq = list.events.last().map(|e| e.seq).or(last_seq);
                 print(&list.events, args.json);
                 // A long history comes in pages; a follower's pages come on their own.
                 if let Some(after) = list.next_after.filter(|_| !args.follow) {
@@ -90,6 +92,22 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
         if !args.follow {
             return Ok(());
         }
-        response = client.next()?;
+        response = match client.next() {
+            // Re-executed by `pmx update`: follow again from the last event shown.
+            Err(CliError::Lost(e)) => {
+                let Some(pong) = Client::came_back(paths) else {
+                    return Err(CliError::Lost(e));
+                };
+                eprintln!(
+                    "[PMX] the daemon was updated to pmx {} (pid {}): following again",
+                    pong.version, pong.daemon_pid
+                );
+                request.after_seq = last_seq.or(request.after_seq);
+                request.limit = None;
+                client = Client::connect(paths)?;
+                client.request(&Request::History(request.clone()))?
+            }
+            other => other?,
+        };
     }
 }

@@ -132,7 +132,28 @@ pub fn logs(paths: &Paths, args: LogsArgs) -> Result<(), CliError> {
     follow(paths, targets, &streams, &printer)
 }
 
+/// Follows until the daemon ends; a daemon re-executed by `pmx update` is followed again.
 fn follow(
+    paths: &Paths,
+    targets: Vec<String>,
+    streams: &[Stream],
+    printer: &Printer,
+) -> Result<(), CliError> {
+    loop {
+        match follow_once(paths, targets.clone(), streams, printer) {
+            Err(CliError::Lost(e)) => match Client::came_back(paths) {
+                Some(pong) => eprintln!(
+                    "[PMX] the daemon was updated to pmx {} (pid {}): following again",
+                    pong.version, pong.daemon_pid
+                ),
+                None => return Err(CliError::Lost(e)),
+            },
+            other => return other,
+        }
+    }
+}
+
+fn follow_once(
     paths: &Paths,
     targets: Vec<String>,
     streams: &[Stream],

@@ -27,3 +27,4 @@ mod stopping;
 mod takeover;
 mod targets;
 mod up;
+mod update;

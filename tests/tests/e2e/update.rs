@@ -1,0 +1,212 @@
+//! `pmx update`: the daemon re-executes itself in place (same pid) and adopts every process:
+//! none restarted, no request to a `listen` app failed, no log line lost or written twice, an
+//! app starting still awaited, an app waiting to restart restarted when due, followers
+//! following again, the upgrade in every app's history. A binary that cannot take over is
+//! refused and nothing changes.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use pmx_tests::{Home, Load, alive, fixture, free_port, wait_for};
+
+/// Each instance's (name, id, pid, status).
+fn processes(home: &Home) -> Vec<(String, u64, u64, String)> {
+    home.jlist()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or("").to_string(),
+                p["pm_id"].as_u64().unwrap_or(0),
+                p["pid"].as_u64().unwrap_or(0),
+                p["pm2_env"]["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The numbers of the `tick N` lines in the log, which must follow each other.
+fn ticks(home: &Home) -> Vec<u64> {
+    let log = std::fs::read_to_string(home.path().join("logs/tick-out.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| l.strip_prefix("tick ")?.trim().parse().ok())
+        .collect()
+}
+
+fn assert_consecutive(numbers: &[u64]) {
+    let broken: Vec<_> = numbers.windows(2).filter(|w| w[1] != w[0] + 1).collect();
+    assert!(broken.is_empty(), "lines lost or repeated at {broken:?}");
+}
+
+#[test]
+fn an_update_adopts_every_process_and_loses_nothing() {
+    let home = Home::new();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
+    home.ok(&[
+        "start",
+        &fixture("fd_server.py"),
+        "--name",
+        "web",
+        "-i",
+        "2",
+        "--listen",
+        &listen,
+    ]);
+    // Never says it is ready: still launching when the update comes (its `start` waits for
+    // it, so it runs beside the test).
+    let mut starting = home
+        .command(&[
+            "start",
+            &fixture("forever.sh"),
+            "--name",
+            "slow",
+            "--wait-ready",
+            "--listen-timeout",
+            "600000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("slow launching", Duration::from_secs(10), || {
+        home.jlist()
+            .iter()
+            .any(|p| p["name"] == "slow" && p["pm2_env"]["status"] == "launching")
+            .then_some(())
+    });
+    // Crashes after 1 s, restarted 4 s later: waiting when the update comes.
+    home.ok(&[
+        "start",
+        &fixture("crash.sh"),
+        "--name",
+        "later",
+        "--restart-delay",
+        "4000",
+        "--",
+        "1",
+        "1",
+    ]);
+    home.wait_status("later", "waiting restart");
+    let crashed_at = Instant::now();
+    let load = Load::start(port, 4);
+    wait_for(
+        "both web instances answering",
+        Duration::from_secs(10),
+        || (load.report().answers.len() >= 2).then_some(()),
+    );
+    let mut follower = home
+        .command(&["logs", "tick", "--raw", "--out", "--lines", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let before = processes(&home);
+    let daemon = home.daemon_pid().unwrap();
+    let out = home.ok(&["update"]);
+    assert!(out.contains("none restarted"), "{out}");
+
+    assert_eq!(home.daemon_pid(), Some(daemon), "the daemon's pid changed");
+    let after = processes(&home);
+    for (name, id, pid, status) in &before {
+        if name == "later" {
+            continue;
+        }
+        let now = after.iter().find(|p| p.1 == *id).unwrap();
+        assert_eq!(
+            (&now.0, now.2, &now.3),
+            (name, *pid, status),
+            "{name} #{id}: {after:?}"
+        );
+        assert!(alive(*pid as u32));
+    }
+    // The app that was starting is still awaited, not taken for online.
+    assert_eq!(home.status("slow"), "launching");
+    // The waiting one restarts when it was due (4 s after its crash), not at once.
+    assert_eq!(home.status("later"), "waiting restart");
+    home.wait_status("later", "online");
+    assert!(
+        crashed_at.elapsed() >= Duration::from_millis(3500),
+        "restarted {:?} after its crash",
+        crashed_at.elapsed()
+    );
+
+    // Requests kept being answered, by the same processes.
+    std::thread::sleep(Duration::from_millis(500));
+    let report = load.finish();
+    report.assert_none_failed();
+    assert!(
+        report.ok() > 50,
+        "too little load to mean anything: {report:?}"
+    );
+
+    // Output goes on: every line once, across the update.
+    let seen = ticks(&home).len();
+    wait_for(
+        "tick lines after the update",
+        Duration::from_secs(5),
+        || (ticks(&home).len() > seen + 10).then_some(()),
+    );
+    assert_consecutive(&ticks(&home));
+
+    // The follower was told, followed again and gets new lines.
+    let stderr = follower.stderr.take().unwrap();
+    let mut said = String::new();
+    BufReader::new(stderr).read_line(&mut said).unwrap();
+    assert!(said.contains("the daemon was updated"), "{said}");
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let mut last = 0;
+    for _ in 0..40 {
+        last = lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .trim_start_matches("tick ")
+            .parse()
+            .unwrap_or(0);
+    }
+    assert!(last > 0);
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let _ = starting.kill();
+    let _ = starting.wait();
+
+    // The journal says why nothing restarted; a crash after the update is seen.
+    let history = home.ok(&["history", "tick"]);
+    assert!(history.contains("daemon upgraded"), "{history}");
+    let web = after.iter().find(|p| p.0 == "web").unwrap().2 as i32;
+    unsafe { libc::kill(web, libc::SIGKILL) };
+    wait_for(
+        "the killed instance restarted",
+        Duration::from_secs(10),
+        || {
+            processes(&home)
+                .iter()
+                .any(|p| p.0 == "web" && p.2 != web as u64 && p.3 == "online" && p.1 == 1)
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn an_update_to_a_binary_that_cannot_take_over_changes_nothing() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
+    let before = processes(&home);
+    let daemon = home.daemon_pid();
+    let err = home.fails(2, &["update", "--binary", "/bin/true"]);
+    assert!(
+        err.contains("is not a pmx daemon that can take over"),
+        "{err}"
+    );
+    let err = home.fails(2, &["update", "--binary", "/nonexistent/pmxd"]);
+    assert!(err.contains("cannot run /nonexistent/pmxd"), "{err}");
+    assert_eq!(home.daemon_pid(), daemon);
+    assert_eq!(processes(&home), before);
+    let seen = ticks(&home).len();
+    wait_for("tick lines still written", Duration::from_secs(5), || {
+        (ticks(&home).len() > seen + 5).then_some(())
+    });
+    assert_consecutive(&ticks(&home));
+}
