@@ -73,6 +73,16 @@ impl Client {
 
     /// Connects to a running daemon; `None` when none runs.
     pub fn try_connect(paths: &Paths) -> Result<Option<Self>, CliError> {
+        Self::try_connect_as(paths, false)
+    }
+
+    /// Connects for `pmx update`, which a daemon of any protocol version takes: the one
+    /// request is then an `UpdateRequest` (see `Hello::update`).
+    pub fn try_connect_for_update(paths: &Paths) -> Result<Option<Self>, CliError> {
+        Self::try_connect_as(paths, true)
+    }
+
+    fn try_connect_as(paths: &Paths, update: bool) -> Result<Option<Self>, CliError> {
         let socket = paths.socket();
         let stream = match UnixStream::connect(&socket) {
             Ok(s) => s,
@@ -91,6 +101,7 @@ impl Client {
         let handshake = client
             .send(&Hello {
                 version: PROTOCOL_VERSION,
+                update,
             })
             .and_then(|_| client.read_body());
         let body = match handshake {
@@ -107,6 +118,15 @@ impl Client {
     }
 
     pub fn request(&mut self, request: &Request) -> Result<Response, CliError> {
+        self.send(request)?;
+        decode(&self.read_body()?)
+    }
+
+    /// The one request of a connection made for `pmx update`.
+    pub fn request_update(
+        &mut self,
+        request: &pmx_core::protocol::UpdateRequest,
+    ) -> Result<Response, CliError> {
         self.send(request)?;
         decode(&self.read_body()?)
     }

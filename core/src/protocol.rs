@@ -15,6 +15,11 @@ pub const PROTOCOL_VERSION: u32 = 3;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
     pub version: u32,
+    /// `pmx update`, from a pmx of any protocol version: its one request is an
+    /// `UpdateRequest` frame, answered by `Response::Updating` or `Response::Error`. These
+    /// three stay readable across versions: an update is how a daemon gets to a new one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub update: bool,
 }
 
 /// The daemon's answer to a compatible `Hello`.
@@ -87,6 +92,8 @@ pub struct UpdateRequest {
 /// The answer to `Update`: the daemon passed the check and is re-executing itself.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Updating {
+    /// When the daemon that answers started: the one after the update started later.
+    pub started_at: Millis,
     pub from: String,
     pub to: String,
     pub binary: String,

@@ -250,12 +250,10 @@ impl AppActor {
             };
             self.feed(i, ready, Cause::Process, ctx);
         }
-        // The process goes on: so do its counts and its uptime.
+        // The process goes on, so does its uptime; restart counts start again at 0, as
+        // after PM2's `update` (scripts compare them across one).
         if let Some(was) = run.machine {
             let m = &mut self.slots[i].machine;
-            m.restarts = was.restarts;
-            m.unstable_restarts = was.unstable_restarts;
-            m.backoff_ms = was.backoff_ms;
             m.last_exit = was.last_exit;
             m.started_at = was.started_at.or(m.started_at);
         }

@@ -126,16 +126,22 @@ impl Daemon {
             daemon.shared.policy.restore(rules);
         }
         let home = daemon.shared.paths.home().display().to_string();
-        let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref());
+        // After an update the journal was flushed before the exec: every live process is in
+        // it, so no scan of the machine's processes is needed.
+        let scan = adoption.is_none();
+        let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref(), scan);
         let (mut adoptees, mut waiting, upgraded) = match adoption {
             Some(a) => (a.runs, a.waiting, Some((a.from, a.uid))),
             None => (Vec::new(), Vec::new(), None),
         };
         for (name, mut app) in registry.apps {
-            // A handed-over process is adopted, not taken over, while it is still itself.
+            // A handed-over process is adopted, not taken over, while it is still itself and
+            // its app is to run (the start at boot is where it is adopted).
+            let running = app.desired == Desired::Running;
             let adopted: Vec<Adoptee> = app
                 .ids
                 .iter()
+                .filter(|_| running)
                 .filter_map(|&id| {
                     let at = adoptees
                         .iter()
@@ -248,19 +254,28 @@ const RESCAN_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 /// daemons started (found by its run token, so even a spawn whose event was not yet
 /// committed), plus every journaled live process that still runs (same pid and start time).
 /// After a clean shutdown nothing is scanned.
-fn orphans_of(registry: &Registry, home: &str, boot: Option<&str>) -> HashMap<u32, Orphan> {
+fn orphans_of(
+    registry: &Registry,
+    home: &str,
+    boot: Option<&str>,
+    scan: bool,
+) -> HashMap<u32, Orphan> {
     if !registry.crashed {
         return HashMap::new();
     }
-    let mut found = identity::tagged_processes(home);
-    // A child the dead daemon forked but had not yet exec'd shows the daemon's environment,
-    // without its token; it is an app a moment later. A second look finds it.
-    std::thread::sleep(RESCAN_AFTER);
-    for (id, processes) in identity::tagged_processes(home) {
-        let known = found.entry(id).or_default();
-        for process in processes {
-            if !known.contains(&process) {
-                known.push(process);
+    let mut found: HashMap<u32, Vec<(u32, u64)>> = HashMap::new();
+    for look in 0..if scan { 2 } else { 0 } {
+        // A child the dead daemon forked but had not yet exec'd shows the daemon's
+        // environment, without its token; it is an app a moment later. A second look finds it.
+        if look > 0 {
+            std::thread::sleep(RESCAN_AFTER);
+        }
+        for (id, processes) in identity::tagged_processes(home) {
+            let known = found.entry(id).or_default();
+            for process in processes {
+                if !known.contains(&process) {
+                    known.push(process);
+                }
             }
         }
     }

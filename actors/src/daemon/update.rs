@@ -29,6 +29,7 @@ impl Daemon {
         let apps: Vec<_> = self.apps.values().map(|a| a.addr.clone()).collect();
         let logs = self.shared.logs.clone();
         let journal = self.shared.journal.clone();
+        let started_at = self.started_at;
         Box::pin(
             async move {
                 let check = binary.clone();
@@ -50,6 +51,7 @@ impl Daemon {
                     crate::say!("pmx: journal flush before the update failed: {e}");
                 }
                 let answer = Updating {
+                    started_at,
                     from: env!("CARGO_PKG_VERSION").to_string(),
                     to,
                     binary: binary.display().to_string(),

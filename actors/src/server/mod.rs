@@ -27,6 +27,33 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// the daemon's descriptors.
 const MAX_CLIENTS: usize = 256;
 
+/// `pmx update` from a pmx of any protocol version: one `UpdateRequest`, one answer; after
+/// `Updating` the daemon executes the new program (see `killed`).
+async fn update(
+    mut stream: UnixStream,
+    daemon: Addr<Daemon>,
+    uid: u32,
+    killed: mpsc::UnboundedSender<()>,
+) -> Result<(), ConnError> {
+    let welcome = Welcome {
+        version: PROTOCOL_VERSION,
+        daemon_pid: std::process::id(),
+    };
+    write_frame(&mut stream, &welcome).await?;
+    let body = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream))
+        .await
+        .map_err(|_| ConnError::Timeout)??;
+    let Some(body) = body else { return Ok(()) };
+    let request: pmx_core::protocol::UpdateRequest = frame::decode(&body)?;
+    let response = ask(&daemon, Request::Update(request), uid).await?;
+    let updating = matches!(response, Response::Updating(_));
+    let written = write_frame(&mut stream, &response).await;
+    if updating {
+        let _ = killed.send(());
+    }
+    written
+}
+
 /// Accepts clients forever. `killed` is told when a client's `kill` or `update` was answered;
 /// `tick` is how often `monit` streams get every instance's figures (the sample interval).
 pub async fn serve(
@@ -136,6 +163,9 @@ async fn connection(
         .map_err(|_| ConnError::Timeout)??;
     let Some(hello) = hello else { return Ok(()) };
     let hello: Hello = frame::decode(&hello)?;
+    if hello.update {
+        return update(stream, daemon, uid, killed).await;
+    }
     if hello.version != PROTOCOL_VERSION {
         let message = format!(
             "the running daemon speaks protocol {PROTOCOL_VERSION}, this pmx speaks {}: run `pmx kill` with the pmx that started the daemon, then retry",

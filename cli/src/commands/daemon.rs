@@ -52,20 +52,18 @@ pub fn run(paths: Paths, args: DaemonArgs) -> Result<(), CliError> {
 /// (`pmxd` beside it, else this binary), handing its processes over: same daemon pid, no app
 /// restarted. Waits until the new program answers.
 pub fn update(paths: &Paths, binary: Option<String>) -> Result<(), CliError> {
-    let Some(mut client) = Client::try_connect(paths)? else {
+    let Some(mut client) = Client::try_connect_for_update(paths)? else {
         println("no pmx daemon runs: the next command starts this version");
         return Ok(());
-    };
-    let Response::Pong(before) = client.request(&Request::Ping)? else {
-        return Err(CliError::Failed("unexpected answer from the daemon".into()));
     };
     let binary = binary.or_else(|| {
         let own = daemon_binary().or_else(|| std::env::current_exe().ok())?;
         Some(own.display().to_string())
     });
     let started = std::time::Instant::now();
-    let request = Request::Update(pmx_core::protocol::UpdateRequest { binary });
-    let updating = match client.request(&request)? {
+    let binary = binary.map(|b| std::fs::canonicalize(&b).map_or(b, |p| p.display().to_string()));
+    let request = pmx_core::protocol::UpdateRequest { binary };
+    let updating = match client.request_update(&request)? {
         Response::Updating(u) => u,
         Response::Error(f) => return Err(super::failure(f)),
         other => return Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
@@ -81,7 +79,7 @@ pub fn update(paths: &Paths, binary: Option<String>) -> Result<(), CliError> {
     loop {
         if let Ok(Some(mut client)) = Client::try_connect(paths)
             && let Ok(Response::Pong(pong)) = client.request(&Request::Ping)
-            && pong.started_at != before.started_at
+            && pong.started_at != updating.started_at
         {
             println(&format!(
                 "daemon {} updated {} → {} in {} ms: {} processes adopted, none restarted",

@@ -103,6 +103,8 @@ fn an_update_adopts_every_process_and_loses_nothing() {
         .spawn()
         .unwrap();
     let before = processes(&home);
+    let uptime = |home: &Home| home.proc("tick")["pm2_env"]["pm_uptime"].as_u64();
+    let started = uptime(&home);
     let daemon = home.daemon_pid().unwrap();
     let out = home.ok(&["update"]);
     assert!(out.contains("none restarted"), "{out}");
@@ -121,6 +123,8 @@ fn an_update_adopts_every_process_and_loses_nothing() {
         );
         assert!(alive(*pid as u32));
     }
+    // The process goes on, and so does its uptime.
+    assert_eq!(uptime(&home), started);
     // The app that was starting is still awaited, not taken for online.
     assert_eq!(home.status("slow"), "launching");
     // The waiting one restarts when it was due (4 s after its crash), not at once.
@@ -202,6 +206,36 @@ fn an_update_to_a_binary_that_cannot_take_over_changes_nothing() {
     );
     let err = home.fails(2, &["update", "--binary", "/nonexistent/pmxd"]);
     assert!(err.contains("cannot run /nonexistent/pmxd"), "{err}");
+    // A pmx of another protocol version can still ask for an update (and nothing else).
+    let raw = |hello: &str, then: Option<&str>| -> String {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(home.path().join("pmx.sock")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut exchange = |frame: &str| -> String {
+            s.write_all(&(frame.len() as u32).to_be_bytes()).unwrap();
+            s.write_all(frame.as_bytes()).unwrap();
+            let mut len = [0u8; 4];
+            s.read_exact(&mut len).unwrap();
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            s.read_exact(&mut body).unwrap();
+            String::from_utf8(body).unwrap()
+        };
+        let welcome = exchange(hello);
+        match then {
+            Some(frame) => exchange(frame),
+            None => welcome,
+        }
+    };
+    let refused = raw(r#"{"version": 999}"#, None);
+    assert!(refused.contains("speaks protocol"), "{refused}");
+    let answer = raw(
+        r#"{"version": 999, "update": true}"#,
+        Some(r#"{"binary": "/bin/true"}"#),
+    );
+    assert!(
+        answer.contains("is not a pmx daemon that can take over"),
+        "{answer}"
+    );
     assert_eq!(home.daemon_pid(), daemon);
     assert_eq!(processes(&home), before);
     let seen = ticks(&home).len();
