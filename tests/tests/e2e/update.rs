@@ -25,12 +25,17 @@ fn processes(home: &Home) -> Vec<(String, u64, u64, String)> {
         .collect()
 }
 
-/// The numbers of the `tick N` lines in the log, which must follow each other.
-fn ticks(home: &Home) -> Vec<u64> {
-    let log = std::fs::read_to_string(home.path().join("logs/tick-out.log")).unwrap_or_default();
+/// The numbers of the `WORD N` lines in APP's log, which must follow each other.
+fn numbered(home: &Home, app: &str, word: &str) -> Vec<u64> {
+    let log = std::fs::read_to_string(home.path().join(format!("logs/{app}-out.log")))
+        .unwrap_or_default();
     log.lines()
-        .filter_map(|l| l.strip_prefix("tick ")?.trim().parse().ok())
+        .filter_map(|l| l.strip_prefix(word)?.trim().parse().ok())
         .collect()
+}
+
+fn ticks(home: &Home) -> Vec<u64> {
+    numbered(home, "tick", "tick ")
 }
 
 fn assert_consecutive(numbers: &[u64]) {
@@ -44,6 +49,7 @@ fn an_update_adopts_every_process_and_loses_nothing() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
+    home.ok(&["start", &fixture("flood_pieces.py"), "--name", "flood"]);
     home.ok(&[
         "start",
         &fixture("fd_server.py"),
@@ -153,6 +159,11 @@ fn an_update_adopts_every_process_and_loses_nothing() {
         || (ticks(&home).len() > seen + 10).then_some(()),
     );
     assert_consecutive(&ticks(&home));
+    // A flood, read half a line at a time, loses and repeats nothing either.
+    let flood = numbered(&home, "flood", "flood ");
+    assert!(flood.len() > 1000, "{} flood lines", flood.len());
+    assert_consecutive(&flood);
+    home.ok(&["stop", "flood"]);
 
     // The follower was told, followed again and gets new lines.
     let stderr = follower.stderr.take().unwrap();
@@ -179,15 +190,19 @@ fn an_update_adopts_every_process_and_loses_nothing() {
     // The journal says why nothing restarted; a crash after the update is seen.
     let history = home.ok(&["history", "tick"]);
     assert!(history.contains("daemon upgraded"), "{history}");
-    let web = after.iter().find(|p| p.0 == "web").unwrap().2 as i32;
-    unsafe { libc::kill(web, libc::SIGKILL) };
+    let (id, web) = after
+        .iter()
+        .find(|p| p.0 == "web")
+        .map(|p| (p.1, p.2))
+        .unwrap();
+    unsafe { libc::kill(web as i32, libc::SIGKILL) };
     wait_for(
         "the killed instance restarted",
         Duration::from_secs(10),
         || {
             processes(&home)
                 .iter()
-                .any(|p| p.0 == "web" && p.2 != web as u64 && p.3 == "online" && p.1 == 1)
+                .any(|p| p.1 == id && p.2 != web && p.2 != 0 && p.3 == "online")
                 .then_some(())
         },
     );
