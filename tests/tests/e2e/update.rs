@@ -50,6 +50,7 @@ fn an_update_adopts_every_process_and_loses_nothing() {
     let listen = format!("127.0.0.1:{port}");
     home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
     home.ok(&["start", &fixture("flood_pieces.py"), "--name", "flood"]);
+    home.ok(&["start", &fixture("halves.py"), "--name", "halves"]);
     home.ok(&[
         "start",
         &fixture("fd_server.py"),
@@ -164,6 +165,15 @@ fn an_update_adopts_every_process_and_loses_nothing() {
     assert!(flood.len() > 1000, "{} flood lines", flood.len());
     assert_consecutive(&flood);
     home.ok(&["stop", "flood"]);
+    // Half a line read when the update came is finished by the next daemon, once.
+    let halves = numbered(&home, "halves", "half ");
+    assert!(halves.len() > 5, "{halves:?}");
+    assert_consecutive(&halves);
+    let log = std::fs::read_to_string(home.path().join("logs/halves-out.log")).unwrap();
+    assert!(
+        log.lines().all(|l| l.starts_with("half ")),
+        "a line was cut:\n{log}"
+    );
 
     // The follower was told, followed again and gets new lines.
     let stderr = follower.stderr.take().unwrap();
