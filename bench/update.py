@@ -22,15 +22,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import free_port, wait_answering  # noqa: E402
 from run import IDLE, ROOT, Pm2, Pmx, install_pm2  # noqa: E402
 
 APP = os.path.join(ROOT, "tests", "fixtures", "cluster.js")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def probe_once(port):
@@ -67,15 +62,6 @@ class Probe:
 
 def pids(m):
     return sorted((p["name"], p["pid"]) for p in m.jlist())
-
-
-def wait_answering(port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if probe_once(port):
-            return
-        time.sleep(0.02)
-    raise RuntimeError(f"nothing answers on {port}")
 
 
 def measure(m, apps, rounds):

@@ -14,7 +14,7 @@ use pmx_core::handoff::{HandedRun, HandedWait};
 use pmx_core::state::{Input, Readiness, Status};
 
 use super::{AppActor, Run, talk};
-use crate::process::{identity, spawn};
+use crate::process::identity;
 
 /// Hand every running process over; the actor acts no more.
 #[derive(Message)]
@@ -40,8 +40,8 @@ pub struct HandedOver {
 pub struct Adoptee {
     pub run: HandedRun,
     pub pidfd: Option<OwnedFd>,
-    pub out: Option<(OwnedFd, Vec<u8>)>,
-    pub err: Option<(OwnedFd, Vec<u8>)>,
+    pub out: super::launch::Pipe,
+    pub err: super::launch::Pipe,
     pub channel: Option<OwnedFd>,
 }
 
@@ -190,14 +190,7 @@ impl AppActor {
         self.runs += 1;
         let files = self.log_files(id);
         let conf = pmx_core::conf::ModuleConf::load(&self.shared.paths).unwrap_or_default();
-        self.capture(id, files, out, err, &conf.rotation());
-        self.shared.managed.insert(pid);
-        self.shared.sampler.watch(
-            id,
-            pid,
-            self.spec.options.memory_policy(),
-            ctx.address().recipient(),
-        );
+        self.watch_process(id, pid, (files, out, err), &conf.rotation(), ctx);
         let talk = match (run.notify, channel) {
             (Some(notify), Some(channel)) => {
                 match talk::Talk::adopt(notify.into(), channel, run.shim, key, ctx.address()) {
@@ -231,16 +224,7 @@ impl AppActor {
             conf_env: Arc::new(run.conf_env),
             injected: Arc::new(run.injected),
         });
-        ctx.spawn(
-            spawn::exit_of(pid, pidfd)
-                .into_actor(self)
-                .map(move |exit, act, ctx| {
-                    if let Some(i) = act.find(key) {
-                        act.exited(i, pid, exit, ctx);
-                    }
-                    act.answer_waiters(ctx);
-                }),
-        );
+        self.await_exit(key, pid, pidfd, ctx);
         self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
         // It was online under the previous daemon: it said so there.
         if run.online && self.effective_readiness() != Readiness::AtSpawn {

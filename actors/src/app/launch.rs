@@ -20,6 +20,10 @@ use super::{AppActor, Run, VERSIONING_FRESH, cluster, talk};
 use crate::logs::Attach;
 use crate::process::{activation, identity, spawn};
 
+/// An output pipe's read end and the start of a line already read from it (by the daemon
+/// before a `pmx update`), if the process has that stream captured.
+pub type Pipe = Option<(OwnedFd, Vec<u8>)>;
+
 impl AppActor {
     pub(super) fn log_files(&self, id: u32) -> LogFiles {
         log_files(&self.spec, &self.shared.paths, id)
@@ -32,8 +36,8 @@ impl AppActor {
         &self,
         id: u32,
         files: LogFiles,
-        out: Option<(OwnedFd, Vec<u8>)>,
-        err: Option<(OwnedFd, Vec<u8>)>,
+        out: Pipe,
+        err: Pipe,
         conf: &RotateOptions,
     ) {
         let o = &self.spec.options;
@@ -158,14 +162,7 @@ impl AppActor {
                 let pid = spawned.pid;
                 let fresh = |pipe: Option<OwnedFd>| pipe.map(|p| (p, Vec::new()));
                 let (out, err) = (fresh(spawned.out), fresh(spawned.err));
-                self.capture(id, files, out, err, &conf.rotation());
-                self.shared.managed.insert(pid);
-                self.shared.sampler.watch(
-                    id,
-                    pid,
-                    self.spec.options.memory_policy(),
-                    ctx.address().recipient(),
-                );
+                self.watch_process(id, pid, (files, out, err), &conf.rotation(), ctx);
                 let kind = EventKind::Spawned {
                     pid,
                     start_time: identity::start_time(pid),
@@ -197,20 +194,50 @@ impl AppActor {
                         Arc::new(injected)
                     },
                 });
-                let wait = spawn::exit_of(
-                    pid,
-                    self.slots[i].run.as_ref().and_then(|r| r.pidfd.clone()),
-                );
-                ctx.spawn(wait.into_actor(self).map(move |exit, act, ctx| {
-                    if let Some(i) = act.find(key) {
-                        act.exited(i, pid, exit, ctx);
-                    }
-                    act.answer_waiters(ctx);
-                }));
+                let pidfd = self.slots[i].run.as_ref().and_then(|r| r.pidfd.clone());
+                self.await_exit(key, pid, pidfd, ctx);
                 self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
             }
             Err(error) => self.spawn_failed(i, error, ctx),
         }
+    }
+
+    /// What every process of the app gets, spawned or adopted: its output captured (each
+    /// pipe with the start of a line already read), its pid managed (the reaper leaves it to
+    /// its actor) and sampled.
+    pub(super) fn watch_process(
+        &self,
+        id: u32,
+        pid: u32,
+        (files, out, err): (LogFiles, Pipe, Pipe),
+        conf: &RotateOptions,
+        ctx: &mut Context<Self>,
+    ) {
+        self.capture(id, files, out, err, conf);
+        self.shared.managed.insert(pid);
+        self.shared.sampler.watch(
+            id,
+            pid,
+            self.spec.options.memory_policy(),
+            ctx.address().recipient(),
+        );
+    }
+
+    /// Feeds the exit of process `pid` (a child) to slot `key` when it comes.
+    pub(super) fn await_exit(
+        &self,
+        key: u64,
+        pid: u32,
+        pidfd: Option<Arc<OwnedFd>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let wait = spawn::exit_of(pid, pidfd);
+        ctx.spawn(wait.into_actor(self).map(move |exit, act, ctx| {
+            if let Some(i) = act.find(key) {
+                act.exited(i, pid, exit, ctx);
+            }
+            act.answer_waiters(ctx);
+        }));
     }
 
     pub(super) fn spawn_failed(
