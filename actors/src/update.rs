@@ -121,8 +121,8 @@ fn handoff(prepared: Prepared, held: &Held, listen: &ListenHub) -> Handoff {
             run
         })
         .collect();
-    // Streams of processes not handed over: their processes are taken over, their pipes
-    // closed here (the apps write to a pipe no one reads until they are replaced).
+    // Streams of processes not handed over close here: the new daemon replaces those
+    // processes anyway.
     drop(streams);
     let listeners = listen
         .held()

@@ -51,6 +51,14 @@ impl Handler<HandOver> for AppActor {
     fn handle(&mut self, _: HandOver, _: &mut Context<Self>) -> Self::Result {
         self.frozen = true;
         let cluster = self.cluster_worker();
+        // An instance being replaced has two processes under one id (and so two pairs of
+        // pipes): neither is handed over.
+        let reloading: Vec<u32> = self
+            .slots
+            .iter()
+            .filter(|s| s.incoming)
+            .map(|s| s.id)
+            .collect();
         let mut out = HandedOver::default();
         for slot in &mut self.slots {
             if let (Status::WaitingRestart, Some(due_at)) = (slot.machine.status, slot.restart_due)
@@ -69,8 +77,8 @@ impl Handler<HandOver> for AppActor {
             let status = slot.machine.status;
             let why = if cluster {
                 Some("a cluster worker")
-            } else if slot.incoming {
-                Some("replacing an instance in a reload")
+            } else if reloading.contains(&slot.id) {
+                Some("in a reload")
             } else if !matches!(status, Status::Online | Status::Launching) {
                 Some(status.as_str())
             } else {
