@@ -99,6 +99,16 @@ fn service_unit(input: &Input, spec: &AppSpec, options: &Options, report: &mut R
             );
         }
     }
+    // Its sockets come from its socket unit, which a direct start must bring up first.
+    if !spec.listen_addrs().is_empty() {
+        let socket = if spec.instances > 1 {
+            format!("{}@%i.socket", unit_name(&spec.name))
+        } else {
+            format!("{}.socket", unit_name(&spec.name))
+        };
+        after.push(socket.clone());
+        requires.push(socket);
+    }
     let _ = writeln!(unit, "After={}", after.join(" "));
     if !requires.is_empty() {
         let _ = writeln!(unit, "Requires={}", requires.join(" "));

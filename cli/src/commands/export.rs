@@ -148,30 +148,40 @@ fn write_files(dir: &str, files: &[pmx_export::File]) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The files on standard output, separated as the target's tools expect; those with
-/// environment values are left out (the report says so).
+/// The files on standard output, as the target's tools read a stream (`kubectl apply -f -`
+/// takes YAML documents separated by `---`, `docker compose -f -` one file): Containerfiles
+/// and the files holding environment values are left out, and stderr says so.
 fn print_files(export: &pmx_export::Export, target: Target) {
-    let separator = |name: &str| match target {
-        Target::Kubernetes if name.ends_with(".yaml") => "---".to_string(),
-        _ => format!("# ---- {name}"),
-    };
+    let stream_only = matches!(target, Target::Kubernetes | Target::Compose);
     let mut first = true;
-    let mut held = Vec::new();
+    let (mut secret, mut other) = (Vec::new(), Vec::new());
     for file in &export.files {
         if file.secret {
-            held.push(file.name.clone());
+            secret.push(file.name.clone());
             continue;
         }
-        if !first || target != Target::Kubernetes {
-            println(&separator(&file.name));
+        if stream_only && !file.name.ends_with(".yaml") {
+            other.push(file.name.clone());
+            continue;
+        }
+        match target {
+            Target::Kubernetes if !first => println("---"),
+            Target::Kubernetes | Target::Compose => {}
+            _ => println(&format!("# ---- {}", file.name)),
         }
         first = false;
         print!("{}", file.content);
     }
-    if !held.is_empty() {
+    if !secret.is_empty() {
         eprintln!(
             "pmx export: not printed, as they hold environment values: {} (use --out DIR to write them, mode 0600)",
-            held.join(", ")
+            secret.join(", ")
+        );
+    }
+    if !other.is_empty() {
+        eprintln!(
+            "pmx export: not printed: {} (use --out DIR to write them)",
+            other.join(", ")
         );
     }
 }

@@ -266,7 +266,7 @@ fn cases() -> Vec<Case> {
             "systemd listen as a socket",
             Systemd,
             listen,
-            &["==> api.socket", "ListenStream=3000"],
+            &["==> api.socket", "ListenStream=3000", "Requires=api.socket"],
         ),
         case(
             "systemd cron_restart as a timer",

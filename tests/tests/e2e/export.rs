@@ -55,6 +55,12 @@ fn the_running_apps_export_with_their_environment_kept_private() {
     );
     assert!(!stdout.contains("hunter2"), "{stdout}");
     assert!(stderr.contains("api-env-secret.yaml"), "{stderr}");
+    // Only manifests: `kubectl apply -f -` reads the stream as it is.
+    assert!(!stdout.contains("FROM "), "{stdout}");
+    assert!(
+        stderr.contains("not printed: api.Containerfile"),
+        "{stderr}"
+    );
     // Two replicas cannot each know their number: reported, exit 3.
     assert_eq!(printed.status.code(), Some(3), "{stderr}");
     assert!(
