@@ -109,6 +109,12 @@ fn an_update_adopts_every_process_and_loses_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut history = home
+        .command(&["history", "tick", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let before = processes(&home);
     let uptime = |home: &Home| home.proc("tick")["pm2_env"]["pm_uptime"].as_u64();
     let started = uptime(&home);
@@ -196,6 +202,30 @@ fn an_update_adopts_every_process_and_loses_nothing() {
     let _ = follower.wait();
     let _ = starting.kill();
     let _ = starting.wait();
+
+    // The history follower too, from the last event it showed: the upgrade, then what
+    // comes after it.
+    home.ok(&["restart", "tick"]);
+    let stderr = history.stderr.take().unwrap();
+    let mut said = String::new();
+    BufReader::new(stderr).read_line(&mut said).unwrap();
+    assert!(said.contains("the daemon was updated"), "{said}");
+    let mut shown = Vec::new();
+    for line in BufReader::new(history.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("restart");
+        shown.push(line);
+        if done {
+            break;
+        }
+    }
+    let upgraded = shown
+        .iter()
+        .filter(|l| l.contains("daemon upgraded"))
+        .count();
+    assert_eq!(upgraded, 1, "{shown:#?}");
+    let _ = history.kill();
+    let _ = history.wait();
 
     // The journal says why nothing restarted; a crash after the update is seen.
     let history = home.ok(&["history", "tick"]);
