@@ -224,6 +224,9 @@ fn an_update_adopts_every_process_and_loses_nothing() {
         .filter(|l| l.contains("daemon upgraded"))
         .count();
     assert_eq!(upgraded, 1, "{shown:#?}");
+    // Nothing shown before the update is shown again.
+    let first = shown.iter().filter(|l| **l == shown[0]).count();
+    assert_eq!(first, 1, "{shown:#?}");
     let _ = history.kill();
     let _ = history.wait();
 
