@@ -71,6 +71,19 @@ impl Client {
         None
     }
 
+    /// A follower's connection was `lost`: when the daemon came back in the same process
+    /// (`pmx update`), says so and connects again; else the loss stands.
+    pub fn follow_again(paths: &Paths, lost: String) -> Result<Self, CliError> {
+        let Some(pong) = Self::came_back(paths) else {
+            return Err(CliError::Lost(lost));
+        };
+        eprintln!(
+            "[PMX] the daemon was updated to pmx {} (pid {}): following again",
+            pong.version, pong.daemon_pid
+        );
+        Self::connect(paths)
+    }
+
     /// Connects to a running daemon; `None` when none runs.
     pub fn try_connect(paths: &Paths) -> Result<Option<Self>, CliError> {
         Self::try_connect_as(paths, false)

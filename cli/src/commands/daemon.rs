@@ -81,8 +81,12 @@ pub fn update(paths: &Paths, binary: Option<String>) -> Result<(), CliError> {
             && let Ok(Response::Pong(pong)) = client.request(&Request::Ping)
             && pong.started_at != updating.started_at
         {
+            let restarted = match updating.not_handed.len() {
+                0 => "none restarted".to_string(),
+                n => format!("{n} taken over (restarted)"),
+            };
             println(&format!(
-                "daemon {} updated {} → {} in {} ms: {} processes adopted, none restarted",
+                "daemon {} updated {} → {} in {} ms: {} processes adopted, {restarted}",
                 pong.daemon_pid,
                 updating.from,
                 updating.to,

@@ -56,7 +56,14 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
         follow: args.follow,
     };
     let mut client = Client::connect(paths)?;
-    let mut response = client.request(&Request::History(request.clone()))?;
+    let mut response = match client.request(&Request::History(request.clone())) {
+        // Accepted by a daemon that was handing over to its update: ask the new one.
+        Err(CliError::Lost(e)) if args.follow => {
+            client = Client::follow_again(paths, e)?;
+            client.request(&Request::History(request.clone()))?
+        }
+        other => other?,
+    };
     let mut first = true;
     let mut last_seq = None;
     loop {
@@ -95,16 +102,9 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> Result<(), CliError> {
         response = match client.next() {
             // Re-executed by `pmx update`: follow again from the last event shown.
             Err(CliError::Lost(e)) => {
-                let Some(pong) = Client::came_back(paths) else {
-                    return Err(CliError::Lost(e));
-                };
-                eprintln!(
-                    "[PMX] the daemon was updated to pmx {} (pid {}): following again",
-                    pong.version, pong.daemon_pid
-                );
+                client = Client::follow_again(paths, e)?;
                 request.after_seq = last_seq.or(request.after_seq);
                 request.limit = None;
-                client = Client::connect(paths)?;
                 client.request(&Request::History(request.clone()))?
             }
             other => other?,

@@ -141,13 +141,7 @@ fn follow(
 ) -> Result<(), CliError> {
     loop {
         match follow_once(paths, targets.clone(), streams, printer) {
-            Err(CliError::Lost(e)) => match Client::came_back(paths) {
-                Some(pong) => eprintln!(
-                    "[PMX] the daemon was updated to pmx {} (pid {}): following again",
-                    pong.version, pong.daemon_pid
-                ),
-                None => return Err(CliError::Lost(e)),
-            },
+            Err(CliError::Lost(e)) => drop(Client::follow_again(paths, e)?),
             other => return other,
         }
     }
