@@ -112,6 +112,16 @@ pub fn parse_size_bytes(input: &str) -> Result<u64, UnitError> {
     Ok(bytes.round() as u64)
 }
 
+/// A duration as configs write it, exactly: `2m`, `30s`, `1600ms` (what
+/// `parse_duration_ms` reads back).
+pub fn format_duration_ms(ms: u64) -> String {
+    match ms {
+        ms if ms > 0 && ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        ms if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
+}
+
 /// Renders a duration the way PM2's `uptime` column does: `45s`, `12m`, `3h`, `2D`.
 pub fn format_uptime(ms: u64) -> String {
     let s = ms / 1000;

@@ -141,15 +141,6 @@ pub fn seconds(ms: u64) -> u64 {
     ms.div_ceil(1000)
 }
 
-/// A duration as the engines write it: `1600ms`, `30s`, `2m`.
-pub fn duration(ms: u64) -> String {
-    match ms {
-        ms if ms > 0 && ms % 60_000 == 0 => format!("{}m", ms / 60_000),
-        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
-        ms => format!("{ms}ms"),
-    }
-}
-
 /// Memory as Kubernetes writes it: `512Mi` when it divides, else bytes.
 pub fn memory_quantity(bytes: u64) -> String {
     memory_in(bytes, ["Gi", "Mi", ""])

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use pmx_core::spec::{AppSpec, Condition};
+use pmx_core::units::format_duration_ms;
 
 use crate::app::{self, CONTAINER_DIR, dns_name};
 use crate::report::{self, Report};
@@ -49,7 +50,7 @@ fn service(input: &Input, spec: &AppSpec, options: &Options, report: &mut Report
         "environment": { o.instance_var.clone(): "0" },
         "restart": if spec.restart.autorestart { "always" } else { "no" },
         "stop_signal": pmx_core::signal::signal_name(spec.kill_signal),
-        "stop_grace_period": app::duration(spec.kill_timeout_ms),
+        "stop_grace_period": format_duration_ms(spec.kill_timeout_ms),
     });
     match &options.image {
         Some(image) => service["image"] = json!(image),
@@ -106,8 +107,8 @@ fn service(input: &Input, spec: &AppSpec, options: &Options, report: &mut Report
     if let Some(h) = &o.health {
         service["healthcheck"] = json!({
             "test": health_command(spec, &h.url, report),
-            "interval": app::duration(h.interval_ms),
-            "timeout": app::duration(h.timeout_ms),
+            "interval": format_duration_ms(h.interval_ms),
+            "timeout": format_duration_ms(h.timeout_ms),
             "retries": h.failures,
         });
     }

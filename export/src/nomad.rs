@@ -10,6 +10,7 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use pmx_core::spec::AppSpec;
+use pmx_core::units::format_duration_ms;
 
 use crate::app::{self, dns_name};
 use crate::report::{self, Report};
@@ -243,8 +244,8 @@ fn job_hcl(job: &str, groups: &[Group]) -> String {
             h,
             "    restart {{\n      attempts = {}\n      interval = \"{}\"\n      delay    = \"{}\"\n      mode     = \"fail\"\n    }}",
             r.attempts,
-            app::duration(r.interval_ms),
-            app::duration(r.delay_ms)
+            format_duration_ms(r.interval_ms),
+            format_duration_ms(r.delay_ms)
         );
         // pmx leaves an app that keeps crashing errored, on this machine.
         h.push_str("    reschedule {\n      attempts  = 0\n      unlimited = false\n    }\n");
@@ -272,7 +273,7 @@ fn job_hcl(job: &str, groups: &[Group]) -> String {
         let _ = writeln!(
             h,
             "      kill_timeout = \"{}\"",
-            app::duration(t.kill_timeout_ms)
+            format_duration_ms(t.kill_timeout_ms)
         );
         if let Some(mb) = t.memory_mb {
             let _ = writeln!(
@@ -293,8 +294,8 @@ fn job_hcl(job: &str, groups: &[Group]) -> String {
                     "        check {{\n          type     = \"http\"\n          path     = {}\n          port     = {}\n          interval = \"{}\"\n          timeout  = \"{}\"\n        }}",
                     hcl_string(&c.path),
                     hcl_string(&c.port),
-                    app::duration(c.interval_ms),
-                    app::duration(c.timeout_ms)
+                    format_duration_ms(c.interval_ms),
+                    format_duration_ms(c.timeout_ms)
                 );
             }
             h.push_str("      }\n");

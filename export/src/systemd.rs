@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use pmx_core::spec::{AppSpec, Condition};
+use pmx_core::units::format_duration_ms;
 
 use crate::app::{self, unit_name};
 use crate::report::{self, Report};
@@ -121,7 +122,7 @@ fn service_unit(input: &Input, spec: &AppSpec, options: &Options, report: &mut R
         let _ = writeln!(
             unit,
             "StartLimitIntervalSec={}",
-            app::duration(window.max(1000))
+            format_duration_ms(window.max(1000))
         );
         let _ = writeln!(unit, "StartLimitBurst={burst}");
     }
@@ -134,7 +135,7 @@ fn service_unit(input: &Input, spec: &AppSpec, options: &Options, report: &mut R
         let _ = writeln!(
             unit,
             "TimeoutStartSec={}",
-            app::duration(o.listen_timeout_ms)
+            format_duration_ms(o.listen_timeout_ms)
         );
         report.app(
             &spec.name,
@@ -164,7 +165,11 @@ fn service_unit(input: &Input, spec: &AppSpec, options: &Options, report: &mut R
         if r.autorestart { "always" } else { "no" }
     );
     if r.restart_delay_ms > 0 {
-        let _ = writeln!(unit, "RestartSec={}", app::duration(r.restart_delay_ms));
+        let _ = writeln!(
+            unit,
+            "RestartSec={}",
+            format_duration_ms(r.restart_delay_ms)
+        );
     }
     if !r.stop_exit_codes.is_empty() {
         let codes: Vec<String> = r.stop_exit_codes.iter().map(|c| c.to_string()).collect();
@@ -178,7 +183,7 @@ fn service_unit(input: &Input, spec: &AppSpec, options: &Options, report: &mut R
     let _ = writeln!(
         unit,
         "TimeoutStopSec={}",
-        app::duration(spec.kill_timeout_ms)
+        format_duration_ms(spec.kill_timeout_ms)
     );
     if !o.treekill {
         unit.push_str("KillMode=process\n");

@@ -47,7 +47,7 @@ pub enum Trigger {
 impl std::fmt::Display for Trigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Trigger::Every(ms) => write!(f, "every {}", human_ms(*ms)),
+            Trigger::Every(ms) => write!(f, "every {}", pmx_core::units::format_duration_ms(*ms)),
             Trigger::Cron { expr, .. } => write!(f, "cron {expr}"),
             Trigger::On { event, app: None } => write!(f, "on {event}"),
             Trigger::On {
@@ -55,14 +55,6 @@ impl std::fmt::Display for Trigger {
                 app: Some(app),
             } => write!(f, "on {event} of {app}"),
         }
-    }
-}
-
-pub(crate) fn human_ms(ms: Millis) -> String {
-    match ms {
-        ms if ms % 60_000 == 0 && ms > 0 => format!("{}m", ms / 60_000),
-        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
-        ms => format!("{ms}ms"),
     }
 }
 
