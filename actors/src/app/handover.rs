@@ -139,6 +139,23 @@ impl AppActor {
         self
     }
 
+    /// The sockets a previous daemon held for this app (`pmx update`), when it held all of
+    /// them: its instances go on listening on the very same sockets.
+    pub fn with_listeners(mut self, sockets: &[(String, Arc<OwnedFd>)]) -> Self {
+        let held: Option<Vec<_>> = self
+            .spec
+            .listen_addrs()
+            .into_iter()
+            .map(|addr| {
+                let key = addr.to_string();
+                let (_, fd) = sockets.iter().find(|(a, _)| *a == key)?;
+                Some((addr, fd.clone()))
+            })
+            .collect();
+        self.listeners = held.unwrap_or_default();
+        self
+    }
+
     /// Instances a previous daemon was waiting to restart.
     pub fn with_waiting(mut self, waiting: Vec<HandedWait>) -> Self {
         self.waiting = waiting;

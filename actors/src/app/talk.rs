@@ -93,12 +93,7 @@ pub fn open(
         |e: std::io::Error| SpawnError::os(format!("cannot create the app's channel: {e}"), &e);
     let (mine, child_end) = UnixStream::pair().map_err(channel_error)?;
     let writer = mine.try_clone().map_err(channel_error)?;
-    let _ = mine.set_nonblocking(true);
-    let stream = tokio::net::UnixStream::from_std(mine).map_err(channel_error)?;
-    let mut readers = vec![
-        actix::spawn(read_notify(datagram, key, addr.clone())),
-        actix::spawn(read_channel(stream, key, addr)),
-    ];
+    let mut readers = listen(datagram, mine, key, addr).map_err(channel_error)?;
     let worker_end = match primary {
         Some(primary) => {
             let (mine, child_end) = UnixStream::pair().map_err(channel_error)?;
@@ -197,15 +192,10 @@ impl Talk {
         let datagram = tokio::net::UnixDatagram::bind(&notify)?;
         let mine = UnixStream::from(channel);
         let writer = mine.try_clone()?;
-        mine.set_nonblocking(true)?;
-        let stream = tokio::net::UnixStream::from_std(mine)?;
         Ok(Talk {
             notify,
             writer,
-            readers: vec![
-                actix::spawn(read_notify(datagram, key, addr.clone())),
-                actix::spawn(read_channel(stream, key, addr)),
-            ],
+            readers: listen(datagram, mine, key, addr)?,
             shim,
         })
     }
@@ -228,6 +218,22 @@ impl Drop for Talk {
             let _ = std::fs::remove_file(&self.notify);
         }
     }
+}
+
+/// Reads what slot `key`'s process says on its notify socket and on the daemon's end of its
+/// channel.
+fn listen(
+    notify: tokio::net::UnixDatagram,
+    channel: UnixStream,
+    key: u64,
+    addr: Addr<AppActor>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    channel.set_nonblocking(true)?;
+    let stream = tokio::net::UnixStream::from_std(channel)?;
+    Ok(vec![
+        actix::spawn(read_notify(notify, key, addr.clone())),
+        actix::spawn(read_channel(stream, key, addr)),
+    ])
 }
 
 async fn read_notify(socket: tokio::net::UnixDatagram, key: u64, addr: Addr<AppActor>) {

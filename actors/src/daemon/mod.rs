@@ -42,6 +42,8 @@ pub struct Daemon {
     /// The captured environment of the app registered last: apps started by one command
     /// share one copy of it (500 apps of an ecosystem file carry the same environment).
     last_env: std::sync::Arc<std::collections::BTreeMap<String, String>>,
+    /// A `pmx update` is under way (from its check to the exec).
+    updating: bool,
 }
 
 struct AppEntry {
@@ -70,6 +72,9 @@ pub struct Adoption {
     pub uid: u32,
     pub runs: Vec<Adoptee>,
     pub waiting: Vec<pmx_core::handoff::HandedWait>,
+    /// The sockets held for `listen` apps, by address: each goes to the actor of its app,
+    /// the others close once boot is done.
+    pub listeners: Vec<(String, Arc<std::os::fd::OwnedFd>)>,
 }
 
 /// Stop every app without changing what should run, then answer.
@@ -112,6 +117,7 @@ impl Daemon {
             started_at: now_ms(),
             config_revision: registry.config_revision,
             last_env: Default::default(),
+            updating: false,
         };
         daemon.record(vec![NewEvent {
             app: String::new(),
@@ -130,9 +136,9 @@ impl Daemon {
         // it, so no scan of the machine's processes is needed.
         let scan = adoption.is_none();
         let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref(), scan);
-        let (mut adoptees, mut waiting, upgraded) = match adoption {
-            Some(a) => (a.runs, a.waiting, Some((a.from, a.uid))),
-            None => (Vec::new(), Vec::new(), None),
+        let (mut adoptees, mut waiting, sockets, upgraded) = match adoption {
+            Some(a) => (a.runs, a.waiting, a.listeners, Some((a.from, a.uid))),
+            None => (Vec::new(), Vec::new(), Vec::new(), None),
         };
         for (name, mut app) in registry.apps {
             // A handed-over process is adopted, not taken over, while it is still itself and
@@ -180,6 +186,7 @@ impl Daemon {
                 daemon.shared.clone(),
             )
             .with_orphans(mine)
+            .with_listeners(&sockets)
             .with_adoptees(adopted)
             .with_waiting(waiting.extract_if(.., |w| w.app == name).collect());
             let addr = actor.start();

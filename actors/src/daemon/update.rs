@@ -22,10 +22,11 @@ impl Daemon {
                 "this daemon was not started by `pmx daemon`: it cannot re-execute itself",
             );
         }
-        let pending = self.shared.pending_update.clone();
-        if pending.lock().is_ok_and(|p| p.is_some()) {
+        if self.updating {
             return refused("an update is already under way");
         }
+        self.updating = true;
+        let pending = self.shared.pending_update.clone();
         let apps: Vec<_> = self.apps.values().map(|a| a.addr.clone()).collect();
         let logs = self.shared.logs.clone();
         let journal = self.shared.journal.clone();
@@ -70,7 +71,12 @@ impl Daemon {
                 }
                 Response::Updating(answer)
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|response, act, _| {
+                // Refused: another may be asked for.
+                act.updating = matches!(response, Response::Updating(_));
+                response
+            }),
         )
     }
 }

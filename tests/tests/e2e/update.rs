@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use pmx_tests::{Home, Load, alive, fixture, free_port, wait_for};
+use pmx_tests::{Home, Load, Within, alive, fixture, free_port, wait_for};
 
 /// Each instance's (name, id, pid, status).
 fn processes(home: &Home) -> Vec<(String, u64, u64, String)> {
@@ -48,7 +48,22 @@ fn an_update_adopts_every_process_and_loses_nothing() {
     let home = Home::new();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    // The daemon serves /metrics too: its listener is handed over as well.
+    let metrics = free_port();
+    let toml = format!("metrics = \"127.0.0.1:{metrics}\"\n");
+    std::fs::write(home.path().join("daemon.toml"), toml).unwrap();
     home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
+    // A Node app (several threads) that talks to the daemon through the shim's channel:
+    // `jobs done` goes up every 200 ms.
+    let agent_port = free_port().to_string();
+    home.ok(&[
+        "start",
+        &fixture("agent.js"),
+        "--name",
+        "agent",
+        "--env",
+        &format!("PORT={agent_port}"),
+    ]);
     home.ok(&["start", &fixture("flood_pieces.py"), "--name", "flood"]);
     home.ok(&["start", &fixture("halves.py"), "--name", "halves"]);
     home.ok(&[
@@ -121,6 +136,11 @@ fn an_update_adopts_every_process_and_loses_nothing() {
     let uptime = |home: &Home| home.proc("tick")["pm2_env"]["pm_uptime"].as_u64();
     let started = uptime(&home);
     let daemon = home.daemon_pid().unwrap();
+    let jobs =
+        |home: &Home| home.proc("agent")["pm2_env"]["axm_monitor"]["jobs done"]["value"].as_u64();
+    let jobs_before = wait_for("the Node app's figures", Duration::from_secs(10), || {
+        jobs(&home)
+    });
     let out = home.ok(&["update"]);
     assert!(out.contains("none restarted"), "{out}");
 
@@ -138,6 +158,21 @@ fn an_update_adopts_every_process_and_loses_nothing() {
         );
         assert!(alive(*pid as u32));
     }
+    // The Node app still talks through its channel: its figures go on.
+    wait_for(
+        "the Node app's figures after the update",
+        Duration::from_secs(10),
+        || jobs(&home).filter(|&n| n > jobs_before + 2),
+    );
+    // The same /metrics listener answers, and the home's lock is still held: a second
+    // daemon is refused.
+    assert_eq!(pmx_tests::http(metrics, "GET", "/metrics", &[]).status, 200);
+    let second = home.command(&["daemon"]).output_within();
+    assert_eq!(second.status.code(), Some(1), "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already runs"),
+        "{second:?}"
+    );
     // The process goes on, and so does its uptime.
     assert_eq!(uptime(&home), started);
     // The app that was starting is still awaited, not taken for online.
@@ -266,6 +301,28 @@ fn an_update_to_a_binary_that_cannot_take_over_changes_nothing() {
     );
     let err = home.fails(2, &["update", "--binary", "/nonexistent/pmxd"]);
     assert!(err.contains("cannot run /nonexistent/pmxd"), "{err}");
+    // One update at a time: a second, asked while the first checks its binary, is refused.
+    let slow = home.path().join("slow-pmxd");
+    std::fs::write(&slow, "#!/bin/sh\nsleep 2\necho nope\n").unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let slow = slow.to_string_lossy().into_owned();
+    let first = home
+        .command(&["update", "--binary", &slow])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let err = home.fails(2, &["update", "--binary", &slow]);
+    assert!(err.contains("already under way"), "{err}");
+    let first = pmx_tests::output_of(first, "the first update");
+    assert!(
+        String::from_utf8_lossy(&first.stderr).contains("is not a pmx daemon"),
+        "{first:?}"
+    );
+    // Refused, it leaves the way free for the next.
+    let err = home.fails(2, &["update", "--binary", "/bin/true"]);
+    assert!(err.contains("is not a pmx daemon"), "{err}");
+
     // A pmx of another protocol version can still ask for an update (and nothing else).
     let raw = |hello: &str, then: Option<&str>| -> String {
         use std::io::{Read, Write};
