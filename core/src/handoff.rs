@@ -96,9 +96,8 @@ pub struct HandedRun {
     pub err: Option<HandedStream>,
     /// Whether it was online (else still starting: its readiness is awaited again).
     pub online: bool,
-    /// The instance as the old daemon had it (restart counts, when the process started, its
-    /// last exit): the process goes on, so do they.
-    pub machine: Option<crate::state::Instance>,
+    /// When the process started (ms since the epoch): it goes on, so does its uptime.
+    pub started_at: Option<crate::Millis>,
     /// The process's channel to the daemon (the Node shim's), if it has one.
     pub channel_fd: Option<i32>,
     /// Its notify socket's path (sd_notify), bound again by the new daemon.

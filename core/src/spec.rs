@@ -567,6 +567,21 @@ impl AppSpec {
     pub fn is_shell_command(&self) -> bool {
         self.script.trim().contains(char::is_whitespace)
     }
+
+    /// The command line of a shell-command script: `sh -c SCRIPT sh ARGS…`. `"$@"` passes
+    /// the app's args through without re-splitting them; only when there are some, since it
+    /// breaks a compound command (`while ...; done "$@"`).
+    pub fn shell_argv(&self) -> Vec<String> {
+        let script = self.script.trim();
+        let command = if self.args.is_empty() {
+            script.to_string()
+        } else {
+            format!("{script} \"$@\"")
+        };
+        let mut argv = vec!["/bin/sh".into(), "-c".into(), command, "sh".into()];
+        argv.extend(self.args.iter().cloned());
+        argv
+    }
 }
 
 /// Names are targets on the command line: they must not look like ids or `all`.

@@ -60,13 +60,7 @@ pub fn script_outside_cwd(spec: &AppSpec) -> bool {
 /// extension, node's source maps flag when asked for).
 fn argv(spec: &AppSpec, script: String, program: Option<String>) -> Vec<String> {
     if spec.is_shell_command() {
-        let mut command = spec.script.trim().to_string();
-        if !spec.args.is_empty() {
-            command.push_str(" \"$@\"");
-        }
-        let mut argv = vec!["/bin/sh".into(), "-c".into(), command, "sh".into()];
-        argv.extend(spec.args.iter().cloned());
-        return argv;
+        return spec.shell_argv();
     }
     let mut argv = Vec::new();
     if let Some(program) = program {

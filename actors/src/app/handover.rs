@@ -117,7 +117,7 @@ impl Handler<HandOver> for AppActor {
                     start_time: identity::start_time(pid),
                     token,
                     online: status == Status::Online,
-                    machine: Some(slot.machine.clone()),
+                    started_at: slot.machine.started_at,
                     notify,
                     shim,
                     conf_env: (*conf_env).clone(),
@@ -261,10 +261,8 @@ impl AppActor {
         }
         // The process goes on, so does its uptime; restart counts start again at 0, as
         // after PM2's `update` (scripts compare them across one).
-        if let Some(was) = run.machine {
-            let m = &mut self.slots[i].machine;
-            m.last_exit = was.last_exit;
-            m.started_at = was.started_at.or(m.started_at);
+        if let Some(at) = run.started_at {
+            self.slots[i].machine.started_at = Some(at);
         }
     }
 }

@@ -21,21 +21,7 @@ pub fn resolve(spec: &AppSpec) -> Result<Vec<String>, String> {
     let script = spec.script.trim();
     let as_file = cwd.join(script);
     if spec.is_shell_command() && !as_file.is_file() {
-        // `"$@"` passes the app's args through without re-splitting them; only when there
-        // are some, since it breaks a compound command (`while ...; done "$@"`).
-        let command = if spec.args.is_empty() {
-            script.to_string()
-        } else {
-            format!("{script} \"$@\"")
-        };
-        let mut argv = vec![
-            "/bin/sh".to_string(),
-            "-c".to_string(),
-            command,
-            "sh".to_string(),
-        ];
-        argv.extend(spec.args.iter().cloned());
-        return Ok(argv);
+        return Ok(spec.shell_argv());
     }
     let path = find_script(script, cwd)?;
     let path_str = path.to_string_lossy().into_owned();
