@@ -310,6 +310,7 @@ mod tests {
         tree::Stat {
             pid,
             state: 'S',
+            ppid: 1,
             pgrp: pid,
             ticks,
             threads: 7,

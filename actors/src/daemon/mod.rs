@@ -153,10 +153,8 @@ impl Daemon {
                         .iter()
                         .position(|a| a.run.id == id && a.run.app == name)?;
                     let adoptee = adoptees.swap_remove(at);
-                    let pid = adoptee.run.pid;
-                    let itself = adoptee.run.start_time.is_some()
-                        && identity::start_time(pid) == adoptee.run.start_time;
-                    itself.then(|| {
+                    let run = &adoptee.run;
+                    identity::own_child(run.pid, run.start_time).then(|| {
                         orphans.remove(&id);
                         adoptee
                     })

@@ -19,6 +19,15 @@ pub fn start_time(pid: u32) -> Option<u64> {
     (!stat.zombie()).then_some(stat.start)
 }
 
+/// Whether `pid` is still the process that started at `start` and a child of this one: what
+/// a handed-over run must be to be adopted (a process that is not our child cannot be
+/// waited for).
+pub fn own_child(pid: u32, start: Option<u64>) -> bool {
+    super::tree::stat(pid).is_some_and(|s| {
+        !s.zombie() && Some(s.start) == start && s.ppid == std::process::id()
+    })
+}
+
 /// Whether the process the journal recorded still runs (same boot, same pid, same start).
 pub fn still_runs(run: &LiveRun, boot: Option<&str>) -> bool {
     let same_boot = matches!((run.boot.as_deref(), boot), (Some(a), Some(b)) if a == b);

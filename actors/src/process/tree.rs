@@ -15,6 +15,7 @@ pub struct Stat {
     pub pid: u32,
     /// `R`, `S`, `Z`...
     pub state: char,
+    pub ppid: u32,
     pub pgrp: u32,
     /// User + system CPU time of every thread, in clock ticks.
     pub ticks: u64,
@@ -46,6 +47,7 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
         field.parse().ok()
     };
     let state = rest.trim_start().chars().next()?;
+    let ppid = num(4)? as u32;
     let pgrp = num(5)? as u32;
     let ticks = num(14)? + num(15)?;
     let threads = num(20)? as u32;
@@ -54,6 +56,7 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
     Some(Stat {
         pid,
         state,
+        ppid,
         pgrp,
         ticks,
         threads,
@@ -274,6 +277,7 @@ mod tests {
             Stat {
                 pid: 4242,
                 state: 'S',
+                ppid: 1,
                 pgrp: 4242,
                 ticks: 10,
                 threads: 9,

@@ -361,3 +361,53 @@ fn an_update_to_a_binary_that_cannot_take_over_changes_nothing() {
     });
     assert_consecutive(&ticks(&home));
 }
+
+/// A handoff that does not hold (its descriptors closed, its process not a child of the
+/// daemon reading it) falls back to the takeover: the process is replaced, never run twice.
+#[test]
+fn a_handoff_that_does_not_hold_falls_back_to_the_takeover() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
+    let old = home.pid("tick");
+    let stat = std::fs::read_to_string(format!("/proc/{old}/stat")).unwrap();
+    let start: u64 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    home.kill_daemon();
+    let handoff = home.path().join("handoff.json");
+    let forged = format!(
+        r#"{{"version": 1, "from": "0.0.1", "lock_fd": 901, "socket_fd": 902,
+            "runs": [{{"app": "tick", "id": 0, "pid": {old}, "start_time": {start},
+                       "pidfd": 903, "online": true}}]}}"#
+    );
+    std::fs::write(&handoff, forged).unwrap();
+    let mut daemon = std::process::Command::new("sh")
+        .args(["-c", "exec \"$0\" daemon 5<\"$1\""])
+        .arg(pmx_tests::pmx_bin())
+        .arg(&handoff)
+        .env("PMX_HOME", home.path())
+        .env("PMX_HANDOFF_FD", "5")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let new = wait_for("tick taken over", Duration::from_secs(20), || {
+        let p = home.proc("tick");
+        let pid = p["pid"].as_u64().unwrap_or(0) as u32;
+        (pid != 0 && pid != old && p["pm2_env"]["status"] == "online").then_some(pid)
+    });
+    wait_for("the old process stopped", Duration::from_secs(10), || {
+        (!alive(old)).then_some(())
+    });
+    assert!(alive(new));
+    let history = home.ok(&["history", "tick"]);
+    assert!(history.contains("(0 processes adopted)"), "{history}");
+    home.ok(&["kill"]);
+    pmx_tests::wait_within(&mut daemon, "the daemon");
+}
