@@ -23,9 +23,8 @@ pub fn start_time(pid: u32) -> Option<u64> {
 /// a handed-over run must be to be adopted (a process that is not our child cannot be
 /// waited for).
 pub fn own_child(pid: u32, start: Option<u64>) -> bool {
-    super::tree::stat(pid).is_some_and(|s| {
-        !s.zombie() && Some(s.start) == start && s.ppid == std::process::id()
-    })
+    super::tree::stat(pid)
+        .is_some_and(|s| !s.zombie() && Some(s.start) == start && s.ppid == std::process::id())
 }
 
 /// Whether the process the journal recorded still runs (same boot, same pid, same start).

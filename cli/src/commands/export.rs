@@ -86,6 +86,12 @@ fn from_config(file: &str, env: Option<&str>) -> Result<Input, CliError> {
 
 /// The apps the daemon runs (their current specs) and its rules.
 fn from_daemon(paths: &Paths) -> Result<Input, CliError> {
+    // Nothing to export from a daemon that does not run: none is started for it.
+    if crate::client::Client::try_connect(paths)?.is_none() {
+        return Err(CliError::Usage(
+            "no pmx daemon runs: name a config file to export (pmx export --to TARGET FILE)".into(),
+        ));
+    }
     let all = Targets {
         targets: vec!["all".into()],
         force: false,

@@ -113,6 +113,26 @@ fn a_config_exports_with_its_report_and_a_bad_one_says_where() {
     std::fs::write(&config, "app(#{ name: \"api\", scrip: \"x\" });\n").unwrap();
     let stderr = home.fails(2, &["export", "--to", "nomad", &config]);
     assert!(stderr.contains(&format!("{config}:1:")), "{stderr}");
+    // Without a file and without a daemon there is nothing to export, and no daemon starts.
+    let stderr = home.fails(2, &["export", "--to", "systemd"]);
+    assert!(stderr.contains("no pmx daemon runs"), "{stderr}");
+    assert!(home.daemon_pid().is_none());
+    // `--only` names apps of the file; `--format json` is Nomad's.
+    std::fs::write(
+        &config,
+        format!("app(#{{ name: \"api\", script: \"{forever}\" }});\n"),
+    )
+    .unwrap();
+    let stderr = home.fails(2, &["export", "--to", "nomad", &config, "--only", "web"]);
+    assert!(stderr.contains("--only: no app `web`"), "{stderr}");
+    let stderr = home.fails(
+        2,
+        &["export", "--to", "compose", &config, "--format", "json"],
+    );
+    assert!(stderr.contains("only for --to nomad"), "{stderr}");
+    let json = home.ok(&["export", "--to", "nomad", &config, "--format", "json"]);
+    assert!(json.contains("\"TaskGroups\""), "{json}");
+    std::fs::write(&config, "app(#{ name: \"api\", scrip: \"x\" });\n").unwrap();
     let stderr = home.fails(2, &["export", "--to", "swarm", &config]);
     assert!(
         stderr.contains("one of systemd, kubernetes, nomad, compose"),
