@@ -263,7 +263,7 @@ pub struct StartupArgs {
     /// That user's home directory (PMX_HOME becomes HP/.pmx); default: from /etc/passwd
     #[arg(long = "hp")]
     pub home_path: Option<std::path::PathBuf>,
-    /// The service's name (default: pmx-USER)
+    /// The service's name (default: pm2-USER, the service `pmx startup` replaces)
     #[arg(long)]
     pub service_name: Option<String>,
 }

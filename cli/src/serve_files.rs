@@ -215,6 +215,7 @@ pub fn run() -> Result<(), CliError> {
                 ""
             }
         );
+        tell_the_daemon();
         let settings = std::sync::Arc::new(settings);
         let app = axum::Router::new().fallback(move |request: Request<Body>| {
             let settings = settings.clone();
@@ -224,6 +225,37 @@ pub fn run() -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::Failed(format!("the server failed: {e}")))
     })
+}
+
+/// Says on the channel the daemon gave (`PMX_CHANNEL_FD`) that the server listens, and, as
+/// PM2's agent says for its own `serve` (a Node app), the app's name as its module: `serve`
+/// apps are ready once they listen, and `jlist` shows them as PM2 does.
+fn tell_the_daemon() {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let Some(fd) = std::env::var("PMX_CHANNEL_FD")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|&fd| fd > 2)
+    else {
+        return;
+    };
+    // SAFETY: only asks whether the number is open; nothing is read or closed through it.
+    let open = rustix::io::fcntl_getfd(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
+    if open.is_err() {
+        return;
+    }
+    // SAFETY: the daemon opened this descriptor for this process and named it; it is open
+    // (checked above) and nothing else here uses it.
+    let mut channel = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    let name = std::env::var("PMX_NAME").unwrap_or_default();
+    let options = serde_json::json!({
+        "type": "axm:option:configuration",
+        "data": { "module_name": name },
+    });
+    let _ = write!(channel, "READY=1\nAXM {options}\n");
+    // Kept open for the server's life: a closed channel reads as a process that stopped talking.
+    std::mem::forget(channel);
 }
 
 #[cfg(test)]

@@ -105,17 +105,20 @@ impl ModuleConf {
         })
     }
 
-    /// The variables app `app`'s processes get.
+    /// The variables app `app`'s processes get: each value, and all of them as one JSON
+    /// object under the app's name (PM2 gives its apps their module configuration so).
     pub fn env_of(&self, app: &str) -> BTreeMap<String, String> {
         let Some(Value::Object(section)) = self.0.get(app) else {
             return BTreeMap::new();
         };
+        let whole = (app.to_string(), Value::Object(section.clone()).to_string());
         section
             .iter()
             .map(|(k, v)| match v {
                 Value::String(s) => (k.clone(), s.clone()),
                 other => (k.clone(), other.to_string()),
             })
+            .chain(std::iter::once(whole))
             .collect()
     }
 
@@ -205,6 +208,11 @@ mod tests {
         assert_eq!(conf.get("key1"), Some(&Value::from("val1")));
         let env = conf.env_of("echo");
         assert_eq!(env.get("probes").map(String::as_str), Some("true"));
+        assert_eq!(
+            env.get("echo").map(String::as_str),
+            Some(r#"{"config_var":"false","probes":"true"}"#),
+            "the whole section under the app's name, as PM2 gives it"
+        );
         assert!(conf.unset("echo.probes"));
         assert!(!conf.unset("echo.probes"));
         assert!(conf.unset("echo"), "a whole section");

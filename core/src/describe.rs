@@ -143,7 +143,9 @@ pub fn event(kind: &EventKind) -> String {
                 ))
             ),
         },
-        EventKind::Scaled { from, to, ids } => format!("scaled {from} → {to} instances {ids:?}"),
+        EventKind::Scaled { from, to, ids, .. } => {
+            format!("scaled {from} → {to} instances {ids:?}")
+        }
         EventKind::Note { text } => format!("note: {text}"),
         EventKind::RulesLoaded { source, rules, .. } => {
             format!(

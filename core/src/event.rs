@@ -129,7 +129,15 @@ pub enum EventKind {
     LogWriteRecovered { file: String, lost_bytes: u64 },
     /// The number of instances changed from `from` to `to`; `ids` are the instances now, in
     /// order (the ones that stayed keep their ids).
-    Scaled { from: u32, to: u32, ids: Vec<u32> },
+    Scaled {
+        from: u32,
+        to: u32,
+        ids: Vec<u32>,
+        /// Each one's `NODE_APP_INSTANCE`, in the order of `ids`; empty: their positions (as
+        /// journals written before scaling down retired the first instances have it).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        indexes: Vec<u32>,
+    },
     /// A rule wrote this to the journal (its cause names the rule).
     Note { text: String },
     /// `pmx up` loaded the rules of a config script (app is empty): the script is kept, so a

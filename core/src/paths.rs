@@ -106,6 +106,16 @@ impl Paths {
         self.home.join("logs")
     }
 
+    /// Directory of instances' pid files (PM2's `~/.pm2/pids`).
+    pub fn pids(&self) -> PathBuf {
+        self.home.join("pids")
+    }
+
+    /// Default pid file of an instance: `pids/NAME-ID.pid`, as PM2 names it.
+    pub fn instance_pid_file(&self, app: &str, id: u32) -> PathBuf {
+        self.pids().join(format!("{app}-{id}.pid"))
+    }
+
     /// Where instances' `NOTIFY_SOCKET`s are (sd_notify readiness).
     pub fn notify_dir(&self) -> PathBuf {
         self.home.join("notify")

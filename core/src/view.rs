@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
+use crate::pm2_env::{Pm2Vars, pm2_vars};
 use crate::spec::{AppSpec, REDACTED};
 use crate::state::{Exit, Status};
 
@@ -37,6 +38,9 @@ pub struct ProcessView {
     pub command: Arc<[String]>,
     pub out_log: Arc<str>,
     pub error_log: Arc<str>,
+    /// The file holding its pid while it runs (`pid_file`, else `pids/NAME-ID.pid`).
+    #[serde(default)]
+    pub pid_path: Arc<str>,
     /// The instance's whole process tree, and averages.
     #[serde(default)]
     pub usage: Usage,
@@ -162,8 +166,9 @@ struct Pm2Env<'a> {
     created_at: Millis,
     exec_mode: &'a str,
     instances: u32,
-    #[serde(rename = "NODE_APP_INSTANCE")]
-    node_app_instance: u32,
+    /// The instance's number under its `instance_var` (`NODE_APP_INSTANCE: 0`), as PM2 has it.
+    #[serde(flatten)]
+    instance_number: BTreeMap<&'a str, u32>,
     pm_exec_path: &'a str,
     pm_cwd: &'a str,
     args: &'a [String],
@@ -182,8 +187,8 @@ struct Pm2Env<'a> {
     pm_err_log_path: &'a str,
     log_lost_bytes: u64,
     username: &'a str,
-    /// The declared environment and the `pmx set` values the process got.
-    env: BTreeMap<&'a str, &'a str>,
+    /// The declared environment and the `pmx set` values the process got (`pm2_env`).
+    env: Pm2Vars<'a>,
     exit_code: Option<i32>,
     uptime_ms: Option<Millis>,
     namespace: &'a str,
@@ -199,12 +204,14 @@ struct Pm2Env<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pm_log_path: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pm_pid_path: Option<String>,
+    pm_pid_path: Option<&'a str>,
     wait_ready: bool,
     listen_timeout: Millis,
     shutdown_with_message: bool,
     treekill: bool,
     instance_var: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    increment_var: Option<&'a str>,
     vizion: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     deep_monitoring: bool,
@@ -215,6 +222,9 @@ struct Pm2Env<'a> {
     axm_monitor: Option<&'a serde_json::Map<String, serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     axm_options: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// The variables again, at the top as PM2 has them (`pm2_env`).
+    #[serde(flatten)]
+    vars: Pm2Vars<'a>,
 }
 
 impl<'a> Pm2Process<'a> {
@@ -237,6 +247,7 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
         Status::WaitingRestart => "waiting restart",
         other => other.as_str(),
     };
+    let (env, vars) = pm2_vars(p);
     Pm2Process {
         pid: p.pid.unwrap_or(0),
         name: &p.name,
@@ -264,7 +275,7 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
                 "fork_mode"
             },
             instances: s.instances,
-            node_app_instance: p.index,
+            instance_number: BTreeMap::from([(o.instance_var.as_str(), p.index)]),
             pm_exec_path: &s.script,
             pm_cwd: &s.cwd,
             args: &s.args,
@@ -282,9 +293,7 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             pm_err_log_path: &p.error_log,
             log_lost_bytes: p.log_lost_bytes,
             username: &p.user,
-            env: (s.env.iter().chain(p.conf_env.iter()))
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
+            env,
             exit_code: p.last_exit.and_then(|e| e.code),
             uptime_ms: p.started_at.map(|t| now.saturating_sub(t)),
             namespace: &o.namespace,
@@ -295,19 +304,19 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
             max_memory_restart: o.max_memory_restart_bytes,
             merge_logs: o.merge_logs,
             pm_log_path: o.log_file.as_deref(),
-            pm_pid_path: o
-                .pid_file_of(p.id)
-                .map(|f| f.to_string_lossy().into_owned()),
+            pm_pid_path: Some(&p.pid_path).filter(|p| !p.is_empty()).map(|p| &**p),
             wait_ready: o.wait_ready,
             listen_timeout: o.listen_timeout_ms,
             shutdown_with_message: o.shutdown_with_message,
             treekill: o.treekill,
             instance_var: &o.instance_var,
+            increment_var: o.increment_var.as_deref(),
             vizion: o.vizion,
             deep_monitoring: o.deep_monitoring,
             versioning: p.versioning.as_deref(),
             axm_monitor: p.agent.as_ref().map(|a| &a.monitor),
             axm_options: p.agent.as_ref().map(|a| &a.options),
+            vars,
         },
     }
 }
@@ -315,6 +324,8 @@ pub fn pm2_json(p: &ProcessView, now: Millis) -> Pm2Process<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pm2_env::PM2_ENV_FIELDS;
+    use serde_json::json;
 
     #[test]
     fn a_view_leaves_without_the_captured_environment_and_keeps_the_rest() {
@@ -336,5 +347,62 @@ mod tests {
         );
         assert!(json.contains(r#""env":{"LEVEL":"debug"}"#), "{json}");
         assert_eq!(shared.base_env.len(), 1, "the daemon's spec keeps it");
+    }
+
+    /// Every field of `pm2_env` is in `PM2_ENV_FIELDS`, so a variable never repeats a key.
+    #[test]
+    fn pm2_env_fields_are_all_listed_and_variables_never_shadow_them() {
+        let mut view: ProcessView = serde_json::from_value(serde_json::json!({
+            "id": 3, "name": "api", "index": 1, "status": "online", "pid": 100,
+            "restarts": 0, "unstable_restarts": 0, "started_at": 0, "created_at": 0,
+            "cpu": 1.0, "memory": 10, "user": "me", "last_exit": null, "error": null,
+            "command": ["node"], "out_log": "/o", "error_log": "/e", "pid_path": "/p",
+            "injected": {"PORT": "3001", "APP_ID": "1"},
+            "agent": {"monitor": {}, "options": {"module_name": "api"}},
+            "versioning": {"type": "git", "repo_path": "/src"},
+            "spec": {"name": "api", "script": "x", "cwd": "/",
+                     "env": {"PORT": "3000", "name": "shadow", "status": "x", "LEVEL": "debug"},
+                     "increment_var": "PORT", "instance_var": "APP_ID",
+                     "cron_restart": "0 * * * *", "log_file": "/l",
+                     "max_memory_restart_bytes": 1, "interpreter_args": ["--x"],
+                     "deep_monitoring": true}
+        }))
+        .unwrap();
+        view.conf_env = Arc::new([("color".to_string(), "blue".to_string())].into());
+        let json = serde_json::to_value(pm2_json(&view, 0)).unwrap();
+        let env = json["pm2_env"].as_object().unwrap();
+        let own: Vec<&String> = env
+            .keys()
+            .filter(|k| !["PORT", "LEVEL", "color", "APP_ID"].contains(&k.as_str()))
+            .collect();
+        for key in own {
+            assert!(
+                PM2_ENV_FIELDS.contains(&key.as_str()),
+                "{key} is not listed"
+            );
+        }
+        assert_eq!(env["name"], "api", "a variable never replaces a field");
+        assert_eq!(env["status"], "online");
+        assert_eq!(
+            (&env["PORT"], &env["env"]["PORT"]),
+            (&json!(3001), &json!(3001))
+        );
+        assert_eq!(
+            (&env["LEVEL"], &env["color"]),
+            (&json!("debug"), &json!("blue"))
+        );
+        assert_eq!(
+            env["APP_ID"], 1,
+            "the instance number under its instance_var"
+        );
+        assert_eq!(env["env"]["api"], r#"{"color":"blue"}"#);
+        assert!(env.get("api").is_none(), "the set values stay in env");
+        let text = serde_json::to_string(&pm2_json(&view, 0)).unwrap();
+        assert_eq!(text.matches(r#""name":"api""#).count(), 2, "{text}");
+        assert_eq!(
+            text.matches(r#""name":"shadow""#).count(),
+            1,
+            "only in env: {text}"
+        );
     }
 }

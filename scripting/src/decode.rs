@@ -657,6 +657,8 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
             spec.script = pmx_program();
             spec.args = vec!["serve-files".into()];
             spec.interpreter = Interpreter::None;
+            // Online once it listens: the server says so on its channel.
+            spec.options.wait_ready = true;
         } else if names_a_file(&spec) {
             spec.script = absolute(Path::new(&spec.cwd), &spec.script);
             if !Path::new(&spec.script).exists() {

@@ -20,6 +20,9 @@ pub struct RegisteredApp {
     pub spec: AppSpec,
     /// pm_ids of the instances, in instance order.
     pub ids: Vec<u32>,
+    /// Their `NODE_APP_INSTANCE`s, in the order of `ids`; empty: their positions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<u32>,
     pub desired: Desired,
     pub created_at: Millis,
 }
@@ -74,6 +77,7 @@ impl Registry {
                     RegisteredApp {
                         spec: (**spec).clone(),
                         ids: ids.clone(),
+                        indexes: Vec::new(),
                         desired: Desired::Stopped,
                         created_at: event.at,
                     },
@@ -124,7 +128,9 @@ impl Registry {
                     app.desired = desired;
                 }
             }
-            EventKind::Scaled { to, ids, .. } => {
+            EventKind::Scaled {
+                to, ids, indexes, ..
+            } => {
                 if let Some(max) = ids.iter().max() {
                     self.next_id = self.next_id.max(max + 1);
                 }
@@ -133,6 +139,7 @@ impl Registry {
                         self.live.remove(gone);
                     }
                     app.ids = ids.clone();
+                    app.indexes = indexes.clone();
                     app.spec.instances = *to;
                 }
             }

@@ -310,6 +310,7 @@ fn life() -> Vec<Vec<NewEvent>> {
                     from: 2,
                     to: 3,
                     ids: vec![0, 1, 3],
+                    indexes: vec![],
                 },
                 Cause::rule("scale", "cpu above 80% for 30s"),
             ),

@@ -29,6 +29,12 @@ impl AppActor {
         log_files(&self.spec, &self.shared.paths, id)
     }
 
+    /// Where instance `id` writes its pid while it runs: its `pid_file`, else PM2's place.
+    pub(super) fn pid_path(&self, id: u32) -> std::path::PathBuf {
+        (self.spec.options.pid_file_of(id))
+            .unwrap_or_else(|| self.shared.paths.instance_pid_file(&self.spec.name, id))
+    }
+
     /// Hands a spawned process's output pipes to the log thread, each with the start of a
     /// line already read (by the daemon before a `pmx update`); `conf`: `pmx set`'s
     /// pm2-logrotate values, under the app's own rotation settings.
@@ -170,9 +176,8 @@ impl AppActor {
                     token: Some(token.clone()),
                 };
                 self.journal(Some(id), kind, Cause::Process);
-                if let Some(path) = self.spec.options.pid_file_of(id)
-                    && let Err(e) = pmx_core::private::replace(&path, format!("{pid}\n").as_bytes())
-                {
+                let path = self.pid_path(id);
+                if let Err(e) = pmx_core::private::replace(&path, format!("{pid}\n").as_bytes()) {
                     crate::say!(
                         "pmx: {}: cannot write {}: {e}",
                         self.spec.name,

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use pmx_core::Millis;
 use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::instances::InstanceNumber;
 use pmx_core::listen::ListenAddr;
 use pmx_core::paths::Paths;
 use pmx_core::spec::{AppSpec, RestartPolicy};
@@ -181,15 +182,20 @@ struct Waiter {
 }
 
 impl AppActor {
-    pub fn new(spec: Arc<AppSpec>, ids: &[u32], created_at: Millis, shared: Shared) -> Self {
+    pub fn new(
+        spec: Arc<AppSpec>,
+        instances: &[InstanceNumber],
+        created_at: Millis,
+        shared: Shared,
+    ) -> Self {
         let command = spawn::resolve(&spec).unwrap_or_default();
-        let slots = ids
+        let slots = instances
             .iter()
             .enumerate()
-            .map(|(index, &id)| Slot {
-                key: index as u64,
-                id,
-                index: index as u32,
+            .map(|(key, i)| Slot {
+                key: key as u64,
+                id: i.id,
+                index: i.index,
                 machine: Instance::new(),
                 run: None,
                 incoming: false,
@@ -200,7 +206,7 @@ impl AppActor {
             readiness: spec.readiness(),
             listeners: Vec::new(),
             cluster_ports: cluster::ClusterPorts::default(),
-            keys: ids.len() as u64,
+            keys: instances.len() as u64,
             rolling: None,
             adoptees: Vec::new(),
             waiting: Vec::new(),

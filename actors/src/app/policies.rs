@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Local};
 use pmx_core::event::Cause;
+use pmx_core::instances::InstanceNumber;
 use pmx_core::state::{Command, Input, Status};
 use pmx_core::units::six_field_cron;
 use pmx_core::view::ProcessView;
@@ -23,11 +24,11 @@ use crate::watch::FilesChanged;
 /// The wall clock may jump: a far cron tick is re-checked at least this often.
 const CRON_RECHECK: Duration = Duration::from_secs(3600);
 
-/// Change the app's instances to `ids` (the ones that stay keep their ids and processes).
+/// Change the app's instances to these (the ones that stay keep their ids and processes).
 #[derive(Message)]
 #[rtype(result = "Vec<ProcessView>")]
 pub struct Rescale {
-    pub ids: Vec<u32>,
+    pub instances: Vec<InstanceNumber>,
     pub cause: Cause,
 }
 
@@ -199,13 +200,13 @@ impl Handler<Rescale> for AppActor {
             .slots
             .iter()
             .map(|s| s.id)
-            .filter(|id| !msg.ids.contains(id))
+            .filter(|id| !msg.instances.iter().any(|i| i.id == *id))
             .collect();
-        for (index, &id) in msg.ids.iter().enumerate() {
-            if self.position(id).is_some() {
+        for instance in &msg.instances {
+            if self.position(instance.id).is_some() {
                 continue;
             }
-            let slot = self.new_slot(id, index as u32, false);
+            let slot = self.new_slot(instance.id, instance.index, false);
             self.slots.push(slot);
             if running {
                 let i = self.slots.len() - 1;
@@ -217,7 +218,7 @@ impl Handler<Rescale> for AppActor {
                 self.feed(i, Input::Command(Command::Stop), msg.cause.clone(), ctx);
             }
         }
-        Arc::make_mut(&mut self.spec).instances = msg.ids.len() as u32;
+        Arc::make_mut(&mut self.spec).instances = msg.instances.len() as u32;
         self.shown_logs.borrow_mut().clear();
         // New instances have log files of their own, which the watcher must not see as changes.
         self.start_watching(ctx);

@@ -50,9 +50,8 @@ impl AppActor {
         let stopping = slot.machine.status == Status::Stopping;
         let run = slot.run.take_if(|r| r.pid == pid);
         // Only this run's file: during a reload the process replacing it wrote its own.
-        if let Some(path) = self.spec.options.pid_file_of(id)
-            && std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == pid.to_string())
-        {
+        let path = self.pid_path(id);
+        if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == pid.to_string()) {
             let _ = std::fs::remove_file(path);
         }
         self.journal(

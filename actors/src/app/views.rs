@@ -67,6 +67,7 @@ impl AppActor {
             command: self.command.clone(),
             out_log,
             error_log,
+            pid_path: self.pid_path(id).to_string_lossy().into(),
             log_lost_bytes: loss.as_ref().map_or(0, |l| l.bytes),
             log_error: loss.map(|l| l.last_error),
             output: self.shared.logs.written(id),

@@ -49,6 +49,8 @@ pub struct Daemon {
 struct AppEntry {
     addr: Addr<AppActor>,
     ids: Vec<u32>,
+    /// Their `NODE_APP_INSTANCE`s, in the order of `ids` (empty: their positions).
+    indexes: Vec<u32>,
     /// What the app was registered with (`save` checkpoints it); the actor shares it.
     spec: Arc<AppSpec>,
     /// `stop` paused the watching of the spec's paths (the actor knows it too).
@@ -179,7 +181,7 @@ impl Daemon {
             let spec = Arc::new(app.spec);
             let actor = AppActor::new(
                 spec.clone(),
-                &app.ids,
+                &pmx_core::instances::paired(&app.ids, &app.indexes),
                 app.created_at,
                 daemon.shared.clone(),
             )
@@ -200,6 +202,7 @@ impl Daemon {
                 AppEntry {
                     addr,
                     ids: app.ids,
+                    indexes: app.indexes,
                     spec,
                     watch_paused: false,
                 },

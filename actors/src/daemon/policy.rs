@@ -2,6 +2,7 @@
 
 use actix::prelude::*;
 use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::instances;
 use pmx_core::protocol::{FailureKind, Response, ScaleRequest, SignalRequest};
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::MAX_INSTANCES;
@@ -14,7 +15,8 @@ use crate::app::{Rescale, Views};
 use crate::policy::{PolicyAction, Snapshot};
 
 impl Daemon {
-    /// `pmx scale APP N|+N|-N`: new instances get fresh ids, the last ones are retired first.
+    /// `pmx scale APP N|+N|-N`: new instances get fresh ids and the lowest free indexes, the
+    /// lowest indexes are retired first (PM2's order).
     pub(super) fn scale(&mut self, req: ScaleRequest, cause: Cause) -> Reply {
         let Some(entry) = self.apps.get(&req.target) else {
             return ready(Response::failure(
@@ -33,12 +35,10 @@ impl Daemon {
                 ),
             ));
         }
-        let mut ids = entry.ids.clone();
-        ids.truncate(to as usize);
-        while ids.len() < to as usize {
-            ids.push(self.next_id);
-            self.next_id += 1;
-        }
+        let current = instances::paired(&entry.ids, &entry.indexes);
+        let now = instances::scaled(&current, to as usize, &mut self.next_id);
+        let ids: Vec<u32> = now.iter().map(|i| i.id).collect();
+        let indexes: Vec<u32> = now.iter().map(|i| i.index).collect();
         let scaled = NewEvent {
             app: req.target.clone(),
             instance: None,
@@ -46,6 +46,7 @@ impl Daemon {
                 from,
                 to,
                 ids: ids.clone(),
+                indexes: indexes.clone(),
             },
             cause: cause.clone(),
         };
@@ -55,9 +56,13 @@ impl Daemon {
         let Some(entry) = self.apps.get_mut(&req.target) else {
             return ready(internal("the app vanished"));
         };
-        entry.ids = ids.clone();
+        entry.ids = ids;
+        entry.indexes = indexes;
         Arc::make_mut(&mut entry.spec).instances = to;
-        let work = entry.addr.send(Rescale { ids, cause });
+        let work = entry.addr.send(Rescale {
+            instances: now,
+            cause,
+        });
         self.answer_after(async move { work.await.unwrap_or_default() })
     }
 

@@ -73,7 +73,8 @@ impl Daemon {
         self.next_id += fresh;
         // One spec for the registry and the actor.
         let spec = Arc::new(spec);
-        let addr = AppActor::new(spec.clone(), &ids, now_ms(), self.shared.clone())
+        let instances = pmx_core::instances::paired(&ids, &[]);
+        let addr = AppActor::new(spec.clone(), &instances, now_ms(), self.shared.clone())
             .with_restarts(restarts)
             .start();
         self.apps.insert(
@@ -81,6 +82,7 @@ impl Daemon {
             AppEntry {
                 addr,
                 ids,
+                indexes: Vec::new(),
                 spec,
                 watch_paused: false,
             },

@@ -273,7 +273,9 @@ pub fn serve(paths: &Paths, args: crate::args::ServeArgs) -> Result<(), CliError
         .unwrap_or_else(|| format!("static-page-server-{port}"));
     let mut line: Vec<String> = ["pmx", "start"].map(String::from).to_vec();
     line.push(exe.to_string_lossy().into_owned());
+    // Online once it listens: the server says so on its channel.
     line.extend(["--name".into(), name, "--interpreter".into(), "none".into()]);
+    line.push("--wait-ready".into());
     let mut env = vec![
         format!("PM2_SERVE_PATH={root}"),
         format!("PM2_SERVE_PORT={port}"),

@@ -69,7 +69,7 @@ fn target(
 }
 
 fn service_name(user: &str, given: Option<String>) -> Result<String, CliError> {
-    let name = given.unwrap_or_else(|| format!("pmx-{user}"));
+    let name = given.unwrap_or_else(|| format!("pm2-{user}"));
     let fits = |c: char| c.is_ascii_alphanumeric() || "@._-".contains(c);
     if name.is_empty() || name.starts_with('.') || !name.chars().all(fits) {
         return Err(CliError::Usage(format!(

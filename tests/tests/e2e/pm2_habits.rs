@@ -205,7 +205,7 @@ fn append_env_to_name_names_the_app_after_the_env_chosen() {
     home.ok(&["start", &file, "--env", "prod"]);
     home.wait_online("web-dev");
     home.wait_online("web-prod");
-    assert_eq!(home.proc("web-prod")["pm2_env"]["env"]["PORT"], "3000");
+    assert_eq!(home.proc("web-prod")["pm2_env"]["env"]["PORT"], 3000);
     // Without --env the name is the declared one.
     home.ok(&["start", &file]);
     home.wait_online("web");
@@ -535,6 +535,47 @@ fn pid_files_hold_each_instances_pid_while_it_runs() {
         std::fs::read_to_string(&file).unwrap().trim(),
         after.to_string(),
         "{file}"
+    );
+}
+
+/// Without `--pid`, PM2's place: `PMX_HOME/pids/NAME-ID.pid`, private, gone once stopped. And
+/// PM2's `jlist` shows an app's `set` values under its name in `env` (`{}` when it has none),
+/// as its processes get them.
+#[test]
+fn pid_files_are_in_the_homes_pids_by_default_and_env_names_the_apps_set_values() {
+    let home = Home::new();
+    home.ok(&["start", &fixture("forever.sh"), "--name", "api"]);
+    let pid = home.wait_online("api");
+    let file = home.path().join("pids/api-0.pid");
+    let p = home.proc("api");
+    assert_eq!(p["pm2_env"]["pm_pid_path"], file.to_str().unwrap());
+    assert_eq!(p["pm2_env"]["env"]["api"], "{}");
+    let written = wait_for("the pid file", Duration::from_secs(5), || {
+        std::fs::read_to_string(&file)
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()
+    });
+    assert_eq!(written, pid);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    home.ok(&["stop", "api"]);
+    assert!(!file.exists());
+
+    home.ok(&["set", "api:color", "blue"]);
+    home.ok(&["restart", "api"]);
+    let pid = home.wait_online("api");
+    let env = environ(pid);
+    assert!(env.contains(&"color=blue".to_string()), "{env:?}");
+    assert!(
+        env.contains(&r#"api={"color":"blue"}"#.to_string()),
+        "{env:?}"
+    );
+    assert_eq!(
+        home.proc("api")["pm2_env"]["env"]["api"],
+        r#"{"color":"blue"}"#
     );
 }
 

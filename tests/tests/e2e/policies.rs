@@ -218,12 +218,14 @@ fn scale_adds_and_retires_instances_and_the_others_keep_running() {
         &before[..],
         "the first two kept their ids and processes"
     );
+    // Down, PM2's order: the lowest NODE_APP_INSTANCEs go, the last one stays as it was.
     home.ok(&["scale", "api", "1"]);
     let shrunk = ids_and_pids(&home, "api");
-    assert_eq!(shrunk, vec![before[0]]);
-    for (_, pid) in &grown[1..] {
+    assert_eq!(shrunk, vec![grown[3]]);
+    for (_, pid) in &grown[..3] {
         assert!(!alive(*pid as u32), "retired instance {pid} still runs");
     }
+    assert_eq!(app_instances(&home, "api"), vec![3]);
     let err = home.fails(2, &["scale", "api", "-1"]);
     assert!(err.contains("between 1 and"), "{err}");
     let history = home.ok(&["history", "api"]);
@@ -231,12 +233,36 @@ fn scale_adds_and_retires_instances_and_the_others_keep_running() {
         history.contains("scaled 2 → 4 instances [0, 1, 2, 3]"),
         "{history}"
     );
-    assert!(history.contains("scaled 4 → 1 instances [0]"), "{history}");
-    // The journal remembers the count: a new daemon brings back one instance.
+    assert!(history.contains("scaled 4 → 1 instances [3]"), "{history}");
+    // The journal remembers the count and each one's NODE_APP_INSTANCE: a new daemon brings
+    // back instance 3, and a scale up gives new ids the free numbers 0 and 1.
     home.stop_daemon();
     home.ok(&["ping"]);
     home.wait_online("api");
-    assert_eq!(instances(&home, "api").len(), 1);
+    assert_eq!(app_instances(&home, "api"), vec![3]);
+    home.ok(&["scale", "api", "3"]);
+    let ids: Vec<u64> = ids_and_pids(&home, "api")
+        .iter()
+        .map(|&(id, _)| id)
+        .collect();
+    assert_eq!(ids, vec![3, 4, 5]);
+    assert_eq!(app_instances(&home, "api"), vec![3, 0, 1]);
+    let pid = home.pid("api");
+    assert_eq!(
+        pmx_tests::environ(pid)
+            .iter()
+            .find(|v| v.starts_with("NODE_APP_INSTANCE=")),
+        Some(&"NODE_APP_INSTANCE=3".to_string()),
+        "the process has the number jlist shows"
+    );
+}
+
+/// Each instance's NODE_APP_INSTANCE, in jlist's order (by pm_id).
+fn app_instances(home: &Home, name: &str) -> Vec<u64> {
+    instances(home, name)
+        .iter()
+        .map(|p| p["pm2_env"]["NODE_APP_INSTANCE"].as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -255,10 +281,14 @@ autoscale("work", #{{ min: 1, max: 2, above: 40.0, below: 10.0, window: "1s", ev
     )
     .unwrap();
     home.ok(&["up", &config]);
-    let first = home.wait_online("work");
+    home.wait_online("work");
     std::fs::write(&flag, "").unwrap();
     wait_for("a second instance", Duration::from_secs(15), || {
         (instances(&home, "work").len() == 2).then_some(())
+    });
+    let second = wait_for("the second instance online", Duration::from_secs(10), || {
+        let pids = ids_and_pids(&home, "work");
+        pids.get(1).map(|&(_, pid)| pid as u32).filter(|&pid| pid != 0)
     });
     let history = home.ok(&["history", "work"]);
     let line = history
@@ -271,7 +301,8 @@ autoscale("work", #{{ min: 1, max: 2, above: 40.0, below: 10.0, window: "1s", ev
     wait_for("back to one instance", Duration::from_secs(20), || {
         (instances(&home, "work").len() == 1).then_some(())
     });
-    assert_eq!(home.pid("work"), first, "the first instance stayed");
+    // PM2's order: the lowest NODE_APP_INSTANCE is retired, the newer instance stays.
+    assert_eq!(home.pid("work"), second, "the second instance stayed");
     let rules = home.ok(&["rules"]);
     assert!(
         rules.contains("autoscale-work (every 300ms, active)"),

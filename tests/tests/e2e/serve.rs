@@ -32,6 +32,10 @@ fn serve_answers_files_as_pm2s_server_and_stops_with_the_app() {
     let out = home.ok(&["serve", &dir, &port.to_string(), "--name", "front"]);
     assert!(out.contains("front"), "{out}");
     home.wait_online("front");
+    // Online means listening (the server says so), and it says its name as PM2's agent does.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let p = home.proc("front");
+    assert_eq!(p["pm2_env"]["axm_options"]["module_name"], "front");
     let home_page = get(port, "/", &[]);
     assert_eq!(
         (home_page.status, home_page.body.as_str()),
@@ -58,6 +62,14 @@ fn serve_answers_files_as_pm2s_server_and_stops_with_the_app() {
     assert!(!get(port, "/../secret.txt", &[]).body.contains("outside"));
     home.ok(&["stop", "front"]);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+
+    // A port someone else holds: the server never listens, so it never counts as online.
+    let taken = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    home.run(&["serve", &dir, &port, "--name", "blocked"]);
+    let p = home.proc("blocked");
+    assert_ne!(p["pm2_env"]["status"], "online", "{p}");
+    assert_eq!(p["pm2_env"]["axm_options"], serde_json::Value::Null, "{p}");
 }
 
 #[test]
@@ -103,5 +115,5 @@ fn spa_and_basic_auth_and_the_static_section_of_an_ecosystem_file() {
     home.wait_online(&format!("static-page-server-{port}"));
     assert_eq!(get(port, "/deep/route", &[]).body, "<h1>home page</h1>");
     let env = &home.proc(&format!("static-page-server-{port}"))["pm2_env"]["env"];
-    assert_eq!(env["PM2_SERVE_PORT"], port.to_string(), "{env}");
+    assert_eq!(env["PM2_SERVE_PORT"], port, "{env}");
 }

@@ -87,7 +87,7 @@ fn startup_install_refuses_clearly_without_systemd() {
     let stderr = home.fails(1, &["startup", "--install"]);
     assert!(stderr.contains("systemd does not run here"), "{stderr}");
     let out = home.ok(&["unstartup"]);
-    assert!(out.contains("no /etc/systemd/system/pmx-"), "{out}");
+    assert!(out.contains("no /etc/systemd/system/pm2-"), "{out}");
 }
 
 #[test]

@@ -397,6 +397,12 @@ fn a_handoff_that_does_not_hold_falls_back_to_the_takeover() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Until this daemon listens, a CLI call would start a daemon of its own (which takes the
+    // lock and makes this one give up): wait for its socket to answer first.
+    let socket = home.path().join("pmx.sock");
+    wait_for("the daemon listening", Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
     let new = wait_for("tick taken over", Duration::from_secs(20), || {
         let p = home.proc("tick");
         let pid = p["pid"].as_u64().unwrap_or(0) as u32;
