@@ -26,6 +26,7 @@ pub struct Prepared {
     pub uid: u32,
     pub runs: Vec<Handed>,
     pub waiting: Vec<HandedWait>,
+    pub cluster_ports: Vec<pmx_core::handoff::HandedClusterPort>,
     pub streams: Vec<Detached>,
 }
 
@@ -118,6 +119,7 @@ fn handoff(prepared: Prepared, held: &Held, listen: &ListenHub) -> Handoff {
             run.err = take(run.id, Stream::Err);
             run.pidfd = h.pidfd.map(IntoRawFd::into_raw_fd);
             run.channel_fd = h.channel.map(IntoRawFd::into_raw_fd);
+            run.worker_channel_fd = h.worker.map(IntoRawFd::into_raw_fd);
             run
         })
         .collect();
@@ -143,6 +145,7 @@ fn handoff(prepared: Prepared, held: &Held, listen: &ListenHub) -> Handoff {
         listeners,
         runs,
         waiting: prepared.waiting,
+        cluster_ports: prepared.cluster_ports,
     };
     for fd in handoff.fds() {
         inheritable(fd);

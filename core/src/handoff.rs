@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The format this build writes.
-pub const HANDOFF_VERSION: u32 = 1;
+/// The format this build writes. 2: Node cluster workers are handed over too (their channel
+/// to the daemon, and the sockets their app shares, with the server data).
+pub const HANDOFF_VERSION: u32 = 2;
 /// The oldest format this build still adopts.
 pub const OLDEST_HANDOFF_VERSION: u32 = 1;
 
@@ -62,6 +63,18 @@ pub struct Handoff {
     pub runs: Vec<HandedRun>,
     /// Instances waiting to be restarted (after a crash), and when.
     pub waiting: Vec<HandedWait>,
+    /// The sockets each app's cluster workers share (the descriptors are in `listeners`).
+    pub cluster_ports: Vec<HandedClusterPort>,
+}
+
+/// A socket an app's Node cluster workers share, by its address, with the server data the
+/// first worker that asked for it gave (every later worker gets the same).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HandedClusterPort {
+    pub app: String,
+    pub addr: String,
+    pub data: serde_json::Value,
 }
 
 /// An instance between a crash and its restart: restarted when it was due, not at once.
@@ -100,6 +113,8 @@ pub struct HandedRun {
     pub started_at: Option<crate::Millis>,
     /// The process's channel to the daemon (the Node shim's), if it has one.
     pub channel_fd: Option<i32>,
+    /// A Node cluster worker's IPC channel to the daemon, its cluster primary.
+    pub worker_channel_fd: Option<i32>,
     /// Its notify socket's path (sd_notify), bound again by the new daemon.
     pub notify: Option<String>,
     /// The shim spoke on the channel (it drains its connections when told to).
@@ -146,6 +161,7 @@ impl Handoff {
             fds.extend(run.out.as_ref().map(|s| s.fd));
             fds.extend(run.err.as_ref().map(|s| s.fd));
             fds.extend(run.channel_fd);
+            fds.extend(run.worker_channel_fd);
         }
         fds
     }
@@ -155,8 +171,9 @@ impl Handoff {
 mod tests {
     use super::*;
 
-    /// A handoff written by format 1, kept as it was: every later build must adopt it.
+    /// Handoffs written by each format, kept as they were: every later build must adopt them.
     const FORMAT_1: &str = include_str!("../tests/handoff-v1.json");
+    const FORMAT_2: &str = include_str!("../tests/handoff-v2.json");
 
     #[test]
     fn a_handoff_of_every_earlier_format_is_read() {
@@ -170,6 +187,24 @@ mod tests {
             Some(&b"half a li"[..])
         );
         assert_eq!(handoff.fds().len(), 9);
+        assert!(handoff.cluster_ports.is_empty());
+
+        let handoff = Handoff::parse(FORMAT_2.as_bytes()).expect("format 2");
+        assert_eq!(handoff.version, 2);
+        let worker = &handoff.runs[0];
+        assert_eq!(
+            (worker.app.as_str(), worker.worker_channel_fd),
+            ("web", Some(9))
+        );
+        assert_eq!(
+            handoff.cluster_ports,
+            vec![HandedClusterPort {
+                app: "web".into(),
+                addr: "[::]:3000".into(),
+                data: serde_json::json!({ "ticketKeys": "abc" }),
+            }]
+        );
+        assert_eq!(handoff.fds(), vec![3, 4, 5, 6, 7, 8, 9]);
     }
 
     #[test]

@@ -43,6 +43,29 @@ pub struct ClusterPorts(Arc<Mutex<HashMap<String, Held>>>);
 /// One socket the workers share, and the server data they get with it.
 type Held = (Arc<OwnedFd>, Value);
 
+impl ClusterPorts {
+    /// Every socket held, by address, with its server data, for `pmx update` (the sockets
+    /// themselves are handed over with the daemon's other listen sockets).
+    pub fn handed(&self, app: &str) -> Vec<pmx_core::handoff::HandedClusterPort> {
+        let ports = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ports
+            .iter()
+            .map(|(addr, (_, data))| pmx_core::handoff::HandedClusterPort {
+                app: app.to_string(),
+                addr: addr.clone(),
+                data: data.clone(),
+            })
+            .collect()
+    }
+
+    /// A socket a previous daemon held for the app's workers (`pmx update`): later workers
+    /// get this very socket, which the running ones listen on.
+    pub fn adopt(&self, addr: String, fd: Arc<OwnedFd>, data: Value) {
+        let mut ports = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ports.insert(addr, (fd, data));
+    }
+}
+
 /// What a worker's channel needs to answer it.
 pub struct Primary {
     pub key: u64,
@@ -63,8 +86,10 @@ pub fn worker_env(fd: i32, worker_id: u64) -> Vec<(String, String)> {
 }
 
 /// Serves one worker's channel until it closes.
-pub async fn serve(stream: UnixStream, primary: Primary) {
-    let (read, write) = stream.into_split();
+pub async fn serve(mut stream: UnixStream, primary: Primary) {
+    // Borrowed halves: an owned write half shuts the socket down when dropped, which a worker
+    // reads as its primary gone (and exits), even while `pmx update` hands a copy over.
+    let (read, write) = stream.split();
     let mut reader = tokio::io::BufReader::new(read);
     let mut line = Vec::new();
     let mut pace = pmx_core::agent::Pace::default();

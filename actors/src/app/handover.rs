@@ -1,8 +1,9 @@
 //! `pmx update` on an app's side. The old daemon's actor hands its running processes over
 //! (their pid, pidfd, channel; the log thread hands their pipes) and then does nothing more;
 //! the new daemon's actor adopts them where it would have spawned: same process, same pipes,
-//! nothing restarted. A process that cannot be handed over (a cluster worker, an instance in
-//! the middle of a stop or a reload) is left to the new daemon's takeover: stopped and
+//! nothing restarted. A Node cluster worker keeps its channel to the daemon (its cluster
+//! primary) and the sockets its app shares. A process that cannot be handed over (an instance
+//! in the middle of a stop or a reload) is left to the new daemon's takeover: stopped and
 //! started again, journaled, never run twice.
 
 use std::os::fd::OwnedFd;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use pmx_core::event::{Cause, EventKind};
-use pmx_core::handoff::{HandedRun, HandedWait};
+use pmx_core::handoff::{HandedClusterPort, HandedRun, HandedWait};
 use pmx_core::state::{Input, Readiness, Status};
 
 use super::{AppActor, Run, talk};
@@ -26,12 +27,14 @@ pub struct Handed {
     pub run: HandedRun,
     pub pidfd: Option<OwnedFd>,
     pub channel: Option<OwnedFd>,
+    pub worker: Option<OwnedFd>,
 }
 
 #[derive(Default)]
 pub struct HandedOver {
     pub handed: Vec<Handed>,
     pub waiting: Vec<HandedWait>,
+    pub cluster_ports: Vec<HandedClusterPort>,
     /// Instances left to the takeover, and why.
     pub not_handed: Vec<String>,
 }
@@ -43,6 +46,7 @@ pub struct Adoptee {
     pub out: super::launch::Pipe,
     pub err: super::launch::Pipe,
     pub channel: Option<OwnedFd>,
+    pub worker: Option<OwnedFd>,
 }
 
 impl Handler<HandOver> for AppActor {
@@ -50,7 +54,6 @@ impl Handler<HandOver> for AppActor {
 
     fn handle(&mut self, _: HandOver, _: &mut Context<Self>) -> Self::Result {
         self.frozen = true;
-        let cluster = self.cluster_worker();
         // An instance being replaced has two processes under one id (and so two pairs of
         // pipes): neither is handed over.
         let reloading: Vec<u32> = self
@@ -59,7 +62,10 @@ impl Handler<HandOver> for AppActor {
             .filter(|s| s.incoming)
             .map(|s| s.id)
             .collect();
-        let mut out = HandedOver::default();
+        let mut out = HandedOver {
+            cluster_ports: self.cluster_ports.handed(&self.spec.name),
+            ..HandedOver::default()
+        };
         for slot in &mut self.slots {
             if let (Status::WaitingRestart, Some(due_at)) = (slot.machine.status, slot.restart_due)
                 && !slot.incoming
@@ -75,9 +81,7 @@ impl Handler<HandOver> for AppActor {
                 continue;
             };
             let status = slot.machine.status;
-            let why = if cluster {
-                Some("a cluster worker")
-            } else if reloading.contains(&slot.id) {
+            let why = if reloading.contains(&slot.id) {
                 Some("in a reload")
             } else if !matches!(status, Status::Online | Status::Launching) {
                 Some(status.as_str())
@@ -101,13 +105,14 @@ impl Handler<HandOver> for AppActor {
                 ..
             } = run;
             let pidfd = pidfd.and_then(|fd| fd.try_clone().ok());
-            let (notify, channel, shim) = match talk.map(talk::Talk::hand_over) {
-                Some((notify, channel, shim)) => (
-                    Some(notify.to_string_lossy().into_owned()),
-                    channel.ok(),
-                    shim,
+            let (notify, channel, worker, shim) = match talk.map(talk::Talk::hand_over) {
+                Some(t) => (
+                    Some(t.notify.to_string_lossy().into_owned()),
+                    t.channel,
+                    t.worker,
+                    t.shim,
                 ),
-                None => (None, None, false),
+                None => (None, None, None, false),
             };
             out.handed.push(Handed {
                 run: HandedRun {
@@ -126,6 +131,7 @@ impl Handler<HandOver> for AppActor {
                 },
                 pidfd,
                 channel,
+                worker,
             });
         }
         MessageResult(out)
@@ -153,6 +159,22 @@ impl AppActor {
             })
             .collect();
         self.listeners = held.unwrap_or_default();
+        self
+    }
+
+    /// The sockets a previous daemon held for this app's cluster workers (`pmx update`),
+    /// with their server data: workers started later share the very sockets the running
+    /// ones listen on.
+    pub fn with_cluster_ports(
+        self,
+        sockets: &[(String, Arc<OwnedFd>)],
+        ports: &[HandedClusterPort],
+    ) -> Self {
+        for port in ports.iter().filter(|p| p.app == self.spec.name) {
+            if let Some((_, fd)) = sockets.iter().find(|(a, _)| *a == port.addr) {
+                (self.cluster_ports).adopt(port.addr.clone(), fd.clone(), port.data.clone());
+            }
+        }
         self
     }
 
@@ -210,15 +232,21 @@ impl AppActor {
             out,
             err,
             channel,
+            worker,
         } = adoptee;
         let (key, id, pid) = (self.slots[i].key, self.slots[i].id, run.pid);
         self.runs += 1;
         let files = self.log_files(id);
         let conf = pmx_core::conf::ModuleConf::load(&self.shared.paths).unwrap_or_default();
         self.watch_process(id, pid, (files, out, err), &conf.rotation(), ctx);
+        // A cluster worker's channel is answered again as its primary would.
+        let worker = worker
+            .filter(|_| self.cluster_worker())
+            .map(|fd| (fd, self.primary(key, ctx)));
         let talk = match (run.notify, channel) {
             (Some(notify), Some(channel)) => {
-                match talk::Talk::adopt(notify.into(), channel, run.shim, key, ctx.address()) {
+                let reader = (key, ctx.address());
+                match talk::Talk::adopt(notify.into(), channel, run.shim, reader, worker) {
                     Ok(talk) => Some(talk),
                     Err(e) => {
                         crate::say!("pmx: {} #{id}: its channel is lost: {e}", self.spec.name);

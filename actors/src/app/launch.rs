@@ -29,6 +29,19 @@ impl AppActor {
         log_files(&self.spec, &self.shared.paths, id)
     }
 
+    /// What a cluster worker of slot `key` needs its channel answered with.
+    pub(super) fn primary(&self, key: u64, ctx: &Context<Self>) -> cluster::Primary {
+        cluster::Primary {
+            key,
+            addr: ctx.address(),
+            ports: self.cluster_ports.clone(),
+            hub: self.shared.listen.clone(),
+            inherited: (self.listeners.iter().enumerate())
+                .map(|(n, (_, fd))| (activation::FIRST_FD + n as i32, fd.clone()))
+                .collect(),
+        }
+    }
+
     /// Where instance `id` writes its pid while it runs: its `pid_file`, else PM2's place.
     pub(super) fn pid_path(&self, id: u32) -> std::path::PathBuf {
         (self.spec.options.pid_file_of(id))
@@ -95,15 +108,7 @@ impl AppActor {
         let talk = if self.readiness == Readiness::AtSpawn && !hears && !self.runs_node() {
             None
         } else {
-            let primary = cluster_worker.then(|| cluster::Primary {
-                key,
-                addr: ctx.address(),
-                ports: self.cluster_ports.clone(),
-                hub: self.shared.listen.clone(),
-                inherited: (self.listeners.iter().enumerate())
-                    .map(|(n, (_, fd))| (activation::FIRST_FD + n as i32, fd.clone()))
-                    .collect(),
-            });
+            let primary = cluster_worker.then(|| self.primary(key, ctx));
             let run = (key, id, self.runs);
             match talk::open(&self.shared.paths, run, ctx.address(), primary) {
                 Ok(opened) => Some(opened),

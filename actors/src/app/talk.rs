@@ -69,8 +69,19 @@ pub struct Opened {
 pub struct Talk {
     notify: PathBuf,
     writer: UnixStream,
+    /// The daemon's end of a cluster worker's channel (a copy: a task reads the other).
+    worker: Option<UnixStream>,
     readers: Vec<JoinHandle<()>>,
     /// The shim spoke: it drains its connections when told to.
+    pub shim: bool,
+}
+
+/// A run's channels as handed over (`pmx update`): the notify socket's path (its file stays,
+/// the next daemon binds it again) and the daemon's ends of the channels.
+pub struct HandedTalk {
+    pub notify: PathBuf,
+    pub channel: Option<OwnedFd>,
+    pub worker: Option<OwnedFd>,
     pub shim: bool,
 }
 
@@ -94,15 +105,14 @@ pub fn open(
     let (mine, child_end) = UnixStream::pair().map_err(channel_error)?;
     let writer = mine.try_clone().map_err(channel_error)?;
     let mut readers = listen(datagram, mine, key, addr).map_err(channel_error)?;
-    let worker_end = match primary {
+    let (worker_end, worker) = match primary {
         Some(primary) => {
             let (mine, child_end) = UnixStream::pair().map_err(channel_error)?;
-            let _ = mine.set_nonblocking(true);
-            let stream = tokio::net::UnixStream::from_std(mine).map_err(channel_error)?;
-            readers.push(actix::spawn(super::cluster::serve(stream, primary)));
-            Some(child_end.into())
+            let kept = mine.try_clone().map_err(channel_error)?;
+            readers.push(serve_worker(mine, primary).map_err(channel_error)?);
+            (Some(child_end.into()), Some(kept))
         }
-        None => None,
+        None => (None, None),
     };
     Ok(Opened {
         child_end: child_end.into(),
@@ -110,10 +120,21 @@ pub fn open(
         talk: Talk {
             notify,
             writer,
+            worker,
             readers,
             shim: false,
         },
     })
+}
+
+/// Answers a cluster worker on the daemon's end of its channel, as its cluster primary.
+fn serve_worker(
+    mine: UnixStream,
+    primary: super::cluster::Primary,
+) -> std::io::Result<JoinHandle<()>> {
+    mine.set_nonblocking(true)?;
+    let stream = tokio::net::UnixStream::from_std(mine)?;
+    Ok(actix::spawn(super::cluster::serve(stream, primary)))
 }
 
 impl Opened {
@@ -172,30 +193,45 @@ pub fn node_options(spec: &AppSpec, paths: &Paths) -> (String, String) {
 }
 
 impl Talk {
-    /// Hands the channel over for `pmx update`: the notify socket's path (its file stays,
-    /// the next daemon binds it again) and the daemon's end of the channel.
-    pub fn hand_over(mut self) -> (PathBuf, std::io::Result<OwnedFd>, bool) {
-        let channel = self.writer.try_clone().map(OwnedFd::from);
-        (std::mem::take(&mut self.notify), channel, self.shim)
+    /// Hands the channels over for `pmx update`; reading them stops here.
+    pub fn hand_over(mut self) -> HandedTalk {
+        HandedTalk {
+            notify: std::mem::take(&mut self.notify),
+            channel: self.writer.try_clone().map(OwnedFd::from).ok(),
+            worker: self.worker.take().map(OwnedFd::from),
+            shim: self.shim,
+        }
     }
 
     /// Talks again with a process another daemon started (`pmx update`): the notify socket
-    /// bound anew at its path, the channel's end read again.
+    /// bound anew at its path, the channel's end read again, and a cluster worker's channel
+    /// answered again when `worker` is given.
     pub fn adopt(
         notify: PathBuf,
         channel: OwnedFd,
         shim: bool,
-        key: u64,
-        addr: Addr<AppActor>,
+        (key, addr): (u64, Addr<AppActor>),
+        worker: Option<(OwnedFd, super::cluster::Primary)>,
     ) -> std::io::Result<Talk> {
         let _ = std::fs::remove_file(&notify);
         let datagram = tokio::net::UnixDatagram::bind(&notify)?;
         let mine = UnixStream::from(channel);
         let writer = mine.try_clone()?;
+        let mut readers = listen(datagram, mine, key, addr)?;
+        let worker = match worker {
+            Some((fd, primary)) => {
+                let mine = UnixStream::from(fd);
+                let kept = mine.try_clone()?;
+                readers.push(serve_worker(mine, primary)?);
+                Some(kept)
+            }
+            None => None,
+        };
         Ok(Talk {
             notify,
             writer,
-            readers: listen(datagram, mine, key, addr)?,
+            worker,
+            readers,
             shim,
         })
     }

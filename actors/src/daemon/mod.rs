@@ -74,6 +74,8 @@ pub struct Adoption {
     pub uid: u32,
     pub runs: Vec<Adoptee>,
     pub waiting: Vec<pmx_core::handoff::HandedWait>,
+    /// The sockets each app's cluster workers share, by address (in `listeners`).
+    pub cluster_ports: Vec<pmx_core::handoff::HandedClusterPort>,
     /// The sockets held for `listen` apps, by address: each goes to the actor of its app,
     /// the others close once boot is done.
     pub listeners: Vec<(String, Arc<std::os::fd::OwnedFd>)>,
@@ -138,9 +140,15 @@ impl Daemon {
         // it, so no scan of the machine's processes is needed.
         let scan = adoption.is_none();
         let mut orphans = orphans_of(&registry, &home, daemon.shared.boot.as_deref(), scan);
-        let (mut adoptees, mut waiting, sockets, upgraded) = match adoption {
-            Some(a) => (a.runs, a.waiting, a.listeners, Some((a.from, a.uid))),
-            None => (Vec::new(), Vec::new(), Vec::new(), None),
+        let (mut adoptees, mut waiting, sockets, cluster_ports, upgraded) = match adoption {
+            Some(a) => (
+                a.runs,
+                a.waiting,
+                a.listeners,
+                a.cluster_ports,
+                Some((a.from, a.uid)),
+            ),
+            None => (Vec::new(), Vec::new(), Vec::new(), Vec::new(), None),
         };
         for (name, mut app) in registry.apps {
             // A handed-over process is adopted, not taken over, while it is still itself and
@@ -187,6 +195,7 @@ impl Daemon {
             )
             .with_orphans(mine)
             .with_listeners(&sockets)
+            .with_cluster_ports(&sockets, &cluster_ports)
             .with_adoptees(adopted)
             .with_waiting(waiting.extract_if(.., |w| w.app == name).collect());
             let addr = actor.start();

@@ -40,10 +40,12 @@ impl Daemon {
                     Err(e) => return Response::failure(FailureKind::Internal, e.to_string()),
                 };
                 let (mut runs, mut waiting, mut not_handed) = (Vec::new(), Vec::new(), Vec::new());
+                let mut cluster_ports = Vec::new();
                 for app in apps {
                     if let Ok(over) = app.send(HandOver).await {
                         runs.extend(over.handed);
                         waiting.extend(over.waiting);
+                        cluster_ports.extend(over.cluster_ports);
                         not_handed.extend(over.not_handed);
                     }
                 }
@@ -64,6 +66,7 @@ impl Daemon {
                     uid,
                     runs,
                     waiting,
+                    cluster_ports,
                     streams,
                 };
                 if let Ok(mut slot) = pending.lock() {

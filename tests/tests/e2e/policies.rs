@@ -286,10 +286,16 @@ autoscale("work", #{{ min: 1, max: 2, above: 40.0, below: 10.0, window: "1s", ev
     wait_for("a second instance", Duration::from_secs(15), || {
         (instances(&home, "work").len() == 2).then_some(())
     });
-    let second = wait_for("the second instance online", Duration::from_secs(10), || {
-        let pids = ids_and_pids(&home, "work");
-        pids.get(1).map(|&(_, pid)| pid as u32).filter(|&pid| pid != 0)
-    });
+    let second = wait_for(
+        "the second instance online",
+        Duration::from_secs(10),
+        || {
+            let pids = ids_and_pids(&home, "work");
+            pids.get(1)
+                .map(|&(_, pid)| pid as u32)
+                .filter(|&pid| pid != 0)
+        },
+    );
     let history = home.ok(&["history", "work"]);
     let line = history
         .lines()

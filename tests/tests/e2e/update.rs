@@ -288,6 +288,72 @@ fn an_update_adopts_every_process_and_loses_nothing() {
     );
 }
 
+/// PM2's `start server.js -i 2` on a plain Node server: its workers are the daemon's cluster
+/// workers, and they go on across an update (same pids, every request answered); a worker
+/// started after it shares the very socket the others listen on, and a reload still replaces
+/// them one by one without a failed request.
+#[test]
+fn an_update_keeps_node_cluster_workers_and_their_shared_socket() {
+    let home = Home::new();
+    let port = free_port();
+    home.ok(&[
+        "start",
+        &fixture("cluster.js"),
+        "--name",
+        "web",
+        "-i",
+        "2",
+        "--env",
+        &format!("APP_PORT={port}"),
+    ]);
+    let pids = |home: &Home| -> Vec<u64> {
+        let online = processes(home)
+            .into_iter()
+            .filter(|p| p.0 == "web" && p.3 == "online" && p.2 != 0);
+        online.map(|p| p.2).collect()
+    };
+    let load = Load::start(port, 4);
+    let before = wait_for("both workers answering", Duration::from_secs(10), || {
+        let seen = load.report().answers;
+        let pids = pids(&home);
+        (pids.len() == 2 && pids.iter().all(|p| seen.contains_key(&p.to_string()))).then_some(pids)
+    });
+    let out = home.ok(&["update"]);
+    assert!(out.contains("none restarted"), "{out}");
+    assert_eq!(pids(&home), before, "the workers are the same processes");
+    let history = home.ok(&["history", "web"]);
+    assert!(history.contains("(2 processes adopted)"), "{history}");
+
+    // A worker started by the new daemon asks it for the port: the socket the others hold.
+    unsafe { libc::kill(before[0] as i32, libc::SIGKILL) };
+    let restarted = wait_for("a new worker answering", Duration::from_secs(15), || {
+        let seen = load.report().answers;
+        let new = pids(&home).into_iter().find(|p| !before.contains(p))?;
+        seen.contains_key(&new.to_string()).then_some(new)
+    });
+    assert!(alive(before[1] as u32));
+    let log = std::fs::read_to_string(home.path().join("logs/web-error-0.log")).unwrap_or_default();
+    assert!(!log.contains("EADDRINUSE"), "{log}");
+    // SIGKILL drops what that worker had in flight: the load counts from here.
+    let load_after = {
+        let _ = load.finish();
+        Load::start(port, 4)
+    };
+    home.ok(&["reload", "web"]);
+    let now = pids(&home);
+    assert!(
+        !now.contains(&restarted) && !now.contains(&before[1]),
+        "{now:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load_after.finish();
+    report.assert_none_failed();
+    assert!(
+        report.ok() > 20,
+        "too little load to mean anything: {report:?}"
+    );
+}
+
 #[test]
 fn an_update_to_a_binary_that_cannot_take_over_changes_nothing() {
     let home = Home::new();
