@@ -7,6 +7,8 @@ resurrects: every app restarts) when `--pm2` is given.
     python3 bench/update.py            # pmx only (builds target/release/pmx first)
     python3 bench/update.py --pm2      # also PM2, installed with npm into a temporary prefix
     python3 bench/update.py --rounds 5
+    python3 bench/update.py --cluster  # the probed app as PM2 users run it: `-i 2`, cluster
+                                       # mode, no --listen (pmx's workers share its socket)
 
 Figures per round: `update_ms` (the command, until the daemon answers again: pmx's CLI waits
 for it, for PM2 the harness pings after), `longest_gap_ms` between two answered probes
@@ -64,13 +66,17 @@ def pids(m):
     return sorted((p["name"], p["pid"]) for p in m.jlist())
 
 
-def measure(m, apps, rounds):
+def measure(m, apps, rounds, cluster):
     port = free_port()
     for i in range(apps):
         m.start(IDLE, f"idle{i}")
-    extra = ["--listen", f"127.0.0.1:{port}"] if isinstance(m, Pmx) else []
+    if cluster:
+        extra = ["-i", "2"]
+    else:
+        extra = ["--listen", f"127.0.0.1:{port}"] if isinstance(m, Pmx) else []
     m.start(APP, "web", *extra, env={"PORT": str(port)})
-    m.wait_online(apps + 1)
+    listen_instances = 2 if cluster else 1
+    m.wait_online(apps + listen_instances)
     wait_answering(port)
     if isinstance(m, Pm2):
         m.run("save")
@@ -84,7 +90,7 @@ def measure(m, apps, rounds):
         if isinstance(m, Pm2):
             m.run("ping")
         update_ms = (time.perf_counter() - t0) * 1000
-        m.wait_online(apps + 1)
+        m.wait_online(apps + listen_instances)
         time.sleep(0.3)
         gap, failed = probe.finish()
         results.append({
@@ -101,6 +107,7 @@ def main():
     ap.add_argument("--pm2", action="store_true")
     ap.add_argument("--apps", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--cluster", action="store_true")
     ap.add_argument("--pmx", default=os.path.join(ROOT, "target", "release", "pmx"))
     args = ap.parse_args()
     if args.pmx.endswith("release/pmx"):
@@ -112,11 +119,12 @@ def main():
         cleanup.append(prefix)
     try:
         for m in managers:
-            rounds = measure(m, args.apps, args.rounds)
+            rounds = measure(m, args.apps, args.rounds, args.cluster)
             for r in rounds:
                 print(m.name, r)
             print(
-                f"{m.name}: {args.apps} apps + 1 listen app, {args.rounds} updates: "
+                f"{m.name}: {args.apps} apps + 1 listen app"
+                f"{' (cluster mode, 2 instances)' if args.cluster else ''}, {args.rounds} updates: "
                 f"update median {statistics.median(r['update_ms'] for r in rounds)} ms, "
                 f"longest gap {max(r['longest_gap_ms'] for r in rounds)} ms, "
                 f"failed probes {sum(r['failed'] for r in rounds)}, "

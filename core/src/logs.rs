@@ -119,7 +119,7 @@ impl LogFiles {
 }
 
 /// `/dev/null` (or PM2's `NULL`) discards a stream.
-fn discards(path: &str) -> bool {
+pub fn discards(path: &str) -> bool {
     path == "/dev/null" || path.eq_ignore_ascii_case("null")
 }
 

@@ -243,7 +243,9 @@ impl AppSpec {
             .iter()
             .filter_map(|a| ListenAddr::parse(a).ok())
             .collect();
-        if !declared.is_empty() || self.options.exec_mode != "cluster" {
+        // `increment_var: PORT` gives each instance a port of its own: nothing to share.
+        let own_ports = self.options.increment_var.as_deref() == Some("PORT");
+        if !declared.is_empty() || self.options.exec_mode != "cluster" || own_ports {
             return declared;
         }
         let port = self.env.get("PORT").or_else(|| self.base_env.get("PORT"));
@@ -651,6 +653,24 @@ mod tests {
         assert_eq!(o.pid_file_of(3), Some("/run/app/echo-3.pid".into()));
         o.pid_file = Some("/run/app/echo".into());
         assert_eq!(o.pid_file_of(0), Some("/run/app/echo-0".into()));
+    }
+
+    /// PM2's cluster mode shares the port of `PORT`, unless `increment_var: PORT` gives each
+    /// instance its own; a declared `listen` is always shared.
+    #[test]
+    fn a_cluster_app_shares_its_port_unless_each_instance_has_its_own() {
+        let mut s = spec();
+        s.env.insert("PORT".into(), "3000".into());
+        assert!(s.listen_addrs().is_empty(), "fork mode");
+        s.options.exec_mode = "cluster".into();
+        assert_eq!(s.listen_addrs(), vec![ListenAddr::parse("3000").unwrap()]);
+        s.options.increment_var = Some("PORT".into());
+        assert!(s.listen_addrs().is_empty());
+        s.options.listen = vec!["127.0.0.1:4000".into()];
+        assert_eq!(
+            s.listen_addrs(),
+            vec![ListenAddr::parse("127.0.0.1:4000").unwrap()]
+        );
     }
 
     #[test]

@@ -476,6 +476,16 @@ fn absolute(dir: &Path, path: &str) -> String {
     }
 }
 
+/// A log file's place: absolute, except PM2's `NULL` (no file, as `/dev/null`), which a
+/// config writes where it means "discard", never a file named NULL in its directory.
+fn log_place(dir: &Path, path: &str) -> String {
+    if pmx_core::logs::discards(path) {
+        path.to_string()
+    } else {
+        absolute(dir, path)
+    }
+}
+
 /// Decodes one app. Returns the spec and every problem found (the spec is only usable when
 /// there are none).
 pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
@@ -571,13 +581,13 @@ pub fn decode(map: &Map, ctx: &DecodeContext) -> (AppSpec, Problems) {
                 "ignore_watch" => spec.options.ignore_watch = words(key, v)?,
                 "watch_delay" => spec.options.watch_delay_ms = duration(key, v)?,
                 "out_file" | "out" | "output" | "out_log" => {
-                    spec.options.out_file = Some(absolute(ctx.dir, &string(key, v)?))
+                    spec.options.out_file = Some(log_place(ctx.dir, &string(key, v)?))
                 }
                 "error_file" | "error" | "err" | "err_file" | "err_log" => {
-                    spec.options.error_file = Some(absolute(ctx.dir, &string(key, v)?))
+                    spec.options.error_file = Some(log_place(ctx.dir, &string(key, v)?))
                 }
                 "log_file" | "log" => {
-                    spec.options.log_file = Some(absolute(ctx.dir, &string(key, v)?))
+                    spec.options.log_file = Some(log_place(ctx.dir, &string(key, v)?))
                 }
                 "pid_file" | "pid" => {
                     spec.options.pid_file = Some(absolute(ctx.dir, &string(key, v)?))

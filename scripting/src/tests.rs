@@ -521,6 +521,14 @@ fn pm2_aliases_name_the_same_options_and_instances_mean_cluster() {
         r#"{"apps": [{"name": "a", "script": "app.js", "disable_source_map_support": true}]}"#;
     let options = &eval(&json, unmapped, None).unwrap()[0].options;
     assert_eq!(options.source_map_support, Some(false));
+    // PM2's `NULL` discards a stream: it stays the word, never a file named NULL in the
+    // config's directory.
+    let discarded = r#"{"apps": [{"name": "a", "script": "app.js", "out_file": "NULL",
+        "error_file": "/dev/null", "log_file": "null"}]}"#;
+    let options = &eval(&json, discarded, None).unwrap()[0].options;
+    assert_eq!(options.out_file.as_deref(), Some("NULL"));
+    assert_eq!(options.error_file.as_deref(), Some("/dev/null"));
+    assert_eq!(options.log_file.as_deref(), Some("null"));
 }
 
 #[test]

@@ -47,7 +47,7 @@ pub fn spec_from(args: StartArgs) -> Result<AppSpec, CliError> {
     let base_env = captured_env();
     let file = |f: &Option<String>| {
         f.as_ref().map(|f| match f.as_str() {
-            "/dev/null" => f.clone(),
+            f if pmx_core::logs::discards(f) => f.to_string(),
             f => cwd.join(f).to_string_lossy().into_owned(),
         })
     };
