@@ -41,7 +41,7 @@ pub fn say(message: &str) {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as pmx_core::Millis);
-            pmx_actors::format_local(now, &pmx_core::logs::strftime_of(&moment))
+            pmx_core::time::format_local(now, &pmx_core::logs::strftime_of(&moment))
         });
     println(&said(message, stamp.as_deref()));
 }

@@ -252,9 +252,7 @@ fn revision(v: &pmx_core::versioning::Versioning) -> String {
 }
 
 fn timestamp(ms: Millis) -> String {
-    jiff::Timestamp::from_millisecond(ms as i64)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S%.3f").to_string())
-        .unwrap_or_else(|_| ms.to_string())
+    pmx_core::time::format_local(ms, "%Y-%m-%d %H:%M:%S%.3f")
 }
 
 /// Where retention cut the record off, printed before the first event.

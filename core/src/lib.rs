@@ -23,6 +23,7 @@ pub mod protocol;
 pub mod signal;
 pub mod spec;
 pub mod state;
+pub mod time;
 pub mod units;
 pub mod versioning;
 pub mod view;

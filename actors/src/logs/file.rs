@@ -12,7 +12,7 @@ use chrono::{DateTime, Local};
 use pmx_core::logs::{Rotation, rotated_files, rotated_name, strftime_of};
 use pmx_core::units::six_field_cron;
 
-use super::lines::format_local;
+use pmx_core::time::format_local;
 
 pub struct LogFile {
     pub path: PathBuf,

@@ -50,25 +50,10 @@ impl Clock {
             self.ms = now;
             self.format.clear();
             self.format.push_str(format);
-            self.text = format_local(now, format);
+            self.text = pmx_core::time::format_local(now, format);
         }
         &self.text
     }
-}
-
-/// A time in the local zone with a strftime format (an invalid format gives the ISO form).
-pub fn format_local(ms: Millis, format: &str) -> String {
-    use chrono::TimeZone;
-    use std::fmt::Write;
-    let Some(time) = chrono::Local.timestamp_millis_opt(ms as i64).single() else {
-        return ms.to_string();
-    };
-    let mut out = String::new();
-    if write!(out, "{}", time.format(format)).is_err() {
-        out.clear();
-        let _ = write!(out, "{}", time.to_rfc3339());
-    }
-    out
 }
 
 #[derive(Serialize)]

@@ -33,7 +33,6 @@ use rustix::event::{EventfdFlags, Timespec, eventfd};
 use tokio::sync::{Notify, broadcast, oneshot};
 
 use file::LogFile;
-pub use lines::format_local;
 use lines::{Clock, EachLine, LineFormat, Lines};
 pub use tail::{last_lines, tails, take_line_piece};
 use written::{Tally, Written};

@@ -17,10 +17,7 @@ fn parse_time(flag: &str, value: &str, now: Millis) -> Result<Millis, CliError> 
     if let Ok(ago) = parse_duration_ms(value) {
         return Ok(now.saturating_sub(ago));
     }
-    value
-        .parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond().max(0) as Millis)
-        .map_err(|_| {
+    pmx_core::time::parse_timestamp_ms(value).ok_or_else(|| {
             CliError::Usage(format!(
                 "invalid {flag} `{value}`: a duration ago (10m, 2h) or a timestamp (2026-11-21T10:00:00Z)"
             ))

@@ -36,7 +36,7 @@ impl Printer {
             return println(&record.to_string());
         }
         let stamp = match (&self.timestamp, at) {
-            (Some(format), Some(at)) => format!("{} ", pmx_actors::format_local(at, format)),
+            (Some(format), Some(at)) => format!("{} ", pmx_core::time::format_local(at, format)),
             _ => String::new(),
         };
         if self.raw {

@@ -192,7 +192,7 @@ fn journal(frame: &mut Frame, area: Rect, m: &Monit) {
         .rev()
         .take(height)
         .map(|e| {
-            let time = pmx_actors::format_local(e.at, "%H:%M:%S");
+            let time = pmx_core::time::format_local(e.at, "%H:%M:%S");
             let instance = e.instance.map(|i| format!("#{i} ")).unwrap_or_default();
             Line::from(vec![
                 Span::styled(format!("{time} "), Style::new().fg(Color::DarkGray)),
