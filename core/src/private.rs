@@ -171,6 +171,16 @@ pub fn append(path: &Path) -> io::Result<File> {
 /// temporary file beside it, then renamed over it (a rename replaces a link, never follows
 /// it).
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// `replace` without waiting for the disk: for files that only describe the running system
+/// (a pid file), written on every spawn and worthless after a crash of the machine.
+pub fn replace_volatile(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(path, bytes, false)
+}
+
+fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     use std::io::Write;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -178,7 +188,9 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let _ = std::fs::remove_file(&tmp);
     let mut file = options().create_new(true).write(true).open(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if durable {
+        file.sync_all()?;
+    }
     std::fs::rename(&tmp, path)
 }
 

@@ -182,7 +182,8 @@ impl AppActor {
                 };
                 self.journal(Some(id), kind, Cause::Process);
                 let path = self.pid_path(id);
-                if let Err(e) = pmx_core::private::replace(&path, format!("{pid}\n").as_bytes()) {
+                let pid_line = format!("{pid}\n");
+                if let Err(e) = pmx_core::private::replace_volatile(&path, pid_line.as_bytes()) {
                     crate::say!(
                         "pmx: {}: cannot write {}: {e}",
                         self.spec.name,
