@@ -323,8 +323,18 @@ fn an_update_keeps_node_cluster_workers_and_their_shared_socket() {
     assert_eq!(pids(&home), before, "the workers are the same processes");
     let history = home.ok(&["history", "web"]);
     assert!(history.contains("(2 processes adopted)"), "{history}");
+    // Every request across the update was answered, by the same workers.
+    std::thread::sleep(Duration::from_millis(300));
+    let across = load.finish();
+    across.assert_none_failed();
+    assert!(
+        across.ok() > 50,
+        "too little load to mean anything: {across:?}"
+    );
 
     // A worker started by the new daemon asks it for the port: the socket the others hold.
+    // (SIGKILL drops what that worker had in flight: this load's failures are not counted.)
+    let load = Load::start(port, 4);
     unsafe { libc::kill(before[0] as i32, libc::SIGKILL) };
     let restarted = wait_for("a new worker answering", Duration::from_secs(15), || {
         let seen = load.report().answers;
@@ -332,9 +342,11 @@ fn an_update_keeps_node_cluster_workers_and_their_shared_socket() {
         seen.contains_key(&new.to_string()).then_some(new)
     });
     assert!(alive(before[1] as u32));
-    let log = std::fs::read_to_string(home.path().join("logs/web-error-0.log")).unwrap_or_default();
-    assert!(!log.contains("EADDRINUSE"), "{log}");
-    // SIGKILL drops what that worker had in flight: the load counts from here.
+    for id in 0..2 {
+        let log = home.path().join(format!("logs/web-error-{id}.log"));
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(!log.contains("EADDRINUSE"), "{log}");
+    }
     let load_after = {
         let _ = load.finish();
         Load::start(port, 4)
