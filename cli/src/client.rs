@@ -54,8 +54,9 @@ impl Client {
     }
 
     /// After a follower's connection closed: the daemon that answers again in this process,
-    /// re-executed by `pmx update` (its pid unchanged), if it does within a few seconds.
-    pub fn came_back(paths: &Paths) -> Option<pmx_core::protocol::Pong> {
+    /// re-executed by `pmx update` (its pid unchanged), if it does within a few seconds,
+    /// with the connection that asked it (it takes the follow request next).
+    fn came_back(paths: &Paths) -> Option<(Self, pmx_core::protocol::Pong)> {
         let deadline = Instant::now() + Duration::from_secs(5);
         let pid = std::fs::read_to_string(paths.pid_file()).ok()?;
         let alive = || std::path::Path::new(&format!("/proc/{}", pid.trim())).exists();
@@ -64,7 +65,7 @@ impl Client {
                 && let Ok(Response::Pong(pong)) = client.request(&Request::Ping)
                 && pong.daemon_pid.to_string() == pid.trim()
             {
-                return Some(pong);
+                return Some((client, pong));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -72,16 +73,16 @@ impl Client {
     }
 
     /// A follower's connection was `lost`: when the daemon came back in the same process
-    /// (`pmx update`), says so and connects again; else the loss stands.
+    /// (`pmx update`), says so and gives the connection to follow on; else the loss stands.
     pub fn follow_again(paths: &Paths, lost: String) -> Result<Self, CliError> {
-        let Some(pong) = Self::came_back(paths) else {
+        let Some((client, pong)) = Self::came_back(paths) else {
             return Err(CliError::Lost(lost));
         };
         eprintln!(
             "[PMX] the daemon was updated to pmx {} (pid {}): following again",
             pong.version, pong.daemon_pid
         );
-        Self::connect(paths)
+        Ok(client)
     }
 
     /// Connects to a running daemon; `None` when none runs.

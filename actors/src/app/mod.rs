@@ -90,9 +90,9 @@ pub struct AppActor {
     /// Views share it: they leave the daemon without its captured environment (see
     /// `ProcessView::spec`).
     spec: Arc<AppSpec>,
-    /// Each instance's log paths as views show them, made once (cleared when the spec
-    /// changes): views are built for every `jlist`.
-    shown_logs: RefCell<HashMap<u32, ShownLogs>>,
+    /// Each instance's log and pid file paths as views show them, made once (cleared when
+    /// the spec changes): views are built for every `jlist`.
+    shown_files: RefCell<HashMap<u32, ShownFiles>>,
     created_at: Millis,
     shared: Shared,
     slots: Vec<Slot>,
@@ -139,8 +139,8 @@ pub struct AppActor {
 /// How long a read of the app's git version stays good for the next spawns.
 const VERSIONING_FRESH: Duration = Duration::from_secs(10);
 
-/// An instance's out and error log paths, as views show them.
-type ShownLogs = (Arc<str>, Arc<str>);
+/// An instance's out log, error log and pid file paths, as views show them.
+type ShownFiles = (Arc<str>, Arc<str>, Arc<str>);
 
 /// One instance, or during a reload the process that is to replace one (`incoming`: it
 /// shares the instance's id; commands and views see only the instance).
@@ -213,7 +213,7 @@ impl AppActor {
             frozen: false,
             health_failures: 0,
             policy_actions: HashMap::new(),
-            shown_logs: RefCell::default(),
+            shown_files: RefCell::default(),
             spec,
             created_at,
             shared,

@@ -219,7 +219,7 @@ impl Handler<Rescale> for AppActor {
             }
         }
         Arc::make_mut(&mut self.spec).instances = msg.instances.len() as u32;
-        self.shown_logs.borrow_mut().clear();
+        self.shown_files.borrow_mut().clear();
         // New instances have log files of their own, which the watcher must not see as changes.
         self.start_watching(ctx);
         let (tx, rx) = oneshot::channel();

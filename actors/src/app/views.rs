@@ -28,8 +28,8 @@ impl AppActor {
                 .unwrap_or_else(|| Sampler::first_look(pid)),
             None => Default::default(),
         };
-        let (out_log, error_log) = self
-            .shown_logs
+        let (out_log, error_log, pid_path) = self
+            .shown_files
             .borrow_mut()
             .entry(id)
             .or_insert_with(|| {
@@ -37,7 +37,13 @@ impl AppActor {
                 let shown = |p: Option<&Path>| -> Arc<str> {
                     p.map_or("/dev/null".into(), |p| p.to_string_lossy().into())
                 };
-                (shown(files.out.as_deref()), shown(files.err.as_deref()))
+                let pid = self.pid_path(id);
+                let pid = shown(Some(&pid));
+                (
+                    shown(files.out.as_deref()),
+                    shown(files.err.as_deref()),
+                    pid,
+                )
             })
             .clone();
         let loss = self.shared.logs.loss(id);
@@ -67,7 +73,7 @@ impl AppActor {
             command: self.command.clone(),
             out_log,
             error_log,
-            pid_path: self.pid_path(id).to_string_lossy().into(),
+            pid_path,
             log_lost_bytes: loss.as_ref().map_or(0, |l| l.bytes),
             log_error: loss.map(|l| l.last_error),
             output: self.shared.logs.written(id),

@@ -139,21 +139,21 @@ fn follow(
     streams: &[Stream],
     printer: &Printer,
 ) -> Result<(), CliError> {
+    let mut client = Client::connect(paths)?;
     loop {
-        match follow_once(paths, targets.clone(), streams, printer) {
-            Err(CliError::Lost(e)) => drop(Client::follow_again(paths, e)?),
+        match follow_once(client, targets.clone(), streams, printer) {
+            Err(CliError::Lost(e)) => client = Client::follow_again(paths, e)?,
             other => return other,
         }
     }
 }
 
 fn follow_once(
-    paths: &Paths,
+    mut client: Client,
     targets: Vec<String>,
     streams: &[Stream],
     printer: &Printer,
 ) -> Result<(), CliError> {
-    let mut client = Client::connect(paths)?;
     let first = client.request(&Request::Logs(LogsRequest {
         targets,
         follow: true,
