@@ -174,10 +174,25 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_replacing(path, bytes, true)
 }
 
-/// `replace` without waiting for the disk: for files that only describe the running system
-/// (a pid file), written on every spawn and worthless after a crash of the machine.
+/// Writes a file that only describes the running system (a pid file, written on every spawn
+/// and worthless after a crash of the machine) in place, as PM2 does: no fsync, and no
+/// temporary file, whose inode costs the most of a spawn on a file system that recycles
+/// inodes slowly (ext4 without a journal scans its recently freed ones). A link or anything
+/// else in the way is replaced by rename, never followed.
 pub fn replace_volatile(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_replacing(path, bytes, false)
+    use std::io::Write;
+    // Non-blocking: a FIFO in the way answers ENXIO instead of waiting for a reader.
+    let opened = (options().create(true).write(true).truncate(true))
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path);
+    match opened {
+        Ok(mut file) if file.metadata()?.is_file() => file.write_all(bytes),
+        Ok(_) => write_replacing(path, bytes, false),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) => {
+            write_replacing(path, bytes, false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
@@ -267,6 +282,19 @@ mod tests {
         replace(&link, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
         assert_eq!(std::fs::read_to_string(&link).unwrap(), "new");
+        let volatile = dir.join("volatile");
+        std::os::unix::fs::symlink(&target, &volatile).unwrap();
+        replace_volatile(&volatile, b"123\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+        assert!(std::fs::symlink_metadata(&volatile).unwrap().is_file());
+        replace_volatile(&volatile, b"4\n").unwrap();
+        let fifo = dir.join("fifo");
+        let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        replace_volatile(&fifo, b"5\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&fifo).unwrap(), "5\n");
+        assert_eq!(std::fs::read_to_string(&volatile).unwrap(), "4\n");
         let mode = std::fs::symlink_metadata(&link)
             .unwrap()
             .permissions()

@@ -253,6 +253,11 @@ impl LogHub {
     }
 }
 
+/// The monotonic instant of a wall-clock time (now, if it is past).
+fn instant_of(at: chrono::DateTime<chrono::Local>) -> Instant {
+    Instant::now() + (at - chrono::Local::now()).to_std().unwrap_or_default()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -382,8 +387,7 @@ impl Hub {
             .values()
             .filter_map(|f| f.borrow().next_tick)
             .min();
-        self.next_tick = earliest
-            .map(|t| Instant::now() + (t - chrono::Local::now()).to_std().unwrap_or_default());
+        self.next_tick = earliest.map(instant_of);
     }
 
     fn arm(&mut self, token: u64) {
@@ -458,8 +462,13 @@ impl Hub {
             .collect();
         for target in &targets {
             target.borrow_mut().create();
+            // Folded into the earliest tick known: a walk of every file at each attach
+            // made starting n apps cost n².
+            if let Some(tick) = target.borrow().next_tick {
+                let at = instant_of(tick);
+                self.next_tick = Some(self.next_tick.map_or(at, |t| t.min(at)));
+            }
         }
-        self.plan_ticks();
         let app: Arc<str> = attach.app.as_str().into();
         let token = self.next_token;
         self.next_token += 1;
