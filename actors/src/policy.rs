@@ -29,15 +29,6 @@ const DISABLE_AFTER: u64 = 3;
 /// How long a rule waits for the daemon's view of the apps.
 const VIEW_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// An action a rule decided, for the daemon to carry out.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PolicyAction {
-    pub app: String,
-    pub action: Action,
-    pub cause: Cause,
-}
-
 /// Every instance's view, for the rules.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -139,7 +130,7 @@ impl PolicyHandle {
 /// Starts the runner thread.
 pub fn start<A>(handle: &PolicyHandle, Inbox(rx): Inbox, wiring: Wiring<A>) -> std::io::Result<()>
 where
-    A: Actor<Context = Context<A>> + Handler<PolicyAction> + Handler<Snapshot>,
+    A: Actor<Context = Context<A>> + Handler<crate::decision::Decision> + Handler<Snapshot>,
 {
     let listening = handle.listening.clone();
     std::thread::Builder::new()
@@ -194,7 +185,7 @@ fn next_due(trigger: &Trigger, now: Instant) -> Option<Instant> {
 
 impl<A> Runner<A>
 where
-    A: Actor<Context = Context<A>> + Handler<PolicyAction> + Handler<Snapshot>,
+    A: Actor<Context = Context<A>> + Handler<crate::decision::Decision> + Handler<Snapshot>,
 {
     fn run(mut self, rx: Receiver<Input>) {
         loop {
@@ -448,9 +439,10 @@ where
             reason: d.reason,
             figures: d.figures,
         };
-        self.wiring.daemon.do_send(PolicyAction {
+        self.wiring.daemon.do_send(crate::decision::Decision {
             app: d.app,
             action: d.action,
+            seen: None,
             cause,
         });
     }

@@ -77,18 +77,13 @@ impl AppActor {
             let url = url.clone();
             let check = check.clone();
             let checked = async move { probe(&url, timeout).await };
-            ctx.spawn(checked.into_actor(act).map(move |result, act, ctx| {
-                act.checked(&check, result, ctx);
+            ctx.spawn(checked.into_actor(act).map(move |result, act, _| {
+                act.checked(&check, result);
             }));
         });
     }
 
-    fn checked(
-        &mut self,
-        check: &HealthCheck,
-        result: Result<u16, String>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn checked(&mut self, check: &HealthCheck, result: Result<u16, String>) {
         let error = match result {
             Ok(_) => {
                 self.health_failures = 0;
@@ -106,7 +101,6 @@ impl AppActor {
             reason: format!("{} failed checks in a row: {error}", check.failures),
             figures: vec![format!("GET {}", check.url)],
         };
-        self.restart_running(cause, ctx);
-        self.answer_waiters(ctx);
+        self.restart_running(cause);
     }
 }

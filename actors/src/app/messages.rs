@@ -2,11 +2,12 @@
 
 use actix::prelude::*;
 use pmx_core::event::{Cause, EventKind};
-use pmx_core::state::{Command, Input};
+use pmx_core::state::{Command, Input, Status};
 use pmx_core::view::ProcessView;
 use tokio::sync::oneshot;
 
 use super::{AppActor, Waiter};
+use crate::decision::Seen;
 
 impl Actor for AppActor {
     type Context = Context<Self>;
@@ -32,6 +33,8 @@ pub struct Control {
     pub command: Command,
     pub ids: Option<Vec<u32>>,
     pub cause: Cause,
+    /// A `Decision`'s: only the instances still as the decider saw them.
+    pub seen: Option<Seen>,
 }
 
 impl Handler<Control> for AppActor {
@@ -63,7 +66,12 @@ impl AppActor {
                 ctx,
             );
         }
-        let selected = self.selected(&msg.ids);
+        let mut selected = self.selected(&msg.ids);
+        if let Some(seen) = &msg.seen {
+            selected.retain(|&i| {
+                self.slots[i].machine.status != Status::Stopping && seen.contains(&self.seen_as(i))
+            });
+        }
         for &i in &selected {
             self.feed(i, Input::Command(msg.command), msg.cause.clone(), ctx);
         }

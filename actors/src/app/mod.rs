@@ -84,6 +84,8 @@ pub struct Shared {
     pub relaunch: Option<Arc<str>>,
     /// An update gathered, for `run` to execute once the client has its answer.
     pub pending_update: crate::update::Pending,
+    /// Where the app's own decisions (memory, cron, watch, health) go: the daemon.
+    pub desk: crate::decision::Desk,
 }
 
 pub struct AppActor {

@@ -1,7 +1,8 @@
 //! The built-in policies of one app, in its actor: `cron_restart` (a timer to the next tick,
 //! which starts stopped instances too, as PM2's does),
 //! `watch` (debounced file changes), `max_memory_restart` (breaches the sampler reports), and
-//! `scale` (instances added or retired without touching the others).
+//! `scale` (instances added or retired without touching the others). A policy decides; the
+//! daemon journals its decision and carries it out (`crate::decision`).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -15,9 +16,11 @@ use pmx_core::instances::InstanceNumber;
 use pmx_core::state::{Command, Input, Status};
 use pmx_core::units::six_field_cron;
 use pmx_core::view::ProcessView;
+use pmx_scripting::rules::Action;
 use tokio::sync::oneshot;
 
 use super::{AppActor, Waiter};
+use crate::decision::{Decision, Seen};
 use crate::sampler::MemoryBreach;
 use crate::watch::FilesChanged;
 
@@ -40,22 +43,37 @@ impl AppActor {
         self.arm_health(ctx);
     }
 
-    /// Restarts every instance that is not stopped (a stopped app stays stopped).
-    pub(super) fn restart_running(&mut self, cause: Cause, ctx: &mut Context<Self>) {
-        self.restart_instances(false, cause, ctx);
+    /// Instance `i` as a decision sees it: its id and the process it runs.
+    pub(super) fn seen_as(&self, i: usize) -> (u32, Option<u32>) {
+        let slot = &self.slots[i];
+        (slot.id, slot.run.as_ref().map(|r| r.pid))
     }
 
-    /// Restarts every instance not stopping; with `stopped_too`, stopped ones start as well
-    /// (a cron tick, as PM2 has it: a job with `autorestart: false` that ran and exited runs
-    /// again at each tick).
-    fn restart_instances(&mut self, stopped_too: bool, cause: Cause, ctx: &mut Context<Self>) {
-        for i in self.selected(&None) {
-            let status = self.slots[i].machine.status;
-            let skip = status == Status::Stopping || (status == Status::Stopped && !stopped_too);
-            if !skip {
-                self.feed(i, Input::Command(Command::Restart), cause.clone(), ctx);
-            }
+    /// Decides to restart the instances `pick` keeps, as they are now: the daemon journals
+    /// the decision with its cause, then carries it out (`crate::decision`).
+    fn decide_restart(&self, pick: impl Fn(Status) -> bool, cause: Cause) {
+        let seen: Seen = (self.selected(&None).into_iter())
+            .filter(|&i| pick(self.slots[i].machine.status))
+            .map(|i| self.seen_as(i))
+            .collect();
+        self.decide_restart_of(seen, cause);
+    }
+
+    fn decide_restart_of(&self, seen: Seen, cause: Cause) {
+        if seen.is_empty() {
+            return;
         }
+        self.shared.desk.decide(Decision {
+            app: self.spec.name.clone(),
+            action: Action::Restart,
+            seen: Some(seen),
+            cause,
+        });
+    }
+
+    /// Restarts every instance that runs (a stopped app stays stopped).
+    pub(super) fn restart_running(&self, cause: Cause) {
+        self.decide_restart(|s| !matches!(s, Status::Stopped | Status::Stopping), cause);
     }
 
     /// Sleeps until the next tick after `after` (or now), restarts, and sleeps again.
@@ -81,8 +99,9 @@ impl AppActor {
                 "cron_restart",
                 format!("cron {expr} at {}", tick.format("%H:%M:%S")),
             );
-            act.restart_instances(true, cause, ctx);
-            act.answer_waiters(ctx);
+            // Stopped instances too, as PM2 has it: a job with `autorestart: false` that ran
+            // and exited runs again at each tick.
+            act.decide_restart(|s| s != Status::Stopping, cause);
             act.arm_cron(Some(tick), ctx);
         });
     }
@@ -156,11 +175,10 @@ impl Handler<FilesChanged> for AppActor {
         }
         self.watch_pending = Some(msg.path);
         let delay = Duration::from_millis(self.spec.options.watch_delay_ms);
-        ctx.run_later(delay, |act, ctx| {
+        ctx.run_later(delay, |act, _| {
             if let Some(path) = act.watch_pending.take() {
                 let cause = Cause::rule("watch", format!("{} changed", path.display()));
-                act.restart_running(cause, ctx);
-                act.answer_waiters(ctx);
+                act.restart_running(cause);
             }
         });
     }
@@ -169,7 +187,7 @@ impl Handler<FilesChanged> for AppActor {
 impl Handler<MemoryBreach> for AppActor {
     type Result = ();
 
-    fn handle(&mut self, msg: MemoryBreach, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: MemoryBreach, _: &mut Context<Self>) {
         let Some(i) = self.position(msg.id) else {
             return;
         };
@@ -183,8 +201,7 @@ impl Handler<MemoryBreach> for AppActor {
             reason: msg.breach.to_string(),
             figures: vec![format!("pid {}", msg.pid)],
         };
-        self.feed(i, Input::Command(Command::Restart), cause, ctx);
-        self.answer_waiters(ctx);
+        self.decide_restart_of(vec![(msg.id, Some(msg.pid))], cause);
     }
 }
 

@@ -80,6 +80,7 @@ impl Handler<Reload> for AppActor {
                 command: Command::Restart,
                 ids: msg.ids,
                 cause: msg.cause,
+                seen: None,
             };
             self.control(restart, restarted, ctx);
             let note = Some(format!(

@@ -11,6 +11,7 @@ use pmx_core::view::ProcessView;
 use super::targets::Picks;
 use super::{Daemon, Reply, internal, ready};
 use crate::app::{Control, Retire, SendSignal, Watching};
+use crate::decision::Seen;
 
 fn verb_of(command: Command) -> &'static str {
     match command {
@@ -34,6 +35,7 @@ impl Daemon {
             command,
             ids,
             cause: cause.clone(),
+            seen: None,
         })
     }
 
@@ -58,22 +60,38 @@ impl Daemon {
     }
 
     pub(super) fn control(&mut self, targets: &[String], command: Command, cause: Cause) -> Reply {
-        let picks = match self.resolve_targets(targets) {
-            Ok(p) => p,
-            Err(r) => return ready(r),
-        };
-        if let Err(e) = self.record_commands(&picks, verb_of(command), &cause) {
+        match self.resolve_targets(targets) {
+            Ok(picks) => self.control_picks(&picks, command, None, cause),
+            Err(r) => ready(r),
+        }
+    }
+
+    /// Journals `command` on the picked apps (flushed), then carries it out; with `seen` (a
+    /// `Decision`'s), only on the instances still as their decider saw them.
+    pub(super) fn control_picks(
+        &mut self,
+        picks: &Picks,
+        command: Command,
+        seen: Option<Seen>,
+        cause: Cause,
+    ) -> Reply {
+        if let Err(e) = self.record_commands(picks, verb_of(command), &cause) {
             return ready(internal(e));
         }
         if command == Command::Stop {
             // PM2: stopping an app turns its watching off until `restart --watch` or a config.
-            for (name, ids) in &picks {
+            for (name, ids) in picks {
                 if ids.is_none() {
                     self.set_watching(name, false);
                 }
             }
         }
-        let work = self.fan_out(&picks, command, &cause);
+        let work = self.gather(picks, &|ids| Control {
+            command,
+            ids,
+            cause: cause.clone(),
+            seen: seen.clone(),
+        });
         self.answer_after(work)
     }
 

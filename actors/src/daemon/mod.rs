@@ -204,6 +204,7 @@ impl Daemon {
                     command: Command::Start,
                     ids: None,
                     cause: Cause::Boot,
+                    seen: None,
                 });
             }
             daemon.apps.insert(

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use super::{Daemon, Reply, internal, ready};
 use crate::app::{Rescale, Views};
-use crate::policy::{PolicyAction, Snapshot};
+use crate::decision::Decision;
+use crate::policy::Snapshot;
 
 impl Daemon {
     /// `pmx scale APP N|+N|-N`: new instances get fresh ids and the lowest free indexes, the
@@ -80,13 +81,25 @@ impl Daemon {
     }
 }
 
-impl Handler<PolicyAction> for Daemon {
+/// Every decision no user typed (a rule's, the app's own: memory, cron, watch, health) is
+/// carried out here, journaled as a command with its cause like a user's.
+impl Handler<Decision> for Daemon {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, msg: PolicyAction, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Decision, _: &mut Context<Self>) -> Self::Result {
+        if !self.apps.contains_key(&msg.app) {
+            crate::say!(
+                "pmx: {} of {} dropped: the app is gone",
+                msg.action,
+                msg.app
+            );
+            return Box::pin(fut::ready(()));
+        }
         let app = vec![msg.app.clone()];
+        let ids = (msg.seen.as_ref()).map(|seen| seen.iter().map(|&(id, _)| id).collect());
+        let picks = vec![(msg.app.clone(), ids)];
         let reply = match msg.action {
-            Action::Restart => self.control(&app, Command::Restart, msg.cause),
+            Action::Restart => self.control_picks(&picks, Command::Restart, msg.seen, msg.cause),
             Action::Reload => self.reload(
                 pmx_core::protocol::ReloadRequest {
                     targets: app,
@@ -94,8 +107,8 @@ impl Handler<PolicyAction> for Daemon {
                 },
                 msg.cause,
             ),
-            Action::Stop => self.control(&app, Command::Stop, msg.cause),
-            Action::Start => self.control(&app, Command::Start, msg.cause),
+            Action::Stop => self.control_picks(&picks, Command::Stop, msg.seen, msg.cause),
+            Action::Start => self.control_picks(&picks, Command::Start, msg.seen, msg.cause),
             Action::Scale(n) => self.scale(
                 ScaleRequest {
                     target: msg.app.clone(),
@@ -124,7 +137,7 @@ impl Handler<PolicyAction> for Daemon {
         let name = msg.app;
         Box::pin(reply.map(move |response, _, _| {
             if let Response::Error(f) = response {
-                crate::say!("pmx: a rule's action on {name} failed: {}", f.message);
+                crate::say!("pmx: a decision on {name} failed: {}", f.message);
             }
         }))
     }

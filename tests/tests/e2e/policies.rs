@@ -44,12 +44,24 @@ fn memory_above_the_limit_restarts_the_instance_with_the_figures_in_history() {
     );
     assert!(!alive(first), "the old process is gone");
     let history = home.ok(&["history", "hog"]);
-    let line = history
-        .lines()
-        .find(|l| l.contains("rule max_memory_restart"))
-        .unwrap_or_else(|| panic!("no memory restart in history:\n{history}"));
-    assert!(line.contains("above the limit 60.0mb"), "{line}");
-    assert!(line.contains("online → stopping"), "graceful: {line}");
+    let by_rule: Vec<&str> = (history.lines())
+        .filter(|l| l.contains("rule max_memory_restart"))
+        .collect();
+    // One road: the decision is journaled as a command, with its figures, before the stop.
+    let decided = (by_rule.iter())
+        .position(|l| l.contains("command restart"))
+        .unwrap_or_else(|| panic!("no memory restart decided in history:\n{history}"));
+    let stopping = (by_rule.iter())
+        .position(|l| l.contains("online → stopping"))
+        .unwrap_or_else(|| panic!("graceful: no stop by the memory limit:\n{history}"));
+    assert!(
+        decided < stopping,
+        "decided before it is carried out:\n{history}"
+    );
+    for line in [by_rule[decided], by_rule[stopping]] {
+        assert!(line.contains("above the limit 60.0mb"), "{line}");
+        assert!(line.contains("pid "), "the figures: {line}");
+    }
     let describe = home.ok(&["describe", "hog"]);
     assert!(
         describe.contains("max memory restart         60.0mb"),
