@@ -88,6 +88,48 @@ pub struct Shared {
     pub desk: crate::decision::Desk,
 }
 
+impl Shared {
+    /// What app actors share on `paths`, writing to `journal`, with the log thread, the
+    /// sampler and the rules' handle already started; no HTTP, no relaunch, no listeners held,
+    /// the desk closed until the daemon opens it. `run` and the daemon's tests build it so.
+    pub fn new(
+        paths: &Paths,
+        journal: Arc<dyn Journal>,
+        commit: Arc<Notify>,
+        managed: Managed,
+        (logs, sampler, policy): (
+            crate::logs::LogHub,
+            crate::sampler::Sampler,
+            crate::policy::PolicyHandle,
+        ),
+    ) -> Self {
+        Shared {
+            paths: Arc::new(paths.clone()),
+            journal,
+            managed,
+            user: crate::user_name().into(),
+            commit,
+            token_prefix: format!(
+                "{}#{}.{}",
+                paths.home().display(),
+                std::process::id(),
+                now_ms()
+            )
+            .into(),
+            boot: crate::process::identity::boot_id().map(Arc::from),
+            logs,
+            sampler,
+            watch: Default::default(),
+            listen: Default::default(),
+            policy,
+            http: None,
+            relaunch: None,
+            pending_update: Default::default(),
+            desk: Default::default(),
+        }
+    }
+}
+
 pub struct AppActor {
     /// Views share it: they leave the daemon without its captured environment (see
     /// `ProcessView::spec`).

@@ -389,3 +389,6 @@ impl Handler<Shutdown> for Daemon {
         Box::pin(self.shut_down(Cause::Shutdown).map(|_, _, _| ()))
     }
 }
+
+#[cfg(test)]
+mod tests;
