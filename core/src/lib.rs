@@ -12,6 +12,7 @@ pub mod frame;
 pub mod handoff;
 pub mod instances;
 pub mod listen;
+pub mod log_tail;
 pub mod logs;
 pub mod metrics;
 pub mod order;

@@ -34,7 +34,8 @@ use tokio::sync::{Notify, broadcast, oneshot};
 
 use file::LogFile;
 use lines::{Clock, EachLine, LineFormat, Lines};
-pub use tail::{last_lines, tails, take_line_piece};
+pub use pmx_core::log_tail::take_line_piece;
+pub use tail::tails;
 use written::{Tally, Written};
 
 /// Bytes read from a pipe at once.

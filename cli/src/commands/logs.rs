@@ -14,7 +14,7 @@ use crate::args::{FlushArgs, LogsArgs};
 use crate::client::Client;
 use crate::error::CliError;
 use crate::output::println;
-use pmx_actors::last_lines;
+use pmx_core::log_tail::last_lines;
 
 /// How lines are printed.
 struct Printer {
