@@ -1,9 +1,10 @@
 //! Events, causes and exits in words: what `history`, `monit` and the dashboard show. Pure.
 
 use crate::event::{Cause, EventKind, ReloadStep};
+use crate::record::Reason;
 use crate::signal::signal_name;
 use crate::spec::{AppOptions, AppSpec, Interpreter};
-use crate::state::{Exit, Reason};
+use crate::state::Exit;
 use crate::units::format_bytes;
 
 /// How a process ended: `code 1`, `signal SIGKILL`.

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
+use crate::record::Transition;
 use crate::spec::AppSpec;
-use crate::state::{Exit, Transition};
+use crate::state::Exit;
 
 /// Version of the event envelope written today. Readers accept every older version.
 /// 2: the specs of `AppCreated` and `Saved` may leave their captured environment (`base_env`)

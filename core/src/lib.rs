@@ -21,6 +21,7 @@ pub mod plan;
 pub mod pm2_env;
 pub mod private;
 pub mod protocol;
+pub mod record;
 pub mod signal;
 pub mod spec;
 pub mod state;

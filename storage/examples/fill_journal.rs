@@ -9,8 +9,9 @@
 use std::time::Instant;
 
 use pmx_core::event::{Cause, EventKind, NewEvent};
+use pmx_core::record::{Reason, Transition};
 use pmx_core::spec::AppSpec;
-use pmx_core::state::{Exit, Reason, Status, Transition};
+use pmx_core::state::{Exit, Status};
 use pmx_storage::{Journal, SledJournal, take_snapshot};
 
 fn app_event(app: &str, id: u32, kind: EventKind, cause: Cause) -> NewEvent {

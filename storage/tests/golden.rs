@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pmx_core::event::{Cause, Event, EventKind, NewEvent, ReloadStep};
+use pmx_core::record::{Reason, Transition};
 use pmx_core::spec::AppSpec;
-use pmx_core::state::{Command, Exit, Reason, Status, Transition};
+use pmx_core::state::{Command, Exit, Status};
 use pmx_storage::{
     Desired, Journal, Retention, SledJournal, load_registry, open_checked, take_snapshot,
 };

@@ -365,7 +365,7 @@ impl AppActor {
         let id = slot.id;
         if let Some(t) = step.transition {
             self.shared.policy.became(&self.spec.name, id, t.to);
-            self.journal(Some(id), EventKind::Transition(t), cause.clone());
+            self.journal(Some(id), EventKind::Transition(t.into()), cause.clone());
         }
         for effect in step.effects {
             self.execute(i, effect, cause.clone(), ctx);

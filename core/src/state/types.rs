@@ -131,9 +131,8 @@ pub enum Effect {
     },
 }
 
-/// Why a status changed; rendered by `history`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "reason")]
+/// Why a status changed. The journal records it as `record::Reason`, which this converts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     Command {
         command: Command,
@@ -201,7 +200,8 @@ pub enum Reason {
     RestartDelayElapsed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A status change (the journal records it as `record::Transition`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub from: Status,
     pub to: Status,
