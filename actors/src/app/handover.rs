@@ -209,7 +209,6 @@ impl AppActor {
             move |act, ctx| {
                 let Some(i) = act.find(key) else { return };
                 act.feed(i, input, Cause::Policy, ctx);
-                act.answer_waiters(ctx);
             },
         );
         true

@@ -247,7 +247,6 @@ impl AppActor {
             if let Some(i) = act.find(key) {
                 act.exited(i, pid, exit, ctx);
             }
-            act.answer_waiters(ctx);
         }));
     }
 

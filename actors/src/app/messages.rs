@@ -6,7 +6,7 @@ use pmx_core::state::{Command, Input, Status};
 use pmx_core::view::ProcessView;
 use tokio::sync::oneshot;
 
-use super::{AppActor, Waiter};
+use super::AppActor;
 use crate::decision::Seen;
 
 impl Actor for AppActor {
@@ -79,7 +79,20 @@ impl AppActor {
             self.journal(None, EventKind::CountersReset, msg.cause);
         }
         let ids = selected.iter().map(|&i| self.slots[i].id).collect();
-        self.waiters.push(Waiter { ids, tx });
+        self.wait_for(ids, tx, ctx);
+    }
+}
+
+/// Answers the waiters whose instances settled (see `AppActor::settle`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct Settle;
+
+impl Handler<Settle> for AppActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Settle, ctx: &mut Context<Self>) {
+        self.settling = false;
         self.answer_waiters(ctx);
     }
 }

@@ -174,6 +174,8 @@ pub struct AppActor {
     waiting: Vec<pmx_core::handoff::HandedWait>,
     /// Its processes were handed over (`pmx update`): it acts no more.
     frozen: bool,
+    /// A `Settle` is queued: waiters are answered once the current message is handled.
+    settling: bool,
     /// Failed health checks in a row.
     health_failures: u32,
     /// Actions policies took on each instance (by id), by policy name: for `/metrics`.
@@ -255,6 +257,7 @@ impl AppActor {
             adoptees: Vec::new(),
             waiting: Vec::new(),
             frozen: false,
+            settling: false,
             health_failures: 0,
             policy_actions: HashMap::new(),
             shown_files: RefCell::default(),
@@ -370,6 +373,7 @@ impl AppActor {
         for effect in step.effects {
             self.execute(i, effect, cause.clone(), ctx);
         }
+        self.settle(ctx);
     }
 
     fn execute(&mut self, i: usize, effect: Effect, cause: Cause, ctx: &mut Context<Self>) {
@@ -393,7 +397,6 @@ impl AppActor {
                     ctx.run_later(Duration::from_millis(after_ms), move |act, ctx| {
                         let Some(i) = act.find(key) else { return };
                         act.feed(i, input, Cause::Policy, ctx);
-                        act.answer_waiters(ctx);
                     });
                 }
             }
@@ -434,6 +437,27 @@ impl AppActor {
                         .is_none_or(|ids| ids.contains(&self.slots[i].id))
             })
             .collect()
+    }
+
+    /// Asks for the waiters to be answered (and a reload moved on) once the current message
+    /// is handled: every change of an instance (`feed`) and every new wait asks for it, and
+    /// `Settle`'s handler is the one place it happens.
+    fn settle(&mut self, ctx: &mut Context<Self>) {
+        if !self.settling {
+            self.settling = true;
+            ctx.notify(messages::Settle);
+        }
+    }
+
+    /// Waits until instances `ids` have all settled; `tx` gets their views then.
+    fn wait_for(
+        &mut self,
+        ids: Vec<u32>,
+        tx: oneshot::Sender<Vec<ProcessView>>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.waiters.push(Waiter { ids, tx });
+        self.settle(ctx);
     }
 
     /// Moves a reload on, then answers every waiter whose instances have all settled.

@@ -19,7 +19,7 @@ use pmx_core::view::ProcessView;
 use pmx_scripting::rules::Action;
 use tokio::sync::oneshot;
 
-use super::{AppActor, Waiter};
+use super::AppActor;
 use crate::decision::{Decision, Seen};
 use crate::sampler::MemoryBreach;
 use crate::watch::FilesChanged;
@@ -245,8 +245,7 @@ impl Handler<Rescale> for AppActor {
             .iter()
             .map(|&i| self.slots[i].id)
             .collect();
-        self.waiters.push(Waiter { ids, tx });
-        self.answer_waiters(ctx);
+        self.wait_for(ids, tx, ctx);
         Box::pin(
             async move { rx.await.unwrap_or_default() }
                 .into_actor(self)

@@ -111,7 +111,7 @@ impl Handler<Reload> for AppActor {
                 cause: msg.cause,
                 tx,
             });
-            self.answer_waiters(ctx);
+            self.settle(ctx);
         }
         Box::pin(async move { rx.await.unwrap_or_default() })
     }

@@ -109,7 +109,6 @@ impl AppActor {
             self.journal(Some(self.slots[i].id), kind, Cause::Policy);
         }
         self.feed(i, Input::Exited { pid: run.pid, exit }, Cause::Process, ctx);
-        self.answer_waiters(ctx);
     }
 
     /// What a crashed run left behind gets the stop signal now and SIGKILL after

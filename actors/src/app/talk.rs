@@ -363,7 +363,7 @@ impl Handler<Heard> for AppActor {
             Word::WorkerOnline => return,
             Word::Drained => {
                 self.release_signal(i);
-                return self.answer_waiters(ctx);
+                return self.settle(ctx);
             }
             Word::Agent(_) => return,
         };
@@ -371,7 +371,6 @@ impl Handler<Heard> for AppActor {
             let how = how.to_string();
             self.feed(i, Input::Ready { pid, how }, Cause::Process, ctx);
         }
-        self.answer_waiters(ctx);
     }
 }
 
