@@ -222,6 +222,27 @@ fn a_cron_tick_is_a_decision_journaled_with_its_rule_before_the_restart() {
     });
 }
 
+#[test]
+fn a_failing_health_check_is_a_decision_journaled_with_its_rule_before_the_restart() {
+    within(async {
+        let held = Held::start();
+        // A port nobody listens on: every check is refused.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
+        let closed = closed.expect("a free port");
+        let mut spec = held.sleeper("api");
+        spec.options.health = Some(pmx_core::spec::HealthCheck {
+            url: format!("http://{closed}/health"),
+            interval_ms: 30,
+            timeout_ms: 500,
+            failures: 2,
+        });
+        let pid = held.start_app(spec).await.pid.unwrap_or(0);
+        let states = states_at_flush(&held, "restart", pid);
+        restarted_by_rule(&held, pid, "health", &states).await;
+        held.stop().await;
+    });
+}
+
 /// `pid` was replaced by a restart `rule` decided, journaled (durably, `pid` untouched yet)
 /// before its signal.
 async fn restarted_by_rule(held: &Held, pid: u32, rule: &str, states: &Mutex<Vec<Option<char>>>) {
