@@ -142,16 +142,11 @@ fn a_memory_breach_is_a_decision_journaled_with_its_rule_before_the_restart() {
             },
         };
         actor.expect("the app's actor").do_send(breach);
-        held.until("the sleeper is replaced", |_| proc_state(pid).is_none())
-            .await;
+        restarted_by_rule(&held, pid, "max_memory_restart", &states).await;
+        let figures = [format!("pid {pid}")];
         let events = held.journal.events();
-        let command = position(&events, "restart command", |e| {
-            let rule = matches!(&e.cause, Cause::Rule { rule, figures, .. }
-                if rule == "max_memory_restart" && figures == &[format!("pid {pid}")]);
-            is_command(e, "restart") && rule
-        });
-        assert!(command < position(&events, "signal", stopping_of(pid)));
-        assert_untouched_at_flush(&states);
+        let named = |e: &Event| matches!(&e.cause, Cause::Rule { figures: f, .. } if *f == figures);
+        assert!(events.iter().any(named), "{events:#?}");
         held.stop().await;
     });
 }
