@@ -1,6 +1,7 @@
 //! The daemon as a process: the settings `pmx daemon` resolved (flags, environment,
 //! daemon.toml), handed to the daemon binary as JSON, and `serve`, which sets up the process
-//! (one malloc arena, the panic hook, SIGTERM/SIGINT as shutdown) and runs the daemon. Both
+//! (one malloc arena, the panic hook, the descriptor limit, child subreaper, SIGTERM/SIGINT as
+//! shutdown, the handoff of a `pmx update`) and runs the daemon. Both
 //! `pmxd` and `pmx daemon` (when no `pmxd` stands beside it) start here.
 
 use std::net::SocketAddr;
@@ -86,6 +87,21 @@ pub fn serve(paths: Paths, settings: Settings) -> Result<(), DaemonError> {
         crate::say!("pmx daemon: internal error: {info}");
     }));
     raise_fd_limit();
+    // Orphaned descendants of apps are reparented to us, so a stop can still find them.
+    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+        crate::say!(
+            "pmx: cannot become child subreaper ({e}); descendants that double-fork may escape"
+        );
+    }
+    // Executed by a previous daemon of this process (`pmx update`): what it handed over.
+    let handoff = match crate::update::take() {
+        Some(Ok(handoff)) => Some(handoff),
+        Some(Err(why)) => {
+            crate::say!("pmx: {why}: its processes are taken over instead");
+            None
+        }
+        None => None,
+    };
     let shutdown = || async {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut int)) = (
@@ -107,6 +123,7 @@ pub fn serve(paths: Paths, settings: Settings) -> Result<(), DaemonError> {
         sample_interval: std::time::Duration::from_millis(settings.sample_interval_ms),
         http: settings.http,
         relaunch,
+        handoff,
     };
     crate::run(config, shutdown)
 }

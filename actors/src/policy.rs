@@ -127,8 +127,12 @@ impl PolicyHandle {
     }
 }
 
-/// Starts the runner thread.
-pub fn start<A>(handle: &PolicyHandle, Inbox(rx): Inbox, wiring: Wiring<A>) -> std::io::Result<()>
+/// Starts the runner thread; it ends once every `PolicyHandle` is dropped.
+pub fn start<A>(
+    handle: &PolicyHandle,
+    Inbox(rx): Inbox,
+    wiring: Wiring<A>,
+) -> std::io::Result<std::thread::JoinHandle<()>>
 where
     A: Actor<Context = Context<A>> + Handler<crate::decision::Decision> + Handler<Snapshot>,
 {
@@ -143,8 +147,7 @@ where
                 errored_since: HashMap::new(),
             }
             .run(rx)
-        })?;
-    Ok(())
+        })
 }
 
 /// One loaded rule's state.

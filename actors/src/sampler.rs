@@ -178,6 +178,10 @@ impl Sampler {
         let mut adopted: Vec<u32> = Vec::new();
         for round in 0u64.. {
             std::thread::sleep(self.interval);
+            // Every handle is gone (the daemon is done): so is this thread.
+            if Arc::strong_count(&self.board) == 1 {
+                return;
+            }
             let roots: Vec<(u32, u32)> = self.board().iter().map(|(&id, w)| (id, w.pid)).collect();
             if roots.is_empty() {
                 continue;

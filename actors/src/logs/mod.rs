@@ -110,6 +110,8 @@ enum Command {
     Reopen(oneshot::Sender<()>),
     /// Stop reading every stream and hand the pipes back (`pmx update`).
     Detach(oneshot::Sender<Vec<Detached>>),
+    /// End the thread (the daemon is done: what it read is written).
+    Stop,
 }
 
 /// The handle the daemon and the app actors hold.
@@ -124,6 +126,7 @@ pub struct LogHub {
     /// Streams still being read, to let the last lines land before the daemon exits.
     active: Arc<(Mutex<usize>, Condvar)>,
     written: Tally,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 /// What the log thread needs from the daemon.
@@ -155,13 +158,14 @@ impl LogHub {
             losses: Arc::default(),
             active: Arc::default(),
             written: Tally::default(),
+            thread: Arc::default(),
         };
         let (losses, active, written) = (
             handle.losses.clone(),
             handle.active.clone(),
             handle.written.clone(),
         );
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("pmx-logs".into())
             .stack_size(256 * 1024)
             .spawn(move || {
@@ -186,7 +190,18 @@ impl LogHub {
                 }
                 .run()
             })?;
+        *lock(&handle.thread) = Some(thread);
         Ok(handle)
+    }
+
+    /// Ends the log thread (and with it its hold on the journal), waiting up to `timeout`.
+    pub fn stop(&self, timeout: Duration) {
+        if !self.send(Command::Stop) {
+            return;
+        }
+        if let Some(thread) = lock(&self.thread).take() {
+            crate::join_within(thread, timeout);
+        }
     }
 
     fn send(&self, command: Command) -> bool {
@@ -332,6 +347,9 @@ impl Hub {
                         let mut counter = [0u8; 8];
                         let _ = rustix::io::read(&*self.wake, &mut counter);
                         while let Ok(command) = self.commands.try_recv() {
+                            if matches!(command, Command::Stop) {
+                                return;
+                            }
                             self.handle(command);
                         }
                     }
@@ -424,6 +442,8 @@ impl Hub {
                 }
                 let _ = done.send(());
             }
+            // Taken by `run` before it gets here.
+            Command::Stop => {}
             Command::Detach(done) => {
                 let detached = std::mem::take(&mut self.streams)
                     .into_values()
