@@ -396,10 +396,10 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub no_daemon: bool,
     /// Journal retention: remove events older than this many days (0: keep them)
-    #[arg(long, env = "PMX_RETENTION_DAYS", default_value_t = pmx_storage::DEFAULT_RETENTION_DAYS)]
+    #[arg(long, env = "PMX_RETENTION_DAYS", default_value_t = pmx_actors::DEFAULT_RETENTION_DAYS)]
     pub retention_days: u64,
     /// Journal retention: keep at most this many events per app (0: no limit)
-    #[arg(long, env = "PMX_RETENTION_EVENTS", default_value_t = pmx_storage::DEFAULT_EVENTS_PER_APP)]
+    #[arg(long, env = "PMX_RETENTION_EVENTS", default_value_t = pmx_actors::DEFAULT_EVENTS_PER_APP)]
     pub retention_events: usize,
     /// Log rotation: rotate a log file when it reaches this size (10M, 1G; 0: never)
     #[arg(long, env = "PMX_LOG_MAX_SIZE", default_value = "10M", value_parser = size)]
@@ -453,11 +453,11 @@ fn size(value: &str) -> Result<u64, String> {
 }
 
 fn cron_expr(value: &str) -> Result<String, String> {
-    pmx_scripting::validate_cron("--log-rotate-interval", value)
+    pmx_core::units::validate_cron("--log-rotate-interval", value)
 }
 
 fn cron_restart(value: &str) -> Result<String, String> {
-    pmx_scripting::validate_cron("--cron-restart", value)
+    pmx_core::units::validate_cron("--cron-restart", value)
 }
 
 /// A cron expression, or `0` for none (PM2's way of removing one).

@@ -26,6 +26,15 @@ pub fn six_field_cron(expr: &str) -> Result<String, usize> {
     Ok(fields.join(" "))
 }
 
+/// 5 fields (minute first) or 6 (seconds first), as PM2 accepts; errors name `key`.
+pub fn validate_cron(key: &str, expr: &str) -> Result<String, String> {
+    let six = six_field_cron(expr)
+        .map_err(|n| format!("{key}: expected 5 or 6 fields, found {n} in {expr:?}"))?;
+    six.parse::<cron::Schedule>()
+        .map(|_| expr.to_string())
+        .map_err(|e| format!("{key}: invalid expression {expr:?}: {e}"))
+}
+
 /// Rewrites a POSIX day-of-week field for the `cron` crate, item by item (`1-5`, `0,6`,
 /// `*/2`, `MON-FRI`); a range ending on Sunday (`5-7`) is split, as the crate does not wrap.
 fn crate_weekdays(field: &str) -> String {

@@ -7,7 +7,7 @@ use std::path::Path;
 use pmx_core::logs::{LogType, RotateOptions};
 use pmx_core::signal::parse_signal;
 use pmx_core::spec::{AppSpec, Interpreter, MAX_INSTANCES, default_name};
-use pmx_core::units::{parse_duration_ms, parse_rate_per_hour, parse_size_bytes, six_field_cron};
+use pmx_core::units::{parse_duration_ms, parse_rate_per_hour, parse_size_bytes, validate_cron};
 use rhai::{Dynamic, Map};
 
 /// Every option an app may have. `env_<name>` is matched separately.
@@ -701,13 +701,4 @@ fn names_a_file(spec: &AppSpec) -> bool {
         && (spec.script.contains('/')
             || Interpreter::for_extension(&spec.script).is_some()
             || Path::new(&spec.cwd).join(&spec.script).exists())
-}
-
-/// 5 fields (minute first) or 6 (seconds first), as PM2 accepts; errors name `key`.
-pub fn validate_cron(key: &str, expr: &str) -> Result<String, String> {
-    let six = six_field_cron(expr)
-        .map_err(|n| format!("{key}: expected 5 or 6 fields, found {n} in {expr:?}"))?;
-    six.parse::<cron::Schedule>()
-        .map(|_| expr.to_string())
-        .map_err(|e| format!("{key}: invalid expression {expr:?}: {e}"))
 }
