@@ -66,6 +66,11 @@ impl Load {
         }
     }
 
+    /// Counts from now on: what came before (a server still starting refuses) is dropped.
+    pub fn recount(&self) {
+        *self.report.lock().unwrap() = LoadReport::default();
+    }
+
     /// What was counted so far.
     pub fn report(&self) -> LoadReport {
         self.report.lock().unwrap().clone()

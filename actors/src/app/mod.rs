@@ -6,7 +6,8 @@
 //! Here: the actor, its slots and the road from an input to its effects (`feed`, `execute`)
 //! and to the answers of waiters. By concern: `launch` (a process started), `stop` (signals,
 //! exits, drains), `views`, `reload`, `cluster` and `talk` (Node's cluster and IPC channel),
-//! `health`, `policies`, `takeover` (a previous daemon's processes), `messages`.
+//! `health`, `policies`, `takeover` (a previous daemon's processes), `messages`, `shared`
+//! (what every app actor shares with the daemon).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -19,15 +20,12 @@ use pmx_core::Millis;
 use pmx_core::event::{Cause, EventKind, NewEvent};
 use pmx_core::instances::InstanceNumber;
 use pmx_core::listen::ListenAddr;
-use pmx_core::paths::Paths;
 use pmx_core::spec::{AppSpec, RestartPolicy};
 use pmx_core::state::{self, Effect, Input, Instance, KillPolicy, Readiness, TimerKind};
 use pmx_core::view::ProcessView;
-use pmx_storage::Journal;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 
 use crate::clock::now_ms;
-use crate::process::reaper::Managed;
 use crate::process::spawn;
 
 mod cluster;
@@ -37,6 +35,7 @@ mod launch;
 mod messages;
 mod policies;
 mod reload;
+mod shared;
 mod stop;
 mod takeover;
 mod talk;
@@ -46,89 +45,12 @@ pub use health::probe;
 pub use messages::{Control, Retire, SendSignal, Views};
 pub use policies::{Rescale, Watching};
 pub use reload::Reload;
+pub use shared::Shared;
 pub use takeover::Orphan;
 pub use talk::install_shim;
 
 /// How often a stopping instance checks whether its descendants are gone.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
-
-/// What every app actor shares with the daemon.
-#[derive(Clone)]
-pub struct Shared {
-    pub paths: Arc<Paths>,
-    pub journal: Arc<dyn Journal>,
-    pub managed: Managed,
-    /// The user the daemon (and so every app) runs as, for the `user` column.
-    pub user: Arc<str>,
-    /// Wakes the group commit after an asynchronous event was journaled.
-    pub commit: Arc<Notify>,
-    /// `HOME#PID.START`: run tokens name the home (a later daemon finds its orphans by it)
-    /// and never repeat across daemons.
-    pub token_prefix: Arc<str>,
-    /// The kernel's boot id, journaled with every spawn.
-    pub boot: Option<Arc<str>>,
-    /// The log thread, which captures every app's output.
-    pub logs: crate::logs::LogHub,
-    /// Measures every instance; applies `max_memory_restart`.
-    pub sampler: crate::sampler::Sampler,
-    /// The file watcher of every app with `watch`.
-    pub watch: crate::watch::WatchHub,
-    /// The rules: told about exits and status changes.
-    pub policy: crate::policy::PolicyHandle,
-    /// The listening sockets held for apps.
-    pub listen: crate::listen::ListenHub,
-    /// The dashboard's URL, when the daemon serves `/metrics` and the dashboard.
-    pub http: Option<Arc<str>>,
-    /// The daemon's settings as `pmxd --settings` takes them: what `pmx update` executes
-    /// the new program with (`None`: the daemon cannot re-execute itself).
-    pub relaunch: Option<Arc<str>>,
-    /// An update gathered, for `run` to execute once the client has its answer.
-    pub pending_update: crate::update::Pending,
-    /// Where the app's own decisions (memory, cron, watch, health) go: the daemon.
-    pub desk: crate::decision::Desk,
-}
-
-impl Shared {
-    /// What app actors share on `paths`, writing to `journal`, with the log thread, the
-    /// sampler and the rules' handle already started; no HTTP, no relaunch, no listeners held,
-    /// the desk closed until the daemon opens it. `run` and the daemon's tests build it so.
-    pub fn new(
-        paths: &Paths,
-        journal: Arc<dyn Journal>,
-        commit: Arc<Notify>,
-        managed: Managed,
-        (logs, sampler, policy): (
-            crate::logs::LogHub,
-            crate::sampler::Sampler,
-            crate::policy::PolicyHandle,
-        ),
-    ) -> Self {
-        Shared {
-            paths: Arc::new(paths.clone()),
-            journal,
-            managed,
-            user: crate::user_name().into(),
-            commit,
-            token_prefix: format!(
-                "{}#{}.{}",
-                paths.home().display(),
-                std::process::id(),
-                now_ms()
-            )
-            .into(),
-            boot: crate::process::identity::boot_id().map(Arc::from),
-            logs,
-            sampler,
-            watch: Default::default(),
-            listen: Default::default(),
-            policy,
-            http: None,
-            relaunch: None,
-            pending_update: Default::default(),
-            desk: Default::default(),
-        }
-    }
-}
 
 pub struct AppActor {
     /// Views share it: they leave the daemon without its captured environment (see
