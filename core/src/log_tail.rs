@@ -13,7 +13,7 @@ use crate::logs::rotated_files;
 /// Bytes read at a time walking a file backwards.
 const BLOCK: u64 = 64 * 1024;
 /// A line longer than this is shown cut (a newline-less flood is one huge "line").
-pub const LINE_CAP: usize = 256 * 1024;
+const LINE_CAP: usize = 256 * 1024;
 /// At most this much of one file is read for a tail, however many lines were asked for:
 /// fewer lines come back when they are that long.
 pub const TAIL_BYTES: usize = 16 * 1024 * 1024;
@@ -87,7 +87,7 @@ fn tail_of_file(path: &Path, n: usize, budget: usize) -> Vec<Vec<u8>> {
 
 /// Reads one line (up to `\n`, which is consumed, not kept), keeping at most `cap` bytes of
 /// it: the rest is skipped without being held. 0 at the end of the input.
-pub fn read_capped_line(
+fn read_capped_line(
     reader: &mut impl BufRead,
     line: &mut Vec<u8>,
     cap: usize,
