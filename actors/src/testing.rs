@@ -103,6 +103,8 @@ pub struct Held {
     pub daemon: Addr<Daemon>,
     pub journal: Arc<Spy>,
     pub home: tempfile::TempDir,
+    /// The pids the actors wait for; held locked, it keeps the spawner from spawning.
+    pub managed: Managed,
 }
 
 /// How long a test waits for what should happen in a few milliseconds.
@@ -134,12 +136,14 @@ impl Held {
         let sampler = crate::sampler::Sampler::start(Duration::from_secs(3600), managed.clone())
             .expect("the sampler");
         let (policy, _rules) = crate::policy::PolicyHandle::new();
+        let spawner =
+            crate::process::spawner::Spawner::start(managed.clone()).expect("the spawner");
         let shared = Shared::new(
             &paths,
             journal.clone(),
             commit.clone(),
-            managed,
-            (logs, sampler, policy),
+            managed.clone(),
+            (logs, spawner, sampler, policy),
         );
         let desk = shared.desk.clone();
         let (daemon, _) = Daemon::boot(shared, None).expect("the daemon boots");
@@ -152,6 +156,7 @@ impl Held {
             daemon,
             journal,
             home,
+            managed,
         }
     }
 

@@ -77,6 +77,12 @@ impl Handler<HandOver> for AppActor {
                     machine: slot.machine.clone(),
                 });
             }
+            if slot.launch.is_some() {
+                // Its process is killed if it arrives before the exec, else left to the
+                // takeover (found by its token): either way the instance starts again.
+                out.not_handed
+                    .push(format!("{} #{} (being spawned)", self.spec.name, slot.id));
+            }
             let Some(run) = slot.run.take() else {
                 continue;
             };

@@ -18,7 +18,8 @@ use pmx_core::state::{Input, Readiness};
 
 use super::{AppActor, Run, VERSIONING_FRESH, cluster, talk};
 use crate::logs::Attach;
-use crate::process::{activation, identity, spawn};
+use crate::process::spawner::Fresh;
+use crate::process::{activation, spawn};
 
 /// An output pipe's read end and the start of a line already read from it (by the daemon
 /// before a `pmx update`), if the process has that stream captured.
@@ -165,52 +166,78 @@ impl AppActor {
             capture_out: files.out.is_some() || files.combined.is_some(),
             capture_err: files.err.is_some() || files.combined.is_some(),
         };
-        let spawned = spawn::spawn(&request);
+        let prepared = spawn::prepare(&request);
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => return self.spawn_failed(i, error, ctx),
+        };
+        let run = self.runs;
+        self.slots[i].launch = Some(Launch {
+            run,
+            token,
+            talk,
+            files,
+            rotation: conf.rotation(),
+            conf_env: Arc::new(conf_env),
+            injected,
+        });
+        let keep = self.listeners.iter().map(|(_, fd)| fd.clone()).collect();
+        let addr = ctx.address();
+        self.shared.spawner.spawn(prepared, keep, move |result| {
+            addr.do_send(Launched { key, run, result });
+        });
+    }
+
+    /// The process of a launch is spawned (or failed to be): it becomes the slot's run.
+    fn launched(&mut self, i: usize, launch: Launch, fresh: Fresh, ctx: &mut Context<Self>) {
+        let Launch {
+            token,
+            talk,
+            files,
+            rotation,
+            conf_env,
+            mut injected,
+            ..
+        } = launch;
+        let start_time = fresh.start_time;
+        let Some(spawned) = fresh.take() else { return };
+        let (key, id, pid) = (self.slots[i].key, self.slots[i].id, spawned.pid);
         // The child has its copy of the channel's end now; the daemon keeps its own side.
         let talk = talk.map(talk::Opened::into_talk);
-        match spawned {
-            Ok(spawned) => {
-                let pid = spawned.pid;
-                let fresh = |pipe: Option<OwnedFd>| pipe.map(|p| (p, Vec::new()));
-                let (out, err) = (fresh(spawned.out), fresh(spawned.err));
-                self.watch_process(id, pid, (files, out, err), &conf.rotation(), ctx);
-                let kind = EventKind::Spawned {
-                    pid,
-                    start_time: identity::start_time(pid),
-                    boot: self.shared.boot.as_deref().map(String::from),
-                    token: Some(token.clone()),
-                };
-                self.journal(Some(id), kind, Cause::Process);
-                let path = self.pid_path(id);
-                let pid_line = format!("{pid}\n");
-                if let Err(e) = pmx_core::private::replace_volatile(&path, pid_line.as_bytes()) {
-                    crate::say!(
-                        "pmx: {}: cannot write {}: {e}",
-                        self.spec.name,
-                        path.display()
-                    );
-                }
-                self.slots[i].run = Some(Run {
-                    pid,
-                    pidfd: spawned.pidfd,
-                    token,
-                    talk,
-                    held_signal: None,
-                    agent: None,
-                    conf_env: Arc::new(conf_env),
-                    injected: {
-                        if injected.contains_key("LISTEN_FDS") {
-                            injected.insert("LISTEN_PID".into(), pid.to_string());
-                        }
-                        Arc::new(injected)
-                    },
-                });
-                let pidfd = self.slots[i].run.as_ref().and_then(|r| r.pidfd.clone());
-                self.await_exit(key, pid, pidfd, ctx);
-                self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
-            }
-            Err(error) => self.spawn_failed(i, error, ctx),
+        let fresh = |pipe: Option<OwnedFd>| pipe.map(|p| (p, Vec::new()));
+        let (out, err) = (fresh(spawned.out), fresh(spawned.err));
+        self.watch_process(id, pid, (files, out, err), &rotation, ctx);
+        let kind = EventKind::Spawned {
+            pid,
+            start_time,
+            boot: self.shared.boot.as_deref().map(String::from),
+            token: Some(token.clone()),
+        };
+        self.journal(Some(id), kind, Cause::Process);
+        let path = self.pid_path(id);
+        let pid_line = format!("{pid}\n");
+        if let Err(e) = pmx_core::private::replace_volatile(&path, pid_line.as_bytes()) {
+            crate::say!(
+                "pmx: {}: cannot write {}: {e}",
+                self.spec.name,
+                path.display()
+            );
         }
+        if injected.contains_key("LISTEN_FDS") {
+            injected.insert("LISTEN_PID".into(), pid.to_string());
+        }
+        self.slots[i].run = Some(Run {
+            pid,
+            pidfd: spawned.pidfd.clone(),
+            token,
+            talk,
+            held_signal: None,
+            agent: None,
+            conf_env,
+            injected: Arc::new(injected),
+        });
+        self.await_exit(key, pid, spawned.pidfd, ctx);
+        self.feed(i, Input::Spawned { pid }, Cause::Process, ctx);
     }
 
     /// What every process of the app gets, spawned or adopted: its output captured (each
@@ -325,5 +352,44 @@ impl AppActor {
             env.push(("PORT".into(), port.to_string()));
         }
         env
+    }
+}
+
+/// What a launch keeps until its process is spawned: the run it becomes.
+pub(super) struct Launch {
+    /// The actor's spawn count when asked: a result for another launch is stale.
+    run: u64,
+    token: String,
+    talk: Option<talk::Opened>,
+    files: LogFiles,
+    rotation: RotateOptions,
+    conf_env: Arc<BTreeMap<String, String>>,
+    injected: BTreeMap<String, String>,
+}
+
+/// A spawn asked for by slot `key`'s launch number `run` has its answer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct Launched {
+    key: u64,
+    run: u64,
+    result: Result<Fresh, spawn::SpawnError>,
+}
+
+impl Handler<Launched> for AppActor {
+    type Result = ();
+
+    /// A result nobody waits for any more (the actor handed its processes over) is dropped,
+    /// which kills its process.
+    fn handle(&mut self, msg: Launched, ctx: &mut Context<Self>) {
+        let Some(i) = self.find(msg.key) else { return };
+        let launch = self.slots[i].launch.take_if(|l| l.run == msg.run);
+        let Some(launch) = launch.filter(|_| !self.frozen) else {
+            return;
+        };
+        match msg.result {
+            Ok(fresh) => self.launched(i, launch, fresh, ctx),
+            Err(error) => self.spawn_failed(i, error, ctx),
+        }
     }
 }

@@ -120,6 +120,8 @@ struct Slot {
     index: u32,
     machine: Instance,
     run: Option<Run>,
+    /// A spawn asked for and not answered yet (the machine is launching, with no pid).
+    launch: Option<launch::Launch>,
     incoming: bool,
     /// When the armed restart delay ends (handed over by `pmx update`).
     restart_due: Option<Millis>,
@@ -166,6 +168,7 @@ impl AppActor {
                 index: i.index,
                 machine: Instance::new(),
                 run: None,
+                launch: None,
                 incoming: false,
                 restart_due: None,
             })
@@ -344,6 +347,7 @@ impl AppActor {
             index,
             machine: Instance::new(),
             run: None,
+            launch: None,
             incoming,
             restart_due: None,
         }

@@ -1,5 +1,5 @@
 //! `Shared`: what every app actor shares with the daemon (the home, the journal, the log
-//! thread, the sampler, the rules, the desk decisions go to), and how it is made.
+//! thread, the spawner, the sampler, the rules, the desk decisions go to), and how it is made.
 
 use std::sync::Arc;
 
@@ -27,6 +27,8 @@ pub struct Shared {
     pub boot: Option<Arc<str>>,
     /// The log thread, which captures every app's output.
     pub logs: crate::logs::LogHub,
+    /// The thread every process is spawned on.
+    pub spawner: crate::process::spawner::Spawner,
     /// Measures every instance; applies `max_memory_restart`.
     pub sampler: crate::sampler::Sampler,
     /// The file watcher of every app with `watch`.
@@ -48,15 +50,16 @@ pub struct Shared {
 
 impl Shared {
     /// What app actors share on `paths`, writing to `journal`, with the log thread, the
-    /// sampler and the rules' handle already started; no HTTP, no relaunch, no listeners held,
+    /// spawner, the sampler and the rules' handle already started; no HTTP, no relaunch, no listeners held,
     /// the desk closed until the daemon opens it. `run` and the daemon's tests build it so.
     pub fn new(
         paths: &Paths,
         journal: Arc<dyn Journal>,
         commit: Arc<Notify>,
         managed: Managed,
-        (logs, sampler, policy): (
+        (logs, spawner, sampler, policy): (
             crate::logs::LogHub,
+            crate::process::spawner::Spawner,
             crate::sampler::Sampler,
             crate::policy::PolicyHandle,
         ),
@@ -76,6 +79,7 @@ impl Shared {
             .into(),
             boot: crate::process::identity::boot_id().map(Arc::from),
             logs,
+            spawner,
             sampler,
             watch: Default::default(),
             listen: Default::default(),

@@ -251,3 +251,85 @@ async fn restarted_by_rule(held: &Held, pid: u32, rule: &str, states: &Mutex<Vec
     assert!(command < position(&events, "signal", stopping_of(pid)));
     assert_untouched_at_flush(states);
 }
+
+/// Whether `event` is instance 0's status change `from` → `to`.
+fn changed(event: &Event, from: Status, to: Status) -> bool {
+    matches!(&event.kind, EventKind::Transition(t) if t.from == from && t.to == to)
+}
+
+#[test]
+fn a_stop_that_comes_while_the_process_is_being_spawned_stops_it_when_it_comes() {
+    within(async {
+        let held = Held::start();
+        // The spawner spawns with the managed set locked: held here, the spawn of `api`
+        // waits until the stop has been decided.
+        let (locked_tx, locked) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let managed = held.managed.clone();
+        let holder = std::thread::spawn(move || {
+            let _ = managed.holding(|| {
+                let _ = locked_tx.send(());
+                let _ = released.recv_timeout(crate::testing::DEADLINE);
+                Err::<(u32, ()), ()>(())
+            });
+        });
+        locked.recv().expect("the set locked");
+        let start = Request::Start(Box::new(pmx_core::protocol::StartRequest {
+            spec: held.sleeper("api"),
+        }));
+        let stop_while_spawning = async {
+            held.until("api launching", |h| {
+                let events = h.journal.events();
+                events
+                    .iter()
+                    .any(|e| changed(e, Status::Stopped, Status::Launching))
+            })
+            .await;
+            let stop = held.ask(Request::Stop(targets("api")));
+            let release_once_decided = async {
+                held.until("the stop decided", |h| {
+                    let events = h.journal.events();
+                    events
+                        .iter()
+                        .any(|e| changed(e, Status::Launching, Status::Stopping))
+                })
+                .await;
+                let _ = release.send(());
+            };
+            tokio::join!(stop, release_once_decided).0
+        };
+        let both = async { tokio::join!(held.ask(start), stop_while_spawning) };
+        let (started, stopped) = tokio::time::timeout(crate::testing::DEADLINE, both)
+            .await
+            .expect("the start and the stop answered");
+        let _ = holder.join();
+        for answer in [&started, &stopped] {
+            let pmx_core::protocol::Response::Processes(list) = answer else {
+                panic!("{answer:?}");
+            };
+            let view = &list.processes[0];
+            assert_eq!(
+                (view.status, view.pid),
+                (Status::Stopped, None),
+                "{answer:?}"
+            );
+        }
+        let events = held.journal.events();
+        let pid = events.iter().find_map(|e| match e.kind {
+            EventKind::Spawned { pid, .. } => Some(pid),
+            _ => None,
+        });
+        let pid = pid.expect("the process came, after the stop");
+        held.until("its process is gone", |_| proc_state(pid).is_none())
+            .await;
+        let stopping = position(&events, "launching → stopping", |e| {
+            changed(e, Status::Launching, Status::Stopping)
+        });
+        let spawned = position(&events, "Spawned", |e| {
+            matches!(e.kind, EventKind::Spawned { .. })
+        });
+        assert!(stopping < spawned, "{events:#?}");
+        assert!(spawned < position(&events, "its signal", stopping_of(pid)));
+        held.stop().await;
+    });
+}

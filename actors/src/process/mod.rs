@@ -1,5 +1,5 @@
 //! Everything that touches OS processes: resolving a spec into a command line and spawning it
-//! (`spawn`), reading a process and its descendants from /proc (`tree`), finding and
+//! (`spawn`, on the `spawner` thread), reading a process and its descendants from /proc (`tree`), finding and
 //! signalling everything an instance started (`family`), reaping orphaned descendants
 //! (`reaper`), telling a process from a reused pid (`identity`), and passing sockets to it
 //! (`activation`).
@@ -9,4 +9,5 @@ pub mod family;
 pub mod identity;
 pub mod reaper;
 pub mod spawn;
+pub mod spawner;
 pub mod tree;

@@ -28,6 +28,18 @@ impl Managed {
         }
     }
 
+    /// Runs `spawn` with the set locked, and adds the pid it returns: the reaper, which asks
+    /// the set first, never finds the new child unmanaged, however soon it ends.
+    pub fn holding<T, E>(&self, spawn: impl FnOnce() -> Result<(u32, T), E>) -> Result<T, E> {
+        let mut set = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (pid, spawned) = spawn()?;
+        set.insert(pid);
+        Ok(spawned)
+    }
+
     pub fn contains(&self, pid: u32) -> bool {
         self.0.lock().map(|s| s.contains(&pid)).unwrap_or(true)
     }

@@ -159,7 +159,17 @@ fn capture(wanted: bool) -> Result<(Stdio, Option<OwnedFd>), SpawnError> {
 /// The env var carrying the run token.
 pub const TOKEN_VAR: &str = "PMX_RUN_TOKEN";
 
-pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
+/// A command ready to run: everything the actor decides is in it, and what remains is the
+/// fork and exec, which `run` does (on the spawner thread).
+pub struct Prepared {
+    cmd: Command,
+    program: String,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+}
+
+/// Builds the command of `req`: its pipes, environment and descriptors.
+pub fn prepare(req: &SpawnRequest<'_>) -> Result<Prepared, SpawnError> {
     let argv = req.argv;
     let (out, out_read) = capture(req.capture_out)?;
     let (err, err_read) = capture(req.capture_err)?;
@@ -193,33 +203,50 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
         let env: Vec<(String, String)> = env.into_iter().collect();
         super::activation::pass_fds(&mut cmd, argv, &env, req.fds.clone())?;
     }
-    // The app inherits the user's umask: the daemon never changes its own (it gives every
-    // file it creates an explicit mode instead).
-    let spawned = cmd.spawn();
-    let child = spawned.map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => " (missing file or bad interpreter in its #! line)",
-            std::io::ErrorKind::PermissionDenied => " (is it executable? try --interpreter)",
-            _ => "",
-        };
-        SpawnError::os(format!("cannot execute `{program}`: {e}{hint}"), &e)
-    })?;
-    let pid = child.id();
-    // Until it is waited for, the process stays a zombie: its pid cannot be reused, so the
-    // pidfd opened now is this process's. std's `Child` reaps nothing when dropped.
-    let pidfd = Pid::from_raw(pid as i32)
-        .and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
-        .map(Arc::new);
-    drop(child);
-    // The app's ends of the pipes close with `cmd` here: the log thread sees the end of a
-    // stream when the app and everything it spawned have closed theirs.
-    drop(cmd);
-    Ok(Spawned {
-        pid,
-        pidfd,
+    Ok(Prepared {
+        cmd,
+        program: program.clone(),
         out: out_read,
         err: err_read,
     })
+}
+
+impl Prepared {
+    /// Forks and execs: returns once the child has exec'd (or failed to).
+    pub fn run(self) -> Result<Spawned, SpawnError> {
+        let Prepared {
+            mut cmd,
+            program,
+            out,
+            err,
+        } = self;
+        // The app inherits the user's umask: the daemon never changes its own (it gives
+        // every file it creates an explicit mode instead).
+        let child = cmd.spawn().map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => " (missing file or bad interpreter in its #! line)",
+                std::io::ErrorKind::PermissionDenied => " (is it executable? try --interpreter)",
+                _ => "",
+            };
+            SpawnError::os(format!("cannot execute `{program}`: {e}{hint}"), &e)
+        })?;
+        let pid = child.id();
+        // Until it is waited for, the process stays a zombie: its pid cannot be reused, so
+        // the pidfd opened now is this process's. std's `Child` reaps nothing when dropped.
+        let pidfd = Pid::from_raw(pid as i32)
+            .and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+            .map(Arc::new);
+        drop(child);
+        // The app's ends of the pipes close with `cmd` here: the log thread sees the end of
+        // a stream when the app and everything it spawned have closed theirs.
+        drop(cmd);
+        Ok(Spawned {
+            pid,
+            pidfd,
+            out,
+            err,
+        })
+    }
 }
 
 /// A pidfd shared with the `Run` that signals through it, for the runtime's poller.

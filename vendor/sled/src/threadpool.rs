@@ -54,11 +54,15 @@ impl Queue {
         queue.pop_front()
     }
 
-    fn send(&self, work: Work) -> usize {
+    // pmx: also returns how many threads were waiting, read under the lock: read after the
+    // notify, a woken thread has already stopped counting as waiting, and every task looked
+    // unattended (a new thread per flush).
+    fn send(&self, work: Work) -> (usize, usize) {
         let mut queue = self.mu.lock();
         queue.push_back(work);
 
         let len = queue.len();
+        let waiting = WAITING_THREAD_COUNT.load(Acquire);
 
         // having held the mutex makes this linearized
         // with the notify below.
@@ -66,7 +70,7 @@ impl Queue {
 
         self.cv.notify_all();
 
-        len
+        (len, waiting)
     }
 }
 
@@ -173,11 +177,11 @@ where
         promise_filler.fill(result);
     };
 
-    let depth = QUEUE.send(Box::new(task));
+    let (depth, waiting) = QUEUE.send(Box::new(task));
 
     // pmx: a task no waiting thread will take gets a new thread, so a task that waits for
     // another (a flush for its writes) never waits behind itself.
-    if depth > WAITING_THREAD_COUNT.load(Acquire) {
+    if depth > waiting {
         maybe_spawn_new_thread()?;
     }
 
