@@ -50,8 +50,9 @@ pub struct Shared {
 
 impl Shared {
     /// What app actors share on `paths`, writing to `journal`, with the log thread, the
-    /// spawner, the sampler and the rules' handle already started; no HTTP, no relaunch, no listeners held,
-    /// the desk closed until the daemon opens it. `run` and the daemon's tests build it so.
+    /// spawner, the sampler and the rules' handle already started; no HTTP, no relaunch, no
+    /// listeners held, the desk closed until the daemon opens it. `run` and the daemon's tests
+    /// build it so.
     pub fn new(
         paths: &Paths,
         journal: Arc<dyn Journal>,
