@@ -252,9 +252,18 @@ async fn restarted_by_rule(held: &Held, pid: u32, rule: &str, states: &Mutex<Vec
     assert_untouched_at_flush(states);
 }
 
-/// Whether `event` is instance 0's status change `from` → `to`.
+/// Whether `event` is a status change `from` → `to`.
 fn changed(event: &Event, from: Status, to: Status) -> bool {
     matches!(&event.kind, EventKind::Transition(t) if t.from == from && t.to == to)
+}
+
+/// Until the journal holds a status change `from` → `to`.
+async fn until_changed(held: &Held, from: Status, to: Status) {
+    let what = format!("{} → {}", from.as_str(), to.as_str());
+    held.until(&what, |h| {
+        h.journal.events().iter().any(|e| changed(e, from, to))
+    })
+    .await;
 }
 
 #[test]
@@ -278,22 +287,10 @@ fn a_stop_that_comes_while_the_process_is_being_spawned_stops_it_when_it_comes()
             spec: held.sleeper("api"),
         }));
         let stop_while_spawning = async {
-            held.until("api launching", |h| {
-                let events = h.journal.events();
-                events
-                    .iter()
-                    .any(|e| changed(e, Status::Stopped, Status::Launching))
-            })
-            .await;
+            until_changed(&held, Status::Stopped, Status::Launching).await;
             let stop = held.ask(Request::Stop(targets("api")));
             let release_once_decided = async {
-                held.until("the stop decided", |h| {
-                    let events = h.journal.events();
-                    events
-                        .iter()
-                        .any(|e| changed(e, Status::Launching, Status::Stopping))
-                })
-                .await;
+                until_changed(&held, Status::Launching, Status::Stopping).await;
                 let _ = release.send(());
             };
             tokio::join!(stop, release_once_decided).0

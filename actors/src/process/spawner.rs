@@ -136,18 +136,20 @@ fn serve(inbox: Receiver<Job>, managed: Managed) {
 mod tests {
     use super::*;
     use crate::process::spawn::{SpawnRequest, prepare};
+    use crate::testing::proc_state as state;
     use pmx_core::spec::AppSpec;
     use std::sync::mpsc::channel;
     use std::time::Instant;
 
-    fn sleeper(spawner: &Spawner) -> Result<Fresh, SpawnError> {
+    /// `argv` spawned through `spawner`, its stdout captured; the answer.
+    fn spawn_through(spawner: &Spawner, argv: &[&str]) -> Result<Fresh, SpawnError> {
         let spec = AppSpec {
             name: "t".into(),
-            script: "sleep 30".into(),
+            script: argv.join(" "),
             cwd: "/".into(),
             ..AppSpec::default()
         };
-        let argv = ["/bin/sh".to_string(), "-c".into(), "exec sleep 30".into()];
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
         let request = SpawnRequest {
             spec: &spec,
             argv: &argv,
@@ -165,9 +167,15 @@ mod tests {
         rx.recv_timeout(Duration::from_secs(10)).unwrap()
     }
 
-    fn state(pid: u32) -> Option<char> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat.rsplit_once(") ")?.1.chars().next()
+    fn sleeper(spawner: &Spawner) -> Result<Fresh, SpawnError> {
+        spawn_through(spawner, &["/bin/sh", "-c", "exec sleep 30"])
+    }
+
+    fn reap(pid: u32) {
+        let _ = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(pid as i32),
+            rustix::process::WaitOptions::empty(),
+        );
     }
 
     #[test]
@@ -192,10 +200,7 @@ mod tests {
             rustix::process::Signal::KILL,
         )
         .unwrap();
-        let _ = rustix::process::waitpid(
-            rustix::process::Pid::from_raw(pid as i32),
-            rustix::process::WaitOptions::empty(),
-        );
+        reap(pid);
         // Dropped undelivered: killed, and left to the reaper.
         let fresh = sleeper(&spawner).unwrap();
         let pid = fresh.spawned.as_ref().unwrap().pid;
@@ -206,10 +211,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(state(pid), Some('Z'), "killed");
-        let _ = rustix::process::waitpid(
-            rustix::process::Pid::from_raw(pid as i32),
-            rustix::process::WaitOptions::empty(),
-        );
+        reap(pid);
         spawner.stop(Duration::from_secs(2));
         assert!(spawner.thread.lock().unwrap().is_none(), "the thread ended");
     }
@@ -217,37 +219,19 @@ mod tests {
     #[test]
     fn a_failed_exec_and_a_stopped_spawner_answer_errors() {
         let spawner = Spawner::start(Managed::default()).unwrap();
-        let spec = AppSpec {
-            name: "t".into(),
-            script: "x".into(),
-            cwd: "/".into(),
-            ..AppSpec::default()
+        let error = |spawner: &Spawner| {
+            spawn_through(spawner, &["/nonexistent/program"])
+                .err()
+                .map(|e| e.message)
+                .expect("an error")
         };
-        let argv = ["/nonexistent/program".to_string()];
-        let request = SpawnRequest {
-            spec: &spec,
-            argv: &argv,
-            id: 0,
-            token: "test",
-            env: Vec::new(),
-            fds: Vec::new(),
-            capture_out: false,
-            capture_err: false,
-        };
-        let ask = |spawner: &Spawner| {
-            let (tx, rx) = channel();
-            spawner.spawn(prepare(&request).unwrap(), Vec::new(), move |r| {
-                let _ = tx.send(r.err().map(|e| e.message));
-            });
-            rx.recv_timeout(Duration::from_secs(10)).unwrap()
-        };
-        let error = ask(&spawner).expect("an error");
+        let failed = error(&spawner);
         assert!(
-            error.contains("cannot execute `/nonexistent/program`"),
-            "{error}"
+            failed.contains("cannot execute `/nonexistent/program`"),
+            "{failed}"
         );
         spawner.stop(Duration::from_secs(2));
-        let error = ask(&spawner).expect("an error");
-        assert!(error.contains("stopping"), "{error}");
+        let refused = error(&spawner);
+        assert!(refused.contains("stopping"), "{refused}");
     }
 }
