@@ -152,13 +152,21 @@ fn run_serves_a_temporary_home_in_this_process_until_its_shutdown_and_again_afte
         "{kinds:#?}"
     );
     drop(journal);
-    // Served again: the app stopped by the shutdown comes back (what should run is unchanged).
+    // Served again: the app stopped by the shutdown comes back (what should run is unchanged),
+    // launching at first (its process is spawned on the spawner thread), then with its pid.
     let served = Served::start(&paths);
     let mut stream = connect(&paths);
-    send(&mut stream, &Request::List);
-    let back = match receive(&mut stream) {
-        Response::Processes(list) => list.processes,
-        other => panic!("list: {other:?}"),
+    let deadline = Instant::now() + DEADLINE;
+    let back = loop {
+        send(&mut stream, &Request::List);
+        let back = match receive(&mut stream) {
+            Response::Processes(list) => list.processes,
+            other => panic!("list: {other:?}"),
+        };
+        if back.first().is_none_or(|p| p.pid.is_some()) || Instant::now() > deadline {
+            break back;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(back.len(), 1);
     let again = back[0].pid.unwrap_or(0);
