@@ -200,7 +200,11 @@ impl AppActor {
             ..
         } = launch;
         let start_time = fresh.start_time;
-        let Some(spawned) = fresh.take() else { return };
+        let Some(spawned) = fresh.take() else {
+            // A `Fresh` always holds its process until taken: never left launching.
+            let error = "the spawned process was lost".to_string();
+            return self.spawn_failed(i, error.into(), ctx);
+        };
         let (key, id, pid) = (self.slots[i].key, self.slots[i].id, spawned.pid);
         // The child has its copy of the channel's end now; the daemon keeps its own side.
         let talk = talk.map(talk::Opened::into_talk);

@@ -200,7 +200,7 @@ impl LogHub {
             return;
         }
         if let Some(thread) = lock(&self.thread).take() {
-            crate::join_within(thread, timeout);
+            let _ = crate::join_within(thread, timeout);
         }
     }
 

@@ -103,13 +103,12 @@ impl Spawner {
         }
     }
 
-    /// Ends the thread after the spawns already asked for, waiting at most `timeout`.
-    pub fn stop(&self, timeout: Duration) {
+    /// Ends the thread after the spawns already asked for, waiting at most `timeout`;
+    /// whether it ended (or had already been stopped).
+    pub fn stop(&self, timeout: Duration) -> bool {
         let _ = self.jobs.send(Job::Stop);
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(thread) = thread {
-            crate::join_within(thread, timeout);
-        }
+        thread.is_none_or(|thread| crate::join_within(thread, timeout))
     }
 }
 
@@ -212,8 +211,11 @@ mod tests {
         }
         assert_eq!(state(pid), Some('Z'), "killed");
         reap(pid);
-        spawner.stop(Duration::from_secs(2));
-        assert!(spawner.thread.lock().unwrap().is_none(), "the thread ended");
+        assert!(spawner.stop(Duration::from_secs(2)), "the thread ended");
+        assert!(
+            spawner.thread.lock().unwrap().is_none(),
+            "its handle is taken"
+        );
     }
 
     #[test]
@@ -230,7 +232,7 @@ mod tests {
             failed.contains("cannot execute `/nonexistent/program`"),
             "{failed}"
         );
-        spawner.stop(Duration::from_secs(2));
+        assert!(spawner.stop(Duration::from_secs(2)));
         let refused = error(&spawner);
         assert!(refused.contains("stopping"), "{refused}");
     }
